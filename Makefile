@@ -1,0 +1,87 @@
+# onlinehmr_ros: one-command set-up, demo, tests and benchmarks (PyPI-only path).
+#
+#   make demo    set up if needed, then run the demo
+#   make test    set up if needed, then run the test suite
+#   make bench   set up if needed, then print the benchmarks
+#
+# Set-up is idempotent: each step leaves a stamp in .venv/ and reruns only
+# when its inputs change.
+SHELL := /bin/bash
+PYTHON_SYS ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export AMENT_PREFIX_PATH := $(VENV)
+export CMAKE_PREFIX_PATH := $(VENV)
+export MPLBACKEND := Agg
+export ANNY_CACHE_DIR ?= $(CURDIR)/.cache/anny
+CMAKE_FLAGS := -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \
+	-DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release
+PY_SOURCES := $(shell find onlinehmr_ros -name '*.py' -o -name '*.npz' 2>/dev/null)
+OPENCV_DOC_DATA := /usr/share/doc/opencv-doc/examples/data
+
+.PHONY: setup demo test test-fast bench clean
+setup: $(VENV)/.stamp-package $(VENV)/.stamp-media
+
+$(VENV)/.stamp-venv:
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	touch $@
+
+# torch first and alone: `torch==2.13.0` resolves to the CPU build on disk;
+# letting pip resolve torch with the rest could pull CUDA packages.
+$(VENV)/.stamp-torch: $(VENV)/.stamp-venv
+	$(PIP) install -q torch==2.13.0
+	touch $@
+
+$(VENV)/.stamp-requirements: requirements.txt $(VENV)/.stamp-torch
+	$(PIP) install -q -r requirements.txt torch==2.13.0
+	touch $@
+
+# tf2_msgs/TFMessage from its one-line definition, only when no ROS distro
+# provides it (same definition -> same type hash as the distro's).
+$(VENV)/.stamp-tf2-msgs: $(VENV)/.stamp-requirements third_party/tf2_msgs/msg/TFMessage.msg
+	if $(PY) -c 'import tf2_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/tf2_msgs/package.xml ]; then \
+	  echo "tf2_msgs provided by the environment"; \
+	else \
+	  cmake -S third_party/tf2_msgs -B build/tf2_msgs $(CMAKE_FLAGS) >build/tf2_msgs.log 2>&1 || { cat build/tf2_msgs.log; exit 1; }; \
+	  cmake --build build/tf2_msgs -j2 >>build/tf2_msgs.log 2>&1 || { tail -50 build/tf2_msgs.log; exit 1; }; \
+	  cmake --install build/tf2_msgs >>build/tf2_msgs.log 2>&1; \
+	fi
+	touch $@
+
+# The package's own interfaces (msg/*.msg) through ament_cmake + rosidl.
+$(VENV)/.stamp-interfaces: $(VENV)/.stamp-tf2-msgs $(wildcard msg/*.msg) CMakeLists.txt package.xml
+	mkdir -p build
+	cmake -S . -B build/interfaces -DONLINEHMR_INTERFACES_ONLY=ON $(CMAKE_FLAGS) >build/interfaces.log 2>&1 || { cat build/interfaces.log; exit 1; }
+	cmake --build build/interfaces -j2 >>build/interfaces.log 2>&1 || { tail -50 build/interfaces.log; exit 1; }
+	cmake --install build/interfaces >>build/interfaces.log 2>&1
+	touch $@
+
+# The Python package and its console scripts, next to the generated messages.
+$(VENV)/.stamp-package: $(VENV)/.stamp-interfaces setup.py $(PY_SOURCES) $(wildcard launch/* config/* rviz/*)
+	$(PIP) install -q --no-deps --no-build-isolation .
+	touch $@
+
+# Sample media with real people (opencv-doc: Megamind.avi, vtest.avi, basketball).
+$(VENV)/.stamp-media:
+	if [ ! -f $(OPENCV_DOC_DATA)/Megamind.avi ]; then \
+	  (apt-get update -qq && apt-get install -y -qq opencv-doc) >/dev/null || \
+	  { echo "could not install opencv-doc (sample videos)"; exit 1; }; \
+	fi
+	mkdir -p $(VENV) && touch $@
+
+demo: setup
+	$(VENV)/bin/onlinehmr demo --out out/demo
+
+test: setup
+	$(PY) -m pytest -q test
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" test
+
+bench: setup
+	$(PY) -m bench.run_all --out out/bench
+
+clean:
+	rm -rf build out

@@ -1,0 +1,16 @@
+"""onlinehmr_ros: online, world-grounded human mesh recovery for ROS 2.
+
+Layout:
+    onlinehmr_ros.core   numpy/PyTorch algorithms, never imports rclpy
+    onlinehmr_ros.ros    message conversion, fast Marker encoding, TF helper (rclpy)
+    onlinehmr_ros.nodes  one thin rclpy Node per stage
+    onlinehmr_ros.msg    generated from msg/*.msg by rosidl (installed by CMake)
+"""
+# The generated module onlinehmr_ros.msg is installed by CMake into the
+# interpreter's site-packages (colcon: next to this file; PyPI path: into the
+# virtual environment). When this package is imported from a source checkout
+# (tests, `python -m`), extend the package path over every `onlinehmr_ros`
+# directory on sys.path so that onlinehmr_ros.msg is found there too.
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)

@@ -1,0 +1,241 @@
+"""The one implementation of each piece of geometry used by onlinehmr_ros.
+
+Conventions (named in identifiers, see STYLE.md):
+    * ``T_a_b``: 4x4 homogeneous transform that maps coordinates in frame ``b``
+      to frame ``a`` (``p_a = T_a_b @ p_b``). ``R_a_b``/``t_a_b`` are its parts.
+    * Quaternions are unit quaternions; ``quat_wxyz`` is scalar-first (the
+      OnlineHMR paper, roma, PyTorch3D), ``quat_xyzw`` is scalar-last (ROS
+      geometry_msgs, scipy's default).
+    * ``K`` is the 3x3 pinhole intrinsics matrix in pixels.
+    * Camera frames are optical frames (REP-103: x right, y down, z forward).
+    * Every function accepts any leading batch dimensions ``...`` unless its
+      docstring says otherwise, and keeps the dtype of its input (float32 or
+      float64).
+
+Rotations go through ``scipy.spatial.transform.Rotation`` (a well-kept
+library) rather than hand-written formulas.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+class GeometryError(ValueError):
+    """Raised on geometrically invalid input (wrong shapes, degenerate data)."""
+
+
+def _check_last(x: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise GeometryError(f'{name} must have trailing shape {shape}, got {x.shape}')
+    return x
+
+
+def _float_dtype(*arrays: np.ndarray) -> np.dtype:
+    dt = np.result_type(*arrays)
+    return dt if np.issubdtype(dt, np.floating) else np.dtype(np.float64)
+
+
+# ----------------------------------------------------------------------------
+# Quaternions and rotation conversions
+# ----------------------------------------------------------------------------
+def quat_xyzw_to_wxyz(quat_xyzw: np.ndarray) -> np.ndarray:
+    """(..., 4) scalar-last -> (..., 4) scalar-first."""
+    q = _check_last(quat_xyzw, (4,), 'quat_xyzw')
+    return q[..., [3, 0, 1, 2]]
+
+
+def quat_wxyz_to_xyzw(quat_wxyz: np.ndarray) -> np.ndarray:
+    """(..., 4) scalar-first -> (..., 4) scalar-last."""
+    q = _check_last(quat_wxyz, (4,), 'quat_wxyz')
+    return q[..., [1, 2, 3, 0]]
+
+
+def _apply_rotation(fn, x: np.ndarray, in_shape: tuple[int, ...], out_shape: tuple[int, ...]):
+    lead = x.shape[: x.ndim - len(in_shape)]
+    dt = _float_dtype(x)
+    flat = x.reshape((-1,) + in_shape).astype(np.float64)
+    out = fn(flat) if flat.shape[0] else np.zeros((0,) + out_shape)
+    return np.asarray(out).reshape(lead + out_shape).astype(dt)
+
+
+def rotmat_from_quat_wxyz(quat_wxyz: np.ndarray) -> np.ndarray:
+    """(..., 4) unit quaternion (w, x, y, z) -> (..., 3, 3) rotation matrix."""
+    q = _check_last(quat_wxyz, (4,), 'quat_wxyz')
+    return _apply_rotation(lambda f: Rotation.from_quat(f, scalar_first=True).as_matrix(), q, (4,), (3, 3))
+
+
+def quat_wxyz_from_rotmat(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrix -> (..., 4) unit quaternion (w, x, y, z), w >= 0."""
+    R = _check_last(R, (3, 3), 'R')
+    q = _apply_rotation(lambda f: Rotation.from_matrix(f).as_quat(scalar_first=True, canonical=True), R, (3, 3), (4,))
+    return q
+
+
+def rotmat_from_axis_angle(axis_angle: np.ndarray) -> np.ndarray:
+    """(..., 3) axis-angle (rad) -> (..., 3, 3) rotation matrix."""
+    a = _check_last(axis_angle, (3,), 'axis_angle')
+    return _apply_rotation(lambda f: Rotation.from_rotvec(f).as_matrix(), a, (3,), (3, 3))
+
+
+def axis_angle_from_rotmat(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrix -> (..., 3) axis-angle (rad), angle in [0, pi]."""
+    R = _check_last(R, (3, 3), 'R')
+    return _apply_rotation(lambda f: Rotation.from_matrix(f).as_rotvec(), R, (3, 3), (3,))
+
+
+def quat_hemisphere_align(quat: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Flip the sign of ``quat`` where its inner product with ``reference`` is negative.
+
+    q and -q are the same rotation; blending (LERP) needs both on one hemisphere.
+    Works for either component order as long as both arguments use the same one.
+    """
+    q = _check_last(quat, (4,), 'quat')
+    r = _check_last(reference, (4,), 'reference')
+    sign = np.where(np.sum(q * r, axis=-1, keepdims=True) < 0, -1.0, 1.0).astype(_float_dtype(q))
+    return q * sign
+
+
+# ----------------------------------------------------------------------------
+# Rigid / similarity transforms
+# ----------------------------------------------------------------------------
+def make_transform(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation, (..., 3) translation -> (..., 4, 4) homogeneous transform."""
+    R = _check_last(R, (3, 3), 'R')
+    t = _check_last(t, (3,), 't')
+    lead = np.broadcast_shapes(R.shape[:-2], t.shape[:-1])
+    T = np.zeros(lead + (4, 4), dtype=_float_dtype(R, t))
+    T[..., :3, :3] = R
+    T[..., :3, 3] = t
+    T[..., 3, 3] = 1.0
+    return T
+
+
+def invert_transform(T_a_b: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) rigid transform T_a_b -> T_b_a (uses R^T, not a general inverse)."""
+    T = _check_last(T_a_b, (4, 4), 'T_a_b')
+    R = T[..., :3, :3]
+    t = T[..., :3, 3]
+    R_inv = np.swapaxes(R, -1, -2)
+    return make_transform(R_inv, -np.einsum('...ij,...j->...i', R_inv, t))
+
+
+def transform_points(T_a_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
+    """Map points from frame b to frame a.
+
+    Args:
+        T_a_b: (..., 4, 4) transform.
+        points_b: (..., N, 3) points in frame b.
+    Returns:
+        (..., N, 3) points in frame a.
+    """
+    T = _check_last(T_a_b, (4, 4), 'T_a_b')
+    p = _check_last(points_b, (3,), 'points_b')
+    return np.einsum('...ij,...nj->...ni', T[..., :3, :3], p) + T[..., None, :3, 3]
+
+
+def similarity_transform_points(scale: np.ndarray | float, R: np.ndarray, t: np.ndarray,
+                                points: np.ndarray) -> np.ndarray:
+    """Apply ``x -> scale * R @ x + t`` to (..., N, 3) points (R: (..., 3, 3), t: (..., 3))."""
+    s = np.asarray(scale)[..., None, None]
+    return s * np.einsum('...ij,...nj->...ni', R, points) + np.asarray(t)[..., None, :]
+
+
+def umeyama(source: np.ndarray, target: np.ndarray, with_scale: bool = True,
+            weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least-squares similarity (or rigid) transform between point sets (Umeyama 1991).
+
+    Finds ``s, R, t`` minimising ``sum_n w_n |target_n - (s R source_n + t)|^2``.
+    This is the single Procrustes/Umeyama implementation of the project (used by
+    PA-MPJPE, W/WA-MPJPE, ATE, the SLAM scale and the tests).
+
+    Args:
+        source: (..., N, 3) points.
+        target: (..., N, 3) points, same shape.
+        with_scale: estimate the scale (Sim(3)); if False, s = 1 (SE(3)).
+        weights: optional (..., N) non-negative weights.
+    Returns:
+        scale (...,), R (..., 3, 3) proper rotation (det +1), t (..., 3).
+    Raises:
+        GeometryError: shapes differ, fewer than 3 points, or zero total weight.
+    """
+    src = _check_last(source, (3,), 'source')
+    dst = _check_last(target, (3,), 'target')
+    if src.shape != dst.shape:
+        raise GeometryError(f'source {src.shape} and target {dst.shape} must have the same shape')
+    if src.shape[-2] < 3:
+        raise GeometryError(f'umeyama needs at least 3 points, got {src.shape[-2]}')
+    dt = _float_dtype(src, dst)
+    src = src.astype(np.float64)
+    dst = dst.astype(np.float64)
+    if weights is None:
+        w = np.ones(src.shape[:-1])
+    else:
+        w = np.broadcast_to(np.asarray(weights, dtype=np.float64), src.shape[:-1])
+    w_sum = w.sum(axis=-1, keepdims=True)
+    if np.any(w_sum <= 0):
+        raise GeometryError('umeyama weights sum to zero')
+    w = w / w_sum
+    mu_src = np.einsum('...n,...ni->...i', w, src)
+    mu_dst = np.einsum('...n,...ni->...i', w, dst)
+    src_c = src - mu_src[..., None, :]
+    dst_c = dst - mu_dst[..., None, :]
+    cov = np.einsum('...n,...ni,...nj->...ij', w, dst_c, src_c)
+    U, D, Vt = np.linalg.svd(cov)
+    S = np.ones(D.shape)
+    S[..., 2] = np.where(np.linalg.det(U) * np.linalg.det(Vt) < 0, -1.0, 1.0)
+    R = np.einsum('...ij,...j,...jk->...ik', U, S, Vt)
+    if with_scale:
+        var_src = np.einsum('...n,...ni,...ni->...', w, src_c, src_c)
+        scale = np.einsum('...i,...i->...', D, S) / np.maximum(var_src, 1e-300)
+    else:
+        scale = np.ones(src.shape[:-2])
+    t = mu_dst - scale[..., None] * np.einsum('...ij,...j->...i', R, mu_src)
+    return scale.astype(dt), R.astype(dt), t.astype(dt)
+
+
+# ----------------------------------------------------------------------------
+# Pinhole camera
+# ----------------------------------------------------------------------------
+def intrinsics_from_fov(width_px: int, height_px: int, hfov_deg: float) -> np.ndarray:
+    """Pinhole ``K`` (3x3, float64) for a horizontal field of view, principal point at the centre."""
+    if not (0.0 < hfov_deg < 180.0):
+        raise GeometryError(f'horizontal field of view must be in (0, 180) degrees, got {hfov_deg}')
+    if width_px <= 0 or height_px <= 0:
+        raise GeometryError(f'image size must be positive, got {width_px}x{height_px}')
+    f = 0.5 * width_px / np.tan(0.5 * np.deg2rad(hfov_deg))
+    return np.array([[f, 0.0, 0.5 * width_px], [0.0, f, 0.5 * height_px], [0.0, 0.0, 1.0]])
+
+
+def project_points(K: np.ndarray, points_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project camera-frame points with a pinhole model.
+
+    Args:
+        K: (3, 3) or (..., 3, 3) intrinsics (pixels).
+        points_cam: (..., N, 3) points in the optical frame (metres).
+    Returns:
+        uv_px: (..., N, 2) pixel coordinates (NaN where depth <= 0).
+        depth_m: (..., N) z coordinates.
+    """
+    K = _check_last(K, (3, 3), 'K')
+    p = _check_last(points_cam, (3,), 'points_cam')
+    z = p[..., 2]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        x = p[..., 0] / z
+        y = p[..., 1] / z
+    u = K[..., 0, 0, None] * x + K[..., 0, 1, None] * y + K[..., 0, 2, None]
+    v = K[..., 1, 1, None] * y + K[..., 1, 2, None]
+    uv = np.stack([u, v], axis=-1)
+    uv = np.where((z > 0)[..., None], uv, np.nan)
+    return uv.astype(_float_dtype(p)), z
+
+
+def backproject_pixels(K: np.ndarray, uv_px: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`project_points`: (..., N, 2) pixels and (..., N) depths -> (..., N, 3)."""
+    K = _check_last(K, (3, 3), 'K')
+    uv = _check_last(uv_px, (2,), 'uv_px')
+    fx, fy, cx, cy = K[..., 0, 0, None], K[..., 1, 1, None], K[..., 0, 2, None], K[..., 1, 2, None]
+    y = (uv[..., 1] - cy) / fy
+    x = (uv[..., 0] - cx - K[..., 0, 1, None] * y) / fx
+    return np.stack([x * depth_m, y * depth_m, depth_m], axis=-1)

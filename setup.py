@@ -1,0 +1,34 @@
+"""Python side of onlinehmr_ros.
+
+Used directly by the PyPI-only path (``pip install --no-deps .``, run by
+``make setup``), and read by CMakeLists.txt for the colcon path, which turns
+every ``console_scripts`` entry below into an executable in
+``lib/onlinehmr_ros/`` for ``ros2 run`` and launch files. Keep one entry per
+line in the form ``'name = module:function'``.
+"""
+from setuptools import find_packages, setup
+
+package_name = 'onlinehmr_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(include=[package_name, package_name + '.*']),
+    package_data={package_name: ['data/*.npz', 'data/*.md', 'data/*.task', 'data/*.yaml']},
+    data_files=[
+        ('share/' + package_name + '/launch', ['launch/pipeline.launch.py']),
+        ('share/' + package_name + '/config', ['config/pipeline.yaml']),
+        ('share/' + package_name + '/rviz', ['rviz/onlinehmr.rviz']),
+    ],
+    python_requires='>=3.10',
+    zip_safe=False,
+    maintainer='onlinehmr_ros developers',
+    description='Online world-grounded human mesh recovery for ROS 2',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'camera_source = onlinehmr_ros.nodes.camera_source:main',
+            'onlinehmr = onlinehmr_ros.cli:main',
+        ],
+    },
+)
