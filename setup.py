@@ -6,6 +6,8 @@ every ``console_scripts`` entry below into an executable in
 ``lib/onlinehmr_ros/`` for ``ros2 run`` and launch files. Keep one entry per
 line in the form ``'name = module:function'``.
 """
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = 'onlinehmr_ros'
@@ -16,9 +18,9 @@ setup(
     packages=find_packages(include=[package_name, package_name + '.*']),
     package_data={package_name: ['data/*.npz', 'data/*.md', 'data/*.task', 'data/*.yaml']},
     data_files=[
-        ('share/' + package_name + '/launch', ['launch/pipeline.launch.py']),
-        ('share/' + package_name + '/config', ['config/pipeline.yaml']),
-        ('share/' + package_name + '/rviz', ['rviz/onlinehmr.rviz']),
+        ('share/' + package_name + '/launch', glob('launch/*.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/rviz', glob('rviz/*.rviz')),
     ],
     python_requires='>=3.10',
     zip_safe=False,
