@@ -1,0 +1,1 @@
+"""One thin rclpy Node per pipeline stage; no algorithm lives here."""

@@ -1,0 +1,245 @@
+"""Stateless conversions between ROS messages and the core's numpy types.
+
+In the spirit of cv_bridge: one module, explicit encodings, its own error
+type, round-trip tests that need no running graph (test/test_convert.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PoseStamped, TransformStamped
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+from onlinehmr_ros.core.geometry import quat_wxyz_to_xyzw
+from onlinehmr_ros.core.types import CameraIntrinsics, CameraPose, HumansFrame, HumanState
+from onlinehmr_ros.msg import BodyModelInfo, HumanMesh, HumanMeshArray
+
+
+class ConversionError(ValueError):
+    """A message that cannot be converted (unsupported encoding, inconsistent sizes)."""
+
+
+# ----------------------------------------------------------------------------
+# Time
+# ----------------------------------------------------------------------------
+def stamp_to_ns(stamp: Time) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(stamp_ns: int) -> Time:
+    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def make_header(stamp_ns: int, frame_id: str) -> Header:
+    return Header(stamp=ns_to_stamp(stamp_ns), frame_id=frame_id)
+
+
+# ----------------------------------------------------------------------------
+# Images
+# ----------------------------------------------------------------------------
+#: encoding -> (channels, dtype). Colour images are converted to RGB uint8 for the core.
+_ENCODINGS = {
+    'mono8': (1, np.uint8), 'rgb8': (3, np.uint8), 'bgr8': (3, np.uint8),
+    'rgba8': (4, np.uint8), 'bgra8': (4, np.uint8), '32FC1': (1, np.float32),
+}
+SUPPORTED_COLOUR_ENCODINGS = ('mono8', 'bgr8', 'rgb8', 'rgba8', 'bgra8')
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """Image message -> (H, W) or (H, W, C) array in the message's own channel order."""
+    if msg.encoding not in _ENCODINGS:
+        raise ConversionError(f"unsupported image encoding '{msg.encoding}'; supported: "
+                              f"{', '.join(_ENCODINGS)}")
+    channels, dtype = _ENCODINGS[msg.encoding]
+    itemsize = np.dtype(dtype).itemsize
+    row_bytes = msg.width * channels * itemsize
+    if msg.step < row_bytes or len(msg.data) < msg.step * msg.height:
+        raise ConversionError(f'image data too short: {msg.width}x{msg.height} {msg.encoding} needs step >= '
+                              f'{row_bytes} and {msg.step * msg.height} bytes, got step {msg.step} and '
+                              f'{len(msg.data)} bytes')
+    buf = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
+    buf = buf[:, :row_bytes]
+    dt = np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')
+    arr = np.ascontiguousarray(buf).view(dt).astype(dtype, copy=False)
+    return arr.reshape(msg.height, msg.width) if channels == 1 else arr.reshape(msg.height, msg.width, channels)
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """Colour or mono Image -> (H, W, 3) uint8 RGB, as the core's Frame expects.
+
+    Raises:
+        ConversionError: for encodings other than mono8, bgr8, rgb8, rgba8, bgra8.
+    """
+    if msg.encoding not in SUPPORTED_COLOUR_ENCODINGS:
+        raise ConversionError(f"camera image encoding '{msg.encoding}' is not supported; publish one of "
+                              f"{', '.join(SUPPORTED_COLOUR_ENCODINGS)}")
+    a = image_to_array(msg)
+    if msg.encoding == 'mono8':
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if msg.encoding == 'rgb8':
+        return a
+    if msg.encoding == 'bgr8':
+        return np.ascontiguousarray(a[:, :, ::-1])
+    if msg.encoding == 'rgba8':
+        return np.ascontiguousarray(a[:, :, :3])
+    return np.ascontiguousarray(a[:, :, 2::-1])  # bgra8
+
+
+def array_to_image(array: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: str = '') -> Image:
+    """(H, W[, C]) array -> Image message with the given encoding (no channel reordering)."""
+    if encoding not in _ENCODINGS:
+        raise ConversionError(f"unsupported image encoding '{encoding}'")
+    channels, dtype = _ENCODINGS[encoding]
+    a = np.asarray(array)
+    expected = a.shape[:2] + ((channels,) if channels > 1 else ())
+    if a.shape != expected or a.ndim not in (2, 3):
+        raise ConversionError(f'array of shape {a.shape} does not fit encoding {encoding} ({channels} channels)')
+    if a.dtype != dtype:
+        raise ConversionError(f'array dtype {a.dtype} does not fit encoding {encoding} ({np.dtype(dtype)})')
+    a = np.ascontiguousarray(a)
+    msg = Image(header=make_header(stamp_ns, frame_id), height=a.shape[0], width=a.shape[1],
+                encoding=encoding, is_bigendian=0, step=a.shape[1] * channels * a.itemsize)
+    msg.data = a.tobytes()
+    return msg
+
+
+# ----------------------------------------------------------------------------
+# Camera info
+# ----------------------------------------------------------------------------
+def camera_info_to_intrinsics(msg: CameraInfo) -> CameraIntrinsics:
+    """CameraInfo -> CameraIntrinsics (uses K; distortion is not modelled).
+
+    Raises:
+        ConversionError: K is all zeros (an uncalibrated camera).
+    """
+    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ConversionError('CameraInfo.k has no focal length (uncalibrated camera); give intrinsics or '
+                              'set the field-of-view parameter instead')
+    return CameraIntrinsics(K, int(msg.width), int(msg.height))
+
+
+def intrinsics_to_camera_info(intr: CameraIntrinsics, stamp_ns: int = 0, frame_id: str = '') -> CameraInfo:
+    msg = CameraInfo(header=make_header(stamp_ns, frame_id), width=intr.width_px, height=intr.height_px,
+                     distortion_model='plumb_bob')
+    msg.k = intr.K.reshape(-1).tolist()
+    msg.d = [0.0] * 5
+    msg.r = np.eye(3).reshape(-1).tolist()
+    P = np.zeros((3, 4))
+    P[:, :3] = intr.K
+    msg.p = P.reshape(-1).tolist()
+    return msg
+
+
+# ----------------------------------------------------------------------------
+# Humans
+# ----------------------------------------------------------------------------
+def _flat32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32).reshape(-1))
+
+
+def human_to_msg(h: HumanState, root_orientation_xyzw: np.ndarray, send_vertices: bool = True) -> HumanMesh:
+    m = HumanMesh(track_id=int(h.track_id), model=h.model, confidence=float(h.confidence))
+    m.root_position = _flat32(h.joints[0])
+    m.root_orientation = _flat32(root_orientation_xyzw)
+    m.joints = _flat32(h.joints)
+    m.joint_confidence = _flat32(h.joint_confidence)
+    m.keypoints_coco = _flat32(h.keypoints_coco)
+    m.betas = _flat32(h.betas)
+    m.global_orient = _flat32(h.global_orient)
+    m.body_pose = _flat32(h.body_pose)
+    m.transl = _flat32(h.transl)
+    m.vertices = _flat32(h.vertices) if send_vertices else np.zeros(0, np.float32)
+    return m
+
+
+def humans_to_msg(frame: HumansFrame, root_orientations_xyzw: list[np.ndarray],
+                  send_vertices: bool = True) -> HumanMeshArray:
+    """HumansFrame -> HumanMeshArray; ``root_orientations_xyzw[i]`` is person i's pelvis orientation."""
+    if len(root_orientations_xyzw) != len(frame.humans):
+        raise ConversionError('one root orientation per human is required')
+    return HumanMeshArray(header=make_header(frame.stamp_ns, frame.frame_id),
+                          humans=[human_to_msg(h, q, send_vertices)
+                                  for h, q in zip(frame.humans, root_orientations_xyzw)])
+
+
+def _reshape(values, width: int, what: str, track_id: int) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float32)
+    if a.size % width:
+        raise ConversionError(f'HumanMesh {track_id}: {what} has {a.size} values, not a multiple of {width}')
+    return a.reshape(-1, width)
+
+
+def msg_to_humans(msg: HumanMeshArray) -> HumansFrame:
+    """HumanMeshArray -> HumansFrame (arrays reshaped; sizes checked)."""
+    humans = []
+    for m in msg.humans:
+        tid = int(m.track_id)
+        joints = _reshape(m.joints, 3, 'joints', tid)
+        conf = np.asarray(m.joint_confidence, dtype=np.float32)
+        if conf.shape[0] != joints.shape[0]:
+            raise ConversionError(f'HumanMesh {tid}: {conf.shape[0]} joint confidences for {joints.shape[0]} joints')
+        humans.append(HumanState(
+            track_id=tid, model=m.model, betas=np.asarray(m.betas, np.float32),
+            global_orient=np.asarray(m.global_orient, np.float32), body_pose=np.asarray(m.body_pose, np.float32),
+            transl=np.asarray(m.transl, np.float32), joints=joints, joint_confidence=conf,
+            vertices=_reshape(m.vertices, 3, 'vertices', tid),
+            keypoints_coco=_reshape(m.keypoints_coco, 3, 'keypoints_coco', tid), confidence=float(m.confidence)))
+    return HumansFrame(stamp_ns=stamp_to_ns(msg.header.stamp), frame_id=msg.header.frame_id, humans=tuple(humans))
+
+
+def body_model_info_msg(model: str, faces: np.ndarray, num_vertices: int, joint_names, joint_parents,
+                        stamp_ns: int = 0) -> BodyModelInfo:
+    msg = BodyModelInfo(header=make_header(stamp_ns, ''), model=model, num_vertices=int(num_vertices))
+    msg.faces = np.ascontiguousarray(np.asarray(faces, dtype=np.uint32).reshape(-1))
+    msg.joint_names = list(joint_names)
+    msg.joint_parents = np.asarray(joint_parents, dtype=np.int32)
+    return msg
+
+
+# ----------------------------------------------------------------------------
+# Poses and point clouds
+# ----------------------------------------------------------------------------
+def camera_pose_to_msgs(pose: CameraPose, world_frame: str, camera_frame: str
+                        ) -> tuple[PoseStamped, TransformStamped]:
+    """Metric camera pose -> (PoseStamped in the world frame, TF world -> camera).
+
+    The position is the metric camera centre ``scale * t_world_cam``.
+    """
+    position = pose.scale * np.asarray(pose.t_world_cam, np.float64)
+    qx, qy, qz, qw = quat_wxyz_to_xyzw(np.asarray(pose.quat_wxyz, np.float64))
+    header = make_header(pose.stamp_ns, world_frame)
+    ps = PoseStamped(header=header)
+    ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = map(float, position)
+    ps.pose.orientation.x, ps.pose.orientation.y = float(qx), float(qy)
+    ps.pose.orientation.z, ps.pose.orientation.w = float(qz), float(qw)
+    tf = TransformStamped(header=header, child_frame_id=camera_frame)
+    tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = map(float, position)
+    tf.transform.rotation = ps.pose.orientation
+    return ps, tf
+
+
+def points_to_cloud(points_xyz: np.ndarray, stamp_ns: int, frame_id: str,
+                    rgb: np.ndarray | None = None) -> PointCloud2:
+    """(N, 3) points (+ optional (N, 3) uint8 colours) -> PointCloud2 (x, y, z float32 [, rgb])."""
+    pts = np.asarray(points_xyz, dtype=np.float32).reshape(-1, 3)
+    fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate('xyz')]
+    if rgb is None:
+        data = np.ascontiguousarray(pts)
+        step = 12
+    else:
+        rgb = np.asarray(rgb, dtype=np.uint8).reshape(-1, 3)
+        if rgb.shape[0] != pts.shape[0]:
+            raise ConversionError(f'{rgb.shape[0]} colours for {pts.shape[0]} points')
+        packed = (rgb[:, 0].astype(np.uint32) << 16) | (rgb[:, 1].astype(np.uint32) << 8) | rgb[:, 2]
+        data = np.empty((pts.shape[0], 4), dtype=np.float32)
+        data[:, :3] = pts
+        data[:, 3] = packed.view(np.float32)
+        fields.append(PointField(name='rgb', offset=12, datatype=PointField.FLOAT32, count=1))
+        step = 16
+    msg = PointCloud2(header=make_header(stamp_ns, frame_id), height=1, width=pts.shape[0], fields=fields,
+                      is_bigendian=False, point_step=step, row_step=step * pts.shape[0], is_dense=True)
+    msg.data = data.tobytes()
+    return msg

@@ -1,0 +1,38 @@
+"""Shared fixtures. Every test run uses its own ROS domain, localhost only."""
+import os
+import random
+import sys
+
+import pytest
+
+# A distinct domain per test run (0..101 are valid with default FastDDS ports); set before rclpy.init.
+os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 100)))
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+os.environ.setdefault('MPLBACKEND', 'Agg')
+os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+
+
+@pytest.fixture
+def rclpy_context():
+    """An initialised rclpy context, shut down after the test."""
+    rclpy = pytest.importorskip('rclpy')
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def tiny_video(tmp_path):
+    """A 12-frame 64x48 MJPG video at 10 fps whose frame i has mean brightness 20*i (approx)."""
+    import cv2
+    import numpy as np
+    path = tmp_path / 'tiny.avi'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (64, 48))
+    assert writer.isOpened()
+    for i in range(12):
+        img = np.full((48, 64, 3), 20 * i, np.uint8)
+        img[:, :8] = (255, 0, 0)  # a blue bar on the left (BGR)
+        writer.write(img)
+    writer.release()
+    return path
