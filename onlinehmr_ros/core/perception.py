@@ -142,11 +142,27 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(iou)
 
 
-def suppress_duplicates(people: list[PersonObservation], iou_threshold: float) -> list[PersonObservation]:
+def box_containment(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area of (A, 4) and (B, 4) boxes -> (A, B)."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.nan_to_num(np.where(smaller > 0, iw * ih / smaller, 0.0))
+
+
+def suppress_duplicates(people: list[PersonObservation], iou_threshold: float,
+                        containment_threshold: float = 1.01) -> list[PersonObservation]:
     """Greedy non-maximum suppression on boxes, highest score first.
 
     The Tasks PoseLandmarker can report the same person twice at low detection
-    thresholds (several anchors), and overlapping tiles see people twice.
+    thresholds (several anchors), and overlapping tiles see people twice, or a
+    part of them (caught by ``containment_threshold``: intersection over the
+    smaller box; the default above 1 disables it).
     """
     order = sorted(range(len(people)), key=lambda i: -people[i].score)
     kept: list[PersonObservation] = []
@@ -154,8 +170,11 @@ def suppress_duplicates(people: list[PersonObservation], iou_threshold: float) -
         p = people[i]
         if not np.all(np.isfinite(p.bbox_px)):
             continue
-        if kept and box_iou(p.bbox_px[None], np.stack([k.bbox_px for k in kept])).max() > iou_threshold:
-            continue
+        if kept:
+            boxes = np.stack([k.bbox_px for k in kept])
+            if (box_iou(p.bbox_px[None], boxes).max() > iou_threshold
+                    or box_containment(p.bbox_px[None], boxes).max() > containment_threshold):
+                continue
         kept.append(p)
     return kept
 
