@@ -239,3 +239,58 @@ def backproject_pixels(K: np.ndarray, uv_px: np.ndarray, depth_m: np.ndarray) ->
     y = (uv[..., 1] - cy) / fy
     x = (uv[..., 0] - cx - K[..., 0, 1, None] * y) / fx
     return np.stack([x * depth_m, y * depth_m, depth_m], axis=-1)
+
+
+def translation_from_2d3d(K: np.ndarray, points_3d: np.ndarray, uv_px: np.ndarray,
+                          weights: np.ndarray | None = None, iterations: int = 2) -> np.ndarray:
+    """Camera-frame translation ``t`` that projects ``points_3d + t`` onto ``uv_px`` (rotation known).
+
+    Solves the linear system ``u (Z + tz) = fx (X + tx) + s (Y + ty) + cx (Z + tz)`` (and the same
+    for v) in weighted least squares, then re-weights each row by the inverse depth of the previous
+    solution (``iterations`` times) so that the residual approaches the reprojection error in pixels.
+
+    Args:
+        K: (3, 3) intrinsics, pixels.
+        points_3d: (N, 3) points already rotated into the camera frame, relative to the unknown origin, metres.
+        uv_px: (N, 2) their pixels.
+        weights: (N,) non-negative confidences (zero drops a point).
+        iterations: inverse-depth re-weighting passes after the algebraic solution.
+    Returns:
+        (3,) translation, metres (float64).
+    Raises:
+        GeometryError: fewer than 2 points with positive weight, or a degenerate system.
+    """
+    K = _check_last(K, (3, 3), 'K').astype(np.float64)
+    X = _check_last(points_3d, (3,), 'points_3d').astype(np.float64).reshape(-1, 3)
+    uv = _check_last(uv_px, (2,), 'uv_px').astype(np.float64).reshape(-1, 2)
+    if len(X) != len(uv):
+        raise GeometryError(f'points_3d ({len(X)}) and uv_px ({len(uv)}) must have the same length')
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    ok = (w > 0) & np.all(np.isfinite(X), axis=1) & np.all(np.isfinite(uv), axis=1)
+    if ok.sum() < 2:
+        raise GeometryError(f'translation_from_2d3d needs >= 2 finite points with positive weight, got {ok.sum()}')
+    X, uv, w = X[ok], uv[ok], w[ok]
+    fx, s, cx, fy, cy = K[0, 0], K[0, 1], K[0, 2], K[1, 1], K[1, 2]
+    n = len(X)
+    # rows: A t = b
+    A = np.zeros((2 * n, 3))
+    b = np.zeros(2 * n)
+    A[:n, 0] = fx
+    A[:n, 1] = s
+    A[:n, 2] = cx - uv[:, 0]
+    b[:n] = uv[:, 0] * X[:, 2] - fx * X[:, 0] - s * X[:, 1] - cx * X[:, 2]
+    A[n:, 1] = fy
+    A[n:, 2] = cy - uv[:, 1]
+    b[n:] = uv[:, 1] * X[:, 2] - fy * X[:, 1] - cy * X[:, 2]
+    row_w = np.concatenate([w, w])
+    t = None
+    for _ in range(iterations + 1):
+        sw = np.sqrt(row_w)
+        t, *_ = np.linalg.lstsq(A * sw[:, None], b * sw, rcond=None)
+        depth = X[:, 2] + t[2]
+        if np.any(depth <= 1e-6):
+            break
+        row_w = np.concatenate([w, w]) / np.concatenate([depth, depth]) ** 2
+    if t is None or not np.all(np.isfinite(t)):
+        raise GeometryError('translation_from_2d3d: degenerate system')
+    return t
