@@ -1,0 +1,1 @@
+"""Masked incremental monocular SLAM (Branch 2 of OnlineHMR), ROS-free."""
