@@ -20,8 +20,8 @@ def _run_source(context, params, expected, timeout_s=20.0):
     node = CameraSourceNode(context=context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     sink = rclpy.create_node('sink', context=context)
     images, infos = [], []
-    sink.create_subscription(Image, 'image_raw', images.append, qos_profile_sensor_data)
-    sink.create_subscription(CameraInfo, 'camera_info', infos.append, qos_profile_sensor_data)
+    sink.create_subscription(Image, '/camera/image_raw', images.append, qos_profile_sensor_data)
+    sink.create_subscription(CameraInfo, '/camera/camera_info', infos.append, qos_profile_sensor_data)
     ex = SingleThreadedExecutor(context=context)
     ex.add_node(node)
     ex.add_node(sink)

@@ -134,3 +134,18 @@ def test_decimation_bounds_triangles_and_keeps_original_vertices():
     assert np.max(np.min(np.linalg.norm(probe[:, None] - kept[None], axis=2), axis=1)) < 0.2
     full = display_mesh.decimate(v, faces, max_triangles=10**6)
     assert full.num_triangles == faces.shape[0]
+
+
+def test_world_fusion_pairs_moves_and_reports_ended_tracks():
+    rng = np.random.default_rng(5)
+    wf = fusion.WorldFusion(fusion.FusionConfig(world_frame='world', max_wait_ns=1000))
+    h1, h2 = _human(rng), _human(rng)
+    h2 = HumanState(**{**h2.__dict__, 'track_id': 9})
+    assert wf.add_humans(HumansFrame(10, 'camera', (h1, h2))) == []
+    (r,) = wf.add_pose(_pose(rng, stamp=10))
+    assert r.world.frame_id == 'world' and [h.track_id for h in r.world.humans] == [4, 9] and r.ended_tracks == ()
+    (r2,) = wf.add_pose(_pose(rng, stamp=20)) or wf.add_humans(HumansFrame(20, 'camera', (h1,)))
+    assert r2.ended_tracks == (9,)
+    lost = CameraPose(stamp_ns=30, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.zeros(3), tracking=False)
+    assert wf.add_pose(lost) == [] and wf.add_humans(HumansFrame(30, 'camera', (h1,))) == []
+    assert wf.no_pose == 1 and wf.stats.paired == 3

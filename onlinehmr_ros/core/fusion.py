@@ -135,3 +135,61 @@ class StampPairer(Generic[A, B]):
     def pending(self) -> tuple[int, int]:
         """(left, right) items waiting."""
         return len(self._left), len(self._right)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Attributes:
+        world_frame: frame_id of the world-space output.
+        max_wait_ns: how long (in image-stamp time) camera-space humans wait for their camera pose.
+        max_queue: bound of each pairing queue (items).
+    """
+
+    world_frame: str = 'world'
+    max_wait_ns: int = 500_000_000
+    max_queue: int = 64
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    world: HumansFrame                 # people of one image in the world frame
+    pose: CameraPose                   # the camera pose used
+    ended_tracks: tuple[int, ...]      # tracks seen in the previous result but not in this one
+
+
+class WorldFusion:
+    """Pairs camera-space humans with camera poses by stamp and moves them to the world frame.
+
+    Causal and non-blocking: each call returns the results that became
+    complete with it. Poses without tracking pair up but produce no result (the
+    humans of that image are counted in ``stats.no_pose``).
+    """
+
+    def __init__(self, config: FusionConfig = FusionConfig()):
+        self.config = config
+        self._pairer: StampPairer[HumansFrame, CameraPose] = StampPairer(config.max_wait_ns, config.max_queue)
+        self._active: set[int] = set()
+        self.no_pose = 0
+
+    @property
+    def stats(self) -> PairerStats:
+        return self._pairer.stats
+
+    def add_humans(self, humans: HumansFrame) -> list[FusionResult]:
+        return self._finish(self._pairer.add_left(humans.stamp_ns, humans))
+
+    def add_pose(self, pose: CameraPose) -> list[FusionResult]:
+        return self._finish(self._pairer.add_right(pose.stamp_ns, pose))
+
+    def _finish(self, pairs) -> list[FusionResult]:
+        out = []
+        for _, humans, pose in pairs:
+            if not pose.tracking:
+                self.no_pose += 1
+                continue
+            world = humans_to_world(humans, pose, self.config.world_frame)
+            ids = {h.track_id for h in world.humans}
+            ended = tuple(sorted(self._active - ids))
+            self._active = ids
+            out.append(FusionResult(world, pose, ended))
+        return out

@@ -1,8 +1,8 @@
 """camera_source: publish images and CameraInfo from a video, image folder, webcam or rosbag2.
 
 Publishes (names remappable):
-    image_raw    sensor_msgs/Image (rgb8 or bgr8, parameter `encoding`), sensor-data QoS
-    camera_info  sensor_msgs/CameraInfo, same stamp and frame
+    /camera/image_raw    sensor_msgs/Image (rgb8 or bgr8, parameter `encoding`), sensor-data QoS
+    /camera/camera_info  sensor_msgs/CameraInfo, same stamp and frame
     /clock       rosgraph_msgs/Clock, when `publish_clock` is true (replays with use_sim_time)
     /diagnostics frames published / skipped
 
@@ -71,8 +71,8 @@ class CameraSourceNode(Node):
         if not self.input:
             raise SourceError("parameter 'input' is empty: give a video, image folder, bag or webcam index")
 
-        self.image_pub = self.create_publisher(Image, 'image_raw', qos_profile_sensor_data)
-        self.info_pub = self.create_publisher(CameraInfo, 'camera_info', qos_profile_sensor_data)
+        self.image_pub = self.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
+        self.info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', qos_profile_sensor_data)
         self.clock_pub = self.create_publisher(Clock, '/clock', 10) if self.publish_clock else None
         self.diagnostics = Diagnostics(self, 'camera source')
         self._ack_stamp_ns = None

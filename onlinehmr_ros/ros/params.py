@@ -6,6 +6,8 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
+from onlinehmr_ros.core.body_model import BodyModelConfig
+
 
 def declare(node: Node, name: str, default: Any, description: str, read_only: bool = False,
             min_value: float | int | None = None, max_value: float | int | None = None,
@@ -28,3 +30,15 @@ def declare(node: Node, name: str, default: Any, description: str, read_only: bo
     if choices and value not in choices:
         raise ValueError(f"parameter '{name}' is '{value}'; it must be one of {', '.join(choices)}")
     return value
+
+
+def declare_body_model_params(node: Node) -> BodyModelConfig:
+    """The body-model parameters shared by every node that needs the model."""
+    return BodyModelConfig(
+        type=declare(node, 'body_model.type', 'open', 'Body model.', read_only=True, choices=('open', 'smpl', 'smplx')),
+        path=declare(node, 'body_model.path', '', 'Folder with the SMPL / SMPL-X model files (smpl, smplx only).',
+                     read_only=True) or None,
+        gender=declare(node, 'body_model.gender', 'neutral', 'Body model gender.', read_only=True,
+                       choices=('neutral', 'male', 'female')),
+        num_betas=declare(node, 'body_model.num_betas', 10, 'Number of shape coefficients.', read_only=True,
+                          min_value=1, max_value=300))

@@ -1,0 +1,163 @@
+"""fusion: camera-space humans + SLAM camera pose -> people in the world frame.
+
+Subscribes:  /human/camera_humans (HumanMeshArray, camera optical frame)
+             /slam/camera_pose    (PoseStamped, metric: position = s * t, world frame)
+Publishes:   /human/world_mesh    (visualization_msgs/MarkerArray, numpy-encoded bytes:
+                                   one TRIANGLE_LIST per person, skeleton, DELETE on track end)
+             /human/world_humans  (HumanMeshArray in the world frame)
+             /tf                  world -> human_<id>/pelvis (and joints, optional)
+             /diagnostics
+The algorithm (M_w = R(q) M_c + s t, stamp pairing) is core.fusion.WorldFusion.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+import torch
+from geometry_msgs.msg import PoseStamped, TransformStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from visualization_msgs.msg import MarkerArray
+
+from onlinehmr_ros.core.body_model import BodyModelError, load_body_model
+from onlinehmr_ros.core.display_mesh import decimate
+from onlinehmr_ros.core.fusion import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
+from onlinehmr_ros.core.geometry import quat_xyzw_to_wxyz
+from onlinehmr_ros.core.types import CameraPose
+from onlinehmr_ros.msg import HumanMeshArray
+from onlinehmr_ros.ros import convert, markers
+from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
+from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.marker_cdr import encode_marker_array
+from onlinehmr_ros.ros.params import declare, declare_body_model_params
+from onlinehmr_ros.ros.tf import TfBroadcaster
+
+
+class FusionNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('fusion', **kwargs)
+        self.config = FusionConfig(
+            world_frame=declare(self, 'world_frame', 'world', 'Frame of the world-space output.', read_only=True),
+            max_wait_ns=int(1e9 * declare(self, 'max_wait_s', 0.5, 'How long (stamp time) humans wait for their '
+                                          'camera pose before being dropped (s).', min_value=0.0, max_value=10.0)),
+            max_queue=declare(self, 'max_queue', 64, 'Bound of each pairing queue.', min_value=1, max_value=10000))
+        self.lifetime_s = declare(self, 'marker_lifetime_s', 0.5, 'Marker lifetime, so stale people vanish (s).',
+                                  min_value=0.0, max_value=60.0)
+        self.skeleton = declare(self, 'markers.skeleton', True, 'Also publish a LINE_LIST skeleton per person.')
+        self.joint_spheres = declare(self, 'markers.joints', False, 'Also publish joint spheres per person.')
+        max_tri = declare(self, 'markers.max_triangles', 7000, 'Triangles of the decimated RViz mesh.',
+                          min_value=100, max_value=100000)
+        self.tf_joints = declare(self, 'tf.joints', False, 'Broadcast every joint as a TF frame, not only the '
+                                 'pelvis.')
+        self.send_vertices = declare(self, 'world_humans.vertices', True, 'Include the full mesh in '
+                                     '/human/world_humans.')
+        model = load_body_model(declare_body_model_params(self))
+        with torch.no_grad():
+            rest = model(**model.zero_params(1)).vertices[0].numpy()
+        self.display = decimate(rest, model.faces, max_tri)
+        self.model_name = model.name
+        self.joint_parents = np.asarray(model.joint_parents)
+        self.joint_names = model.joint_names
+
+        self.fusion = WorldFusion(self.config)
+        self.mesh_pub = self.create_publisher(MarkerArray, '/human/world_mesh', 10)
+        self.humans_pub = self.create_publisher(HumanMeshArray, '/human/world_humans', 10)
+        self.tf = TfBroadcaster(self)
+        self.diagnostics = Diagnostics(self, 'world fusion')
+        self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_humans, 10)
+        self.create_subscription(PoseStamped, '/slam/camera_pose', self._on_pose, 10)
+        self.published = 0
+        self.latency_ms: list[float] = []
+        self.bytes_published = 0
+        self.create_timer(1.0, self._report)
+        self.get_logger().info(f'fusing into frame {self.config.world_frame}; display mesh '
+                               f'{self.display.num_triangles} triangles ({model.faces.shape[0]} in the model)')
+
+    def _on_humans(self, msg: HumanMeshArray) -> None:
+        humans = convert.msg_to_humans(msg)
+        wrong = {h.model for h in humans.humans} - {self.model_name}
+        if wrong:
+            self.get_logger().error(f'humans computed with body model {wrong}, but this node uses '
+                                    f"'{self.model_name}': set the same body_model.type on every node")
+            return
+        self._publish(self.fusion.add_humans(humans))
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        pose = CameraPose(stamp_ns=convert.stamp_to_ns(msg.header.stamp),
+                          quat_wxyz=quat_xyzw_to_wxyz(np.array([o.x, o.y, o.z, o.w])),
+                          t_world_cam=np.array([p.x, p.y, p.z]), scale=1.0)  # the position is already s * t
+        self._publish(self.fusion.add_pose(pose))
+
+    def _publish(self, results: list[FusionResult]) -> None:
+        for r in results:
+            frame, stamp = r.world.frame_id, r.world.stamp_ns
+            data = []
+            for tid in r.ended_tracks:
+                data += markers.delete_markers(tid, frame, stamp)
+            for h in r.world.humans:
+                data += markers.human_markers(h, self.display, self.joint_parents, frame, stamp, self.lifetime_s,
+                                              self.skeleton, self.joint_spheres)
+            payload = encode_marker_array(data)
+            self.mesh_pub.publish(payload)
+            quats = [root_orientation_xyzw(h) for h in r.world.humans]
+            self.humans_pub.publish(convert.humans_to_msg(r.world, quats, self.send_vertices))
+            self.tf.send(self._transforms(r, quats))
+            self.published += 1
+            self.bytes_published += len(payload)
+            self.latency_ms.append((self.get_clock().now().nanoseconds - stamp) * 1e-6)
+            self.latency_ms = self.latency_ms[-300:]
+
+    def _transforms(self, r: FusionResult, quats) -> list[TransformStamped]:
+        out = []
+        header = convert.make_header(r.world.stamp_ns, r.world.frame_id)
+        for h, q in zip(r.world.humans, quats):
+            names = self.joint_names if self.tf_joints else self.joint_names[:1]
+            for j, name in enumerate(names):
+                t = TransformStamped(header=header, child_frame_id=f'human_{h.track_id}/{name}')
+                t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = \
+                    map(float, h.joints[j])
+                if j == 0:
+                    t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, \
+                        t.transform.rotation.w = map(float, q)
+                else:
+                    t.transform.rotation.w = 1.0
+                out.append(t)
+        return out
+
+    def _report(self) -> None:
+        s = self.fusion.stats
+        lat = np.asarray(self.latency_ms) if self.latency_ms else np.zeros(1)
+        self.diagnostics.publish(WARN if s.dropped_left else OK,
+                                 'fusing' if self.published else 'waiting for /human/camera_humans and '
+                                 '/slam/camera_pose',
+                                 {'frames_published': self.published, 'dropped_no_pose_in_time': s.dropped_left,
+                                  'dropped_not_tracking': self.fusion.no_pose, 'unused_poses': s.dropped_right,
+                                  'latency_ms_p50': float(np.percentile(lat, 50)),
+                                  'latency_ms_p95': float(np.percentile(lat, 95)),
+                                  'marker_bytes_total': self.bytes_published})
+
+
+def main(args=None) -> int:
+    ensure_ament_prefix_path()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = FusionNode()
+        rclpy.spin(node)
+        return 0
+    except BodyModelError as exc:
+        print(f'fusion: error: {exc}', file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""mask: the human soft mask C_soft of every image (OnlineHMR Key Design 4a).
+
+Subscribes:  /camera/image_raw (sensor_msgs/Image; mono8, bgr8, rgb8, rgba8, bgra8), sensor-data QoS
+Publishes:   /human/soft_mask (sensor_msgs/Image 32FC1 in [0, 1], stamp and frame of the image)
+             /diagnostics
+The algorithm is core.human_mask.HumanMaskStage (segmentation, then the
+paper's dilation, Gaussian blur and normalisation in core.soft_mask).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from onlinehmr_ros.core.human_mask import HumanMaskStage, SegmentationConfig
+from onlinehmr_ros.core.soft_mask import SOFT_MASK_MODES, SoftMaskConfig
+from onlinehmr_ros.core.types import CameraIntrinsics, Frame
+from onlinehmr_ros.ros import convert
+from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics
+from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.params import declare
+
+
+def declare_mask_params(node: Node) -> tuple[SegmentationConfig, SoftMaskConfig]:
+    seg = SegmentationConfig(
+        model_selection=declare(node, 'segmentation.model_selection', 1, 'mediapipe selfie segmentation model: '
+                                '0 general, 1 landscape (faster).', read_only=True, min_value=0, max_value=1),
+        threshold=declare(node, 'segmentation.threshold', 0.5, 'Person probability threshold for C_h.',
+                          min_value=0.01, max_value=0.99))
+    soft = SoftMaskConfig(
+        kernel_size_px=declare(node, 'soft_mask.kernel_size_px', 15, 'Dilation kernel side k (pixels).',
+                               min_value=1, max_value=255),
+        iterations=declare(node, 'soft_mask.iterations', 2, 'Dilation iterations n.', min_value=0, max_value=50),
+        sigma_px=declare(node, 'soft_mask.sigma_px', 10.0, 'Gaussian blur sigma (pixels).', min_value=0.0,
+                         max_value=200.0),
+        mode=declare(node, 'soft_mask.mode', 'soft', 'soft: the paper; hard: binary dilation; none: no mask.',
+                     choices=SOFT_MASK_MODES))
+    return seg, soft
+
+
+class MaskNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('mask', **kwargs)
+        seg, soft = declare_mask_params(self)
+        self.stage = HumanMaskStage(seg, soft)
+        self.pub = self.create_publisher(Image, '/human/soft_mask', qos_profile_sensor_data)
+        self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
+        self.diagnostics = Diagnostics(self, 'soft mask')
+        self.processed = 0
+        self.rejected = 0
+        self.ms: list[float] = []
+        self.create_timer(1.0, self._report)
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            rgb = convert.image_to_rgb(msg)
+        except convert.ConversionError as exc:
+            self.rejected += 1
+            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return
+        h, w = rgb.shape[:2]
+        # the mask needs no intrinsics; the Frame contract carries a placeholder of the right size
+        frame = Frame(rgb, convert.stamp_to_ns(msg.header.stamp), CameraIntrinsics.from_fov(w, h, 60.0))
+        out = self.stage.process(frame)
+        self.pub.publish(convert.array_to_image(out.soft_mask, '32FC1', frame.stamp_ns, msg.header.frame_id))
+        self.processed += 1
+        self.ms = (self.ms + [sum(out.timings_ms.values())])[-100:]
+
+    def _report(self) -> None:
+        self.diagnostics.publish(ERROR if self.rejected and not self.processed else OK,
+                                 'masking' if self.processed else 'waiting for images',
+                                 {'frames': self.processed, 'rejected_images': self.rejected,
+                                  'ms_p50': float(np.median(self.ms)) if self.ms else 0.0})
+
+
+def main(args=None) -> int:
+    ensure_ament_prefix_path()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = MaskNode()
+        rclpy.spin(node)
+        return 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
