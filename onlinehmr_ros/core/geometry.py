@@ -195,6 +195,51 @@ def umeyama(source: np.ndarray, target: np.ndarray, with_scale: bool = True,
     return scale.astype(dt), R.astype(dt), t.astype(dt)
 
 
+def look_at_T_world_cam(eye_world: np.ndarray, target_world: np.ndarray,
+                        up_world: np.ndarray = (0.0, 0.0, 1.0), roll_rad: np.ndarray | float = 0.0) -> np.ndarray:
+    """Camera-to-world pose of an optical-frame camera at ``eye`` looking at ``target``.
+
+    The optical frame (x right, y down, z forward) is built so that z points at
+    the target and x is horizontal with respect to ``up_world`` (no roll), then
+    rotated by ``roll_rad`` about the viewing axis (positive turns the image
+    clockwise as seen by the camera).
+
+    Args:
+        eye_world: (..., 3) camera centre, metres.
+        target_world: (..., 3) point looked at.
+        up_world: (3,) world up direction (REP-103: +z).
+        roll_rad: (...) roll about the optical axis.
+    Returns:
+        (..., 4, 4) ``T_world_cam``.
+    Raises:
+        GeometryError: eye and target coincide, or the view direction is parallel to ``up_world``.
+    """
+    eye = _check_last(eye_world, (3,), 'eye_world').astype(np.float64)
+    target = _check_last(target_world, (3,), 'target_world').astype(np.float64)
+    up = np.broadcast_to(np.asarray(up_world, dtype=np.float64), np.broadcast_shapes(eye.shape, target.shape))
+    z = target - eye
+    nz = np.linalg.norm(z, axis=-1, keepdims=True)
+    if np.any(nz < 1e-12):
+        raise GeometryError('look_at: eye and target coincide')
+    z = z / nz
+    x = np.cross(z, up)
+    nx = np.linalg.norm(x, axis=-1, keepdims=True)
+    if np.any(nx < 1e-9):
+        raise GeometryError('look_at: the view direction is parallel to up_world')
+    x = x / nx
+    y = np.cross(z, x)
+    R = np.stack([x, y, z], axis=-1)
+    roll = np.asarray(roll_rad, dtype=np.float64)
+    if np.any(roll != 0):
+        c, s = np.cos(roll), np.sin(roll)
+        R_roll = np.zeros(roll.shape + (3, 3))
+        R_roll[..., 0, 0], R_roll[..., 0, 1] = c, -s
+        R_roll[..., 1, 0], R_roll[..., 1, 1] = s, c
+        R_roll[..., 2, 2] = 1.0
+        R = R @ R_roll
+    return make_transform(R, np.broadcast_to(eye, R.shape[:-1]))
+
+
 # ----------------------------------------------------------------------------
 # Pinhole camera
 # ----------------------------------------------------------------------------
