@@ -41,6 +41,7 @@ $(VENV)/.stamp-requirements: requirements.txt $(VENV)/.stamp-torch
 # tf2_msgs/TFMessage from its one-line definition, only when no ROS distro
 # provides it (same definition -> same type hash as the distro's).
 $(VENV)/.stamp-tf2-msgs: $(VENV)/.stamp-requirements third_party/tf2_msgs/msg/TFMessage.msg
+	mkdir -p build
 	if $(PY) -c 'import tf2_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/tf2_msgs/package.xml ]; then \
 	  echo "tf2_msgs provided by the environment"; \
 	else \

@@ -138,7 +138,7 @@ def test_decimation_bounds_triangles_and_keeps_original_vertices():
 
 def test_world_fusion_pairs_moves_and_reports_ended_tracks():
     rng = np.random.default_rng(5)
-    wf = fusion.WorldFusion(fusion.FusionConfig(world_frame='world', max_wait_ns=1000))
+    wf = fusion.WorldFusion(fusion.FusionConfig(world_frame='world', max_wait_ns=1000, use_untracked_poses=False))
     h1, h2 = _human(rng), _human(rng)
     h2 = HumanState(**{**h2.__dict__, 'track_id': 9})
     assert wf.add_humans(HumansFrame(10, 'camera', (h1, h2))) == []
@@ -149,3 +149,8 @@ def test_world_fusion_pairs_moves_and_reports_ended_tracks():
     lost = CameraPose(stamp_ns=30, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.zeros(3), tracking=False)
     assert wf.add_pose(lost) == [] and wf.add_humans(HumansFrame(30, 'camera', (h1,))) == []
     assert wf.no_pose == 1 and wf.stats.paired == 3
+    held = fusion.WorldFusion(fusion.FusionConfig(use_untracked_poses=True))
+    held.add_humans(HumansFrame(30, 'camera', (h1,)))
+    (r3,) = held.add_pose(lost)
+    np.testing.assert_allclose(r3.world.humans[0].joints, h1.joints, atol=1e-6)   # identity start pose
+    assert held.untracked == 1 and held.no_pose == 0

@@ -143,11 +143,17 @@ class FusionConfig:
         world_frame: frame_id of the world-space output.
         max_wait_ns: how long (in image-stamp time) camera-space humans wait for their camera pose.
         max_queue: bound of each pairing queue (items).
+        use_untracked_poses: fuse with poses that SLAM marks as not tracking (before
+            initialisation: the start pose, i.e. a camera that has not moved; when
+            lost: the last tracked pose) instead of dropping those images. Counted
+            in ``WorldFusion.untracked``. A static camera never initialises
+            monocular SLAM, so with False it would never produce world output.
     """
 
     world_frame: str = 'world'
     max_wait_ns: int = 500_000_000
     max_queue: int = 64
+    use_untracked_poses: bool = True
 
 
 @dataclass(frozen=True)
@@ -161,15 +167,16 @@ class WorldFusion:
     """Pairs camera-space humans with camera poses by stamp and moves them to the world frame.
 
     Causal and non-blocking: each call returns the results that became
-    complete with it. Poses without tracking pair up but produce no result (the
-    humans of that image are counted in ``stats.no_pose``).
+    complete with it. Poses without tracking are used or dropped according to
+    ``config.use_untracked_poses`` (counted in ``untracked`` / ``no_pose``).
     """
 
     def __init__(self, config: FusionConfig = FusionConfig()):
         self.config = config
         self._pairer: StampPairer[HumansFrame, CameraPose] = StampPairer(config.max_wait_ns, config.max_queue)
         self._active: set[int] = set()
-        self.no_pose = 0
+        self.no_pose = 0        # images dropped because SLAM was not tracking
+        self.untracked = 0      # images fused with an untracked (start or last) pose
 
     @property
     def stats(self) -> PairerStats:
@@ -185,8 +192,11 @@ class WorldFusion:
         out = []
         for _, humans, pose in pairs:
             if not pose.tracking:
-                self.no_pose += 1
-                continue
+                if not self.config.use_untracked_poses:
+                    self.no_pose += 1
+                    continue
+                self.untracked += 1
+                pose = replace(pose, tracking=True)
             world = humans_to_world(humans, pose, self.config.world_frame)
             ids = {h.track_id for h in world.humans}
             ended = tuple(sorted(self._active - ids))

@@ -42,3 +42,52 @@ def declare_body_model_params(node: Node) -> BodyModelConfig:
                        choices=('neutral', 'male', 'female')),
         num_betas=declare(node, 'body_model.num_betas', 10, 'Number of shape coefficients.', read_only=True,
                           min_value=1, max_value=300))
+
+
+def _attribute_docs(cls) -> dict[str, str]:
+    """Descriptions of a dataclass's fields from the ``Attributes:`` section of its docstring."""
+    import inspect
+    import re
+    docs: dict[str, str] = {}
+    text = inspect.getdoc(cls) or ''
+    if 'Attributes:' not in text:
+        return docs
+    names: list[str] = []
+    for line in text.split('Attributes:', 1)[1].splitlines():
+        m = re.match(r'^\s{2,8}([A-Za-z_][\w, ]*):\s*(.*)$', line)
+        if m and all(n.strip().isidentifier() for n in m.group(1).split(',')):
+            names = [n.strip() for n in m.group(1).split(',')]
+            for n in names:
+                docs[n] = m.group(2).strip()
+        elif line.strip() and names:
+            for n in names:
+                docs[n] += ' ' + line.strip()
+        elif not line.strip() and docs:
+            names = []
+    return docs
+
+
+def declare_config(node: Node, prefix: str, default, read_only: bool = True):
+    """Declare every scalar field of a (nested) frozen dataclass config as ``prefix.field`` and build it.
+
+    Descriptions come from the dataclass docstring's ``Attributes:`` section, so
+    the core's documentation is what ``ros2 param describe`` shows. bool, int,
+    float and str fields become parameters; nested dataclasses recurse; fields
+    of other types (tuples, None defaults) keep their default.
+
+    Returns:
+        A copy of ``default`` with the parameter values (YAML / ``-p``) applied.
+    """
+    import dataclasses
+    docs = _attribute_docs(type(default))
+    changes = {}
+    for f in dataclasses.fields(default):
+        value = getattr(default, f.name)
+        name = f'{prefix}.{f.name}' if prefix else f.name
+        if dataclasses.is_dataclass(value):
+            changes[f.name] = declare_config(node, name, value, read_only)
+        elif isinstance(value, (bool, int, float, str)):
+            desc = docs.get(f.name, f'{type(default).__name__}.{f.name}') + f' (default {value!r})'
+            changes[f.name] = node.declare_parameter(
+                name, value, ParameterDescriptor(description=desc, read_only=read_only)).value
+    return dataclasses.replace(default, **changes)

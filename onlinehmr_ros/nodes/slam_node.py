@@ -1,0 +1,159 @@
+"""slam: human-centric incremental monocular SLAM (OnlineHMR Key Design 4).
+
+Subscribes:  /camera/image_raw, /camera/camera_info (sensor-data QoS)
+             /human/soft_mask      (32FC1 C_soft, paired with the image by stamp)
+             /human/camera_humans  (HumanMeshArray: the people as a metric ruler for the scale)
+Publishes:   /slam/camera_pose (PoseStamped, world frame, metric: position = s * t)
+             /slam/path        (nav_msgs/Path of the published poses, bounded)
+             /slam/map         (PointCloud2, map points in metres, world frame)
+             /slam/scale       (std_msgs/Float64, metres per SLAM unit)
+             /tf               world -> camera optical frame (the image's frame_id)
+             /diagnostics      tracking state, inliers, keyframes, scale, ms
+Every output carries the stamp of its image. The algorithm is core.slam.branch.SlamBranch;
+parameters are its config fields (slam.*, ema.*, scale.*, ground.*, see `ros2 param describe`).
+"""
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Float64
+
+from onlinehmr_ros.core.fusion import StampPairer
+from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
+from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame
+from onlinehmr_ros.msg import HumanMeshArray
+from onlinehmr_ros.ros import convert
+from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.params import declare, declare_config
+from onlinehmr_ros.ros.tf import TfBroadcaster
+
+
+class SlamNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('slam', **kwargs)
+        config = declare_config(self, '', SlamBranchConfig())
+        self.world_frame = declare(self, 'world_frame', 'world', 'World frame id (REP-103, z up once gravity '
+                                   'is known).', read_only=True)
+        self.use_mask = declare(self, 'use_soft_mask', True, 'Wait for /human/soft_mask of each image (false: '
+                                'track on the whole image).', read_only=True)
+        self.mask_wait_s = declare(self, 'mask_wait_s', 0.5, 'How long (stamp time) an image waits for its soft '
+                                   'mask before being skipped (s).', min_value=0.0, max_value=10.0)
+        self.hfov_deg = declare(self, 'hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
+                                '(degrees).', min_value=1.0, max_value=179.0)
+        self.hold_untracked = declare(self, 'publish_untracked_pose', True, 'Publish the start pose before '
+                                      'initialisation and the last pose while lost (so people stay in the world '
+                                      'frame); the diagnostics say when a pose is held.')
+        self.path_length = declare(self, 'path_length', 2000, 'Poses kept in /slam/path.', min_value=1,
+                                   max_value=10**6)
+        self.map_every = declare(self, 'map_every_n_frames', 10, 'Publish /slam/map every n frames.',
+                                 min_value=1, max_value=10**6)
+        self.branch = SlamBranch(config)
+        self.pose_pub = self.create_publisher(PoseStamped, '/slam/camera_pose', 10)
+        self.path_pub = self.create_publisher(Path, '/slam/path', 10)
+        self.map_pub = self.create_publisher(PointCloud2, '/slam/map', 10)
+        self.scale_pub = self.create_publisher(Float64, '/slam/scale', 10)
+        self.tf = TfBroadcaster(self)
+        self.diagnostics = Diagnostics(self, 'slam')
+        self.pairer: StampPairer[Image, Image] = StampPairer(int(self.mask_wait_s * 1e9), 32)
+        self.intrinsics: CameraIntrinsics | None = None
+        self.humans: HumansFrame | None = None
+        self.path = Path()
+        self.frames = 0
+        self.rejected = 0
+        self.last = None
+        self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, '/camera/camera_info', self._on_info, qos_profile_sensor_data)
+        self.create_subscription(Image, '/human/soft_mask', self._on_mask, qos_profile_sensor_data)
+        self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_humans, 10)
+        self.create_timer(1.0, self._report)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics = convert.camera_info_to_intrinsics(msg)
+        except convert.ConversionError as exc:
+            self.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
+
+    def _on_humans(self, msg: HumanMeshArray) -> None:
+        self.humans = convert.msg_to_humans(msg)   # latest people: a causal ruler for the scale
+
+    def _on_image(self, msg: Image) -> None:
+        if not self.use_mask:
+            return self._process(msg, None)
+        for _, image, mask in self.pairer.add_left(convert.stamp_to_ns(msg.header.stamp), msg):
+            self._process(image, mask)
+
+    def _on_mask(self, msg: Image) -> None:
+        if self.use_mask:
+            for _, image, mask in self.pairer.add_right(convert.stamp_to_ns(msg.header.stamp), msg):
+                self._process(image, mask)
+
+    def _process(self, image: Image, mask: Image | None) -> None:
+        try:
+            rgb = convert.image_to_rgb(image)
+            soft = None if mask is None else convert.image_to_array(mask)
+        except convert.ConversionError as exc:
+            self.rejected += 1
+            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return
+        h, w = rgb.shape[:2]
+        intr = self.intrinsics
+        if intr is None or (intr.width_px, intr.height_px) != (w, h):
+            intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
+        frame = Frame(rgb, convert.stamp_to_ns(image.header.stamp), intr, self.frames)
+        out = self.branch.process(frame, soft, self.humans)
+        self.frames += 1
+        self.last = out.diagnostics
+        if not out.pose.tracking and not self.hold_untracked:
+            return
+        ps, tf = convert.camera_pose_to_msgs(out.pose, self.world_frame, image.header.frame_id)
+        self.pose_pub.publish(ps)
+        self.tf.send(tf)
+        self.scale_pub.publish(Float64(data=float(out.pose.scale)))
+        self.path.header = ps.header
+        self.path.poses = (self.path.poses + [ps])[-self.path_length:]
+        self.path_pub.publish(self.path)
+        if self.frames % self.map_every == 0 and len(out.map_points_world):
+            self.map_pub.publish(convert.points_to_cloud(out.map_points_world_m, frame.stamp_ns, self.world_frame))
+
+    def _report(self) -> None:
+        d = self.last
+        if d is None:
+            self.diagnostics.publish(WARN, 'waiting for /camera/image_raw' + (' and /human/soft_mask'
+                                     if self.use_mask else ''), {'rejected_images': self.rejected,
+                                                                 'images_without_mask': self.pairer.stats.dropped_left})
+            return
+        level = OK if d.tracking else (ERROR if d.state == 'lost' else WARN)
+        self.diagnostics.publish(level, d.status + ('' if d.tracking else ' (pose held)'), {
+            'state': d.state, 'frames': self.frames, 'features': d.n_features, 'inliers': d.n_inliers,
+            'keyframes': d.n_keyframes, 'map_points': d.n_map_points, 'segment': d.segment,
+            'world_continuous': d.world_continuous, 'gravity_aligned': d.gravity_aligned, 'scale': d.scale,
+            'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'ms_total': d.ms_total,
+            'images_without_mask': self.pairer.stats.dropped_left, 'rejected_images': self.rejected})
+
+
+def main(args=None) -> int:
+    ensure_ament_prefix_path()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SlamNode()
+        rclpy.spin(node)
+        return 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
