@@ -30,6 +30,11 @@ setup(
     entry_points={
         'console_scripts': [
             'camera_source = onlinehmr_ros.nodes.camera_source:main',
+            'mask_node = onlinehmr_ros.nodes.mask_node:main',
+            'hmr_node = onlinehmr_ros.nodes.hmr_node:main',
+            'slam_node = onlinehmr_ros.nodes.slam_node:main',
+            'fusion_node = onlinehmr_ros.nodes.fusion_node:main',
+            'onlinehmr_pipeline = onlinehmr_ros.nodes.compose:main',
             'onlinehmr = onlinehmr_ros.cli:main',
         ],
     },

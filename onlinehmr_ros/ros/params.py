@@ -72,8 +72,9 @@ def declare_config(node: Node, prefix: str, default, read_only: bool = True):
 
     Descriptions come from the dataclass docstring's ``Attributes:`` section, so
     the core's documentation is what ``ros2 param describe`` shows. bool, int,
-    float and str fields become parameters; nested dataclasses recurse; fields
-    of other types (tuples, None defaults) keep their default.
+    float and str fields become parameters, optional floats (default None) too,
+    with 0.0 meaning None; nested dataclasses recurse; fields of other types
+    (tuples) keep their default.
 
     Returns:
         A copy of ``default`` with the parameter values (YAML / ``-p``) applied.
@@ -90,4 +91,9 @@ def declare_config(node: Node, prefix: str, default, read_only: bool = True):
             desc = docs.get(f.name, f'{type(default).__name__}.{f.name}') + f' (default {value!r})'
             changes[f.name] = node.declare_parameter(
                 name, value, ParameterDescriptor(description=desc, read_only=read_only)).value
+        elif value is None and 'float' in str(f.type):
+            # optional number: ROS parameters have no None, so 0.0 stands for "unset"
+            desc = docs.get(f.name, f'{type(default).__name__}.{f.name}') + ' (0.0: unset)'
+            v = node.declare_parameter(name, 0.0, ParameterDescriptor(description=desc, read_only=read_only)).value
+            changes[f.name] = v if v else None
     return dataclasses.replace(default, **changes)

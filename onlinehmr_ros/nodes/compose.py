@@ -1,0 +1,196 @@
+"""onlinehmr_pipeline: the launch file's node graph, composed in one process.
+
+``launch``/``launch_ros``/``ros2cli`` are not on PyPI, so this console script
+starts the same nodes as ``launch/pipeline.launch.py`` (camera_source, mask,
+hmr, slam, fusion) in one process on one ``MultiThreadedExecutor`` -- as
+rclpy's composition examples do -- with the same parameter file. The nodes
+still talk over real rclpy topics, so ``ros2 topic echo``, RViz or a
+recorder in another process see everything.
+
+    onlinehmr_pipeline --input VIDEO [--params-file config/pipeline.yaml]
+                       [--record out.mcap] [--rate-mode lockstep] [--ros-args ...]
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.parameter import Parameter
+
+from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+
+#: node name -> (executable in setup.py / the launch file, module, class)
+NODES = {
+    'camera_source': ('camera_source', 'onlinehmr_ros.nodes.camera_source', 'CameraSourceNode'),
+    'mask': ('mask_node', 'onlinehmr_ros.nodes.mask_node', 'MaskNode'),
+    'hmr': ('hmr_node', 'onlinehmr_ros.nodes.hmr_node', 'HmrNode'),
+    'slam': ('slam_node', 'onlinehmr_ros.nodes.slam_node', 'SlamNode'),
+    'fusion': ('fusion_node', 'onlinehmr_ros.nodes.fusion_node', 'FusionNode'),
+}
+
+#: what `--record` stores by default: every output of the graph
+OUTPUT_TOPICS = ['/camera/image_raw', '/camera/camera_info', '/human/soft_mask', '/human/camera_humans',
+                 '/human/body_model', '/human/debug_image', '/slam/camera_pose', '/slam/path', '/slam/map',
+                 '/slam/scale', '/human/world_mesh', '/human/world_humans', '/tf', '/tf_static', '/diagnostics']
+
+
+def default_params_file() -> str:
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    try:
+        return str(pathlib.Path(get_package_share_directory('onlinehmr_ros')) / 'config' / 'pipeline.yaml')
+    except PackageNotFoundError as exc:
+        raise SystemExit('onlinehmr_pipeline: error: onlinehmr_ros is not installed where ament can find it '
+                         '(run `make setup`, or source your colcon workspace)') from exc
+
+
+@dataclass
+class GraphRun:
+    """What a composed run produced (for the demo and the benchmark)."""
+
+    nodes: dict
+    wall_s: float
+    frames_in: int
+    frames_out: int
+    recorder_counts: dict = field(default_factory=dict)
+
+
+def _node_class(name: str):
+    import importlib
+    _, module, cls = NODES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_camera_source: bool = True,
+              record_path: str | None = None, record_topics: list[str] | None = None, threads: int = 4,
+              drain_s: float = 3.0, timeout_s: float | None = None, progress=None) -> GraphRun:
+    """Start the composed graph, spin until the camera source ends (plus ``drain_s``), stop.
+
+    Args:
+        ros_args: arguments after ``--ros-args`` (e.g. ``['--params-file', path]``).
+        camera_overrides: parameters of camera_source that take precedence over the file.
+        progress: optional callable(frames_published) called about every 0.5 s.
+    """
+    context = rclpy.context.Context()
+    rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
+    nodes = {}
+    executor = MultiThreadedExecutor(num_threads=threads, context=context)
+    recorder = None
+    try:
+        # the camera source starts last, once the others subscribe, so that no frame is lost
+        for name in NODES:
+            if name != 'camera_source':
+                nodes[name] = _node_class(name)(context=context)
+        if record_path:
+            from onlinehmr_ros.ros.recording import BagRecorder
+            rec_node = rclpy.create_node('onlinehmr_recorder', context=context)
+            nodes['recorder'] = rec_node
+            recorder = BagRecorder(rec_node, record_topics or OUTPUT_TOPICS, record_path)
+        for n in nodes.values():
+            executor.add_node(n)
+        t_start = time.monotonic()
+        # let discovery settle so the first frames are not lost
+        while time.monotonic() - t_start < 1.0:
+            executor.spin_once(timeout_sec=0.05)
+        if with_camera_source:
+            overrides = [Parameter(k, value=v) for k, v in (camera_overrides or {}).items()]
+            nodes['camera_source'] = _node_class('camera_source')(context=context, parameter_overrides=overrides)
+            executor.add_node(nodes['camera_source'])
+        t0 = time.monotonic()
+        last_progress = 0.0
+        finished_at = None
+        while context.ok():
+            executor.spin_once(timeout_sec=0.05)
+            now = time.monotonic()
+            src = nodes.get('camera_source')
+            if progress is not None and now - last_progress > 0.5 and src is not None:
+                progress(src.published)
+                last_progress = now
+            if src is not None and src.finished and finished_at is None:
+                finished_at = now
+            if finished_at is not None and now - finished_at > drain_s:
+                break
+            if timeout_s is not None and now - t0 > timeout_s:
+                break
+        wall = time.monotonic() - t0
+        src = nodes.get('camera_source')
+        fusion = nodes.get('fusion')
+        run = GraphRun(nodes, wall, src.published if src else 0, fusion.published if fusion else 0,
+                       dict(recorder.counts) if recorder else {})
+        return run
+    finally:
+        if recorder is not None:
+            recorder.close()
+        executor.shutdown()
+        for n in nodes.values():
+            n.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def stage_report(run: GraphRun) -> list[tuple[str, float, float]]:
+    """(stage, p50 ms, p95 ms) rows from the nodes' own timings."""
+    rows = []
+    for name in ('mask', 'hmr', 'slam'):
+        n = run.nodes.get(name)
+        for stage, values in (getattr(n, 'stage_ms', {}) or {}).items():
+            if values:
+                rows.append((f'{name}/{stage}', float(np.percentile(values, 50)), float(np.percentile(values, 95))))
+    fusion = run.nodes.get('fusion')
+    if fusion is not None and fusion.latency_ms:
+        lat = np.asarray(fusion.latency_ms)
+        rows.append(('end-to-end latency (image stamp -> world mesh)', float(np.percentile(lat, 50)),
+                     float(np.percentile(lat, 95))))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ensure_ament_prefix_path()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ros_args = []
+    if '--ros-args' in argv:
+        i = argv.index('--ros-args')
+        argv, ros_args = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(prog='onlinehmr_pipeline', description=__doc__.split('\n\n')[1])
+    ap.add_argument('--input', help='video, image folder, rosbag2 or webcam index for camera_source')
+    ap.add_argument('--no-camera-source', action='store_true', help='do not start camera_source (use a real '
+                    'camera driver publishing /camera/image_raw and /camera/camera_info)')
+    ap.add_argument('--params-file', default=None, help='ROS parameter file (default: the installed '
+                    'config/pipeline.yaml)')
+    ap.add_argument('--rate-mode', choices=('recorded', 'fixed', 'lockstep'), help='camera_source rate_mode')
+    ap.add_argument('--record', metavar='BAG', help='record the output topics to this MCAP rosbag2 folder')
+    ap.add_argument('--threads', type=int, default=4, help='executor threads')
+    args = ap.parse_args(argv)
+    if not args.no_camera_source and not args.input:
+        ap.error('give --input (or --no-camera-source with a running camera driver)')
+    params_file = args.params_file or default_params_file()
+    overrides = {}
+    if args.input:
+        overrides['input'] = args.input
+    if args.rate_mode:
+        overrides['rate_mode'] = args.rate_mode
+    try:
+        run = run_graph(['--params-file', params_file, *ros_args], overrides, not args.no_camera_source,
+                        args.record, threads=args.threads, drain_s=3.0)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    except Exception as exc:  # noqa: BLE001 -- report any start-up failure (bad input, missing model) and exit 1
+        from onlinehmr_ros.core.body_model import BodyModelError
+        from onlinehmr_ros.core.sources import SourceError
+        if isinstance(exc, (SourceError, BodyModelError, ValueError)):
+            print(f'onlinehmr_pipeline: error: {exc}', file=sys.stderr)
+            return 1
+        raise
+    print(f'{run.frames_in} frames in, {run.frames_out} world frames out in {run.wall_s:.1f} s '
+          f'({run.frames_out / max(run.wall_s, 1e-9):.1f} fps)')
+    for stage, p50, p95 in stage_report(run):
+        print(f'  {stage:<50} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
