@@ -64,6 +64,7 @@ class SlamConfig:
         init_min_matches: matches to the initialisation reference needed to try.
         init_min_parallax_deg: median ray angle of the initial points (the parallax check).
         init_min_points: triangulated initial points needed.
+        init_ba_evaluations: LM evaluations of the two-view bundle adjustment at initialisation.
         init_max_ref_age: frames after which a reference that did not initialise is replaced.
         essential_ransac_px: RANSAC threshold for the essential matrix.
         pnp_reproj_px: PnP RANSAC / inlier threshold.
@@ -89,6 +90,7 @@ class SlamConfig:
     init_min_parallax_deg: float = 1.5
     init_min_points: int = 60
     init_max_ref_age: int = 40
+    init_ba_evaluations: int = 15
     essential_ransac_px: float = 1.0
     pnp_reproj_px: float = 3.0
     min_tracking_inliers: int = 25
@@ -211,6 +213,7 @@ class MonocularSlam:
         self._last_index: int | None = None
         self._lost_count = 0
         self._next_kf = 0
+        self._first_kf_id = 0
 
     @property
     def map_points_world(self) -> np.ndarray:
@@ -337,6 +340,16 @@ class MonocularSlam:
         kf0.point_ids[ti[sel]] = ids
         kf1.point_ids[qi[sel]] = ids
         self.keyframes = [kf0, kf1]
+        self._first_kf_id = kf0.kf_id
+        if cfg.ba_enabled and cfg.init_ba_evaluations > 0:
+            # two-view bundle adjustment (first keyframe fixed), then the median depth is set to 1 again
+            self._local_ba(K, max_evaluations=cfg.init_ba_evaluations)
+            rows = self.map.rows(kf0.point_ids[kf0.point_ids >= 0])
+            med = float(np.median(self.map.xyz[rows[rows >= 0], 2]))
+            if med > 0:
+                self.map.xyz /= med
+                kf1.T_cam_world[:3, 3] /= med
+            T1 = kf1.T_cam_world
         n = max(frame.index - ref_index, 1)
         rv = Rotation.from_matrix(R).as_rotvec() / n
         self._velocity = make_transform(Rotation.from_rotvec(rv).as_matrix(), T1[:3, 3] / n)
@@ -497,11 +510,17 @@ class MonocularSlam:
         seen = np.unique(np.concatenate([kf.point_ids[kf.point_ids >= 0] for kf in self.keyframes]))
         self.map.keep(np.isin(self.map.ids, seen))
 
-    def _local_ba(self, K: np.ndarray) -> None:
+    def _local_ba(self, K: np.ndarray, max_evaluations: int | None = None) -> None:
         cfg = self.config
         window = self.keyframes[-cfg.ba_window:]
         fixed = np.zeros(len(window), bool)
-        fixed[:min(cfg.ba_fixed, len(window) - 1)] = True
+        if window[0].kf_id == self._first_kf_id:
+            # the map's first keyframe is the only fixed one while it is in the window (the scale gauge
+            # is then held by the damping; fixing the second initial keyframe too would freeze the error
+            # of the two-view initialisation into the map)
+            fixed[0] = True
+        else:
+            fixed[:min(cfg.ba_fixed, len(window) - 1)] = True
         cams, kps, pids, ws, fidx = [], [], [], [], []
         for c, kf in enumerate(window):
             f = np.flatnonzero(kf.point_ids >= 0)
@@ -522,7 +541,8 @@ class MonocularSlam:
         uniq, inv = np.unique(rows, return_inverse=True)
         T = np.stack([kf.T_cam_world for kf in window])
         res = local_bundle_adjustment(K, T, fixed, self.map.xyz[uniq], cams, inv, kps, ws,
-                                      huber_px=cfg.ba_huber_px, max_evaluations=cfg.ba_max_evaluations,
+                                      huber_px=cfg.ba_huber_px,
+                                      max_evaluations=max_evaluations or cfg.ba_max_evaluations,
                                       solver=cfg.ba_solver)
         for c, kf in enumerate(window):
             kf.T_cam_world = res.T_cam_world[c]
