@@ -57,6 +57,11 @@ $(VENV)/.stamp-interfaces: $(VENV)/.stamp-tf2-msgs $(wildcard msg/*.msg) CMakeLi
 	cmake -S . -B build/interfaces -DONLINEHMR_INTERFACES_ONLY=ON $(CMAKE_FLAGS) >build/interfaces.log 2>&1 || { cat build/interfaces.log; exit 1; }
 	cmake --build build/interfaces -j2 >>build/interfaces.log 2>&1 || { tail -50 build/interfaces.log; exit 1; }
 	cmake --install build/interfaces >>build/interfaces.log 2>&1
+	# rosidl also writes egg-info metadata for a Python distribution named onlinehmr_ros;
+	# pip would take it for an older install of this package and delete the whole
+	# site-packages/onlinehmr_ros folder (generated messages included) before installing.
+	# The pip install below registers the package properly, so drop rosidl's metadata.
+	rm -rf $(VENV)/lib/python3*/site-packages/onlinehmr_ros-*.egg-info
 	touch $@
 
 # The Python package and its console scripts, next to the generated messages.

@@ -9,23 +9,15 @@ stale person vanishes even if the DELETE is lost.
 """
 from __future__ import annotations
 
-import colorsys
-
 import numpy as np
 
 from onlinehmr_ros.core.display_mesh import DisplayMesh
 from onlinehmr_ros.core.types import HumanState
+from onlinehmr_ros.core.visualize import track_color
 from onlinehmr_ros.ros.marker_cdr import DELETE, LINE_LIST, SPHERE_LIST, TRIANGLE_LIST, MarkerData
 
 MESH_NS, SKELETON_NS, JOINTS_NS = 'human_mesh', 'human_skeleton', 'human_joints'
 NAMESPACES = (MESH_NS, SKELETON_NS, JOINTS_NS)
-
-
-def track_color(track_id: int, alpha: float = 1.0) -> np.ndarray:
-    """A stable, well-separated RGBA colour per track (golden-ratio hue steps)."""
-    hue = (0.13 + 0.618033988749895 * int(track_id)) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.65, 0.95)
-    return np.array([r, g, b, alpha], np.float32)
 
 
 def _split_lifetime(lifetime_s: float) -> tuple[int, int]:
