@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from onlinehmr_ros.core.learned_hmr.config import (LearnedHMRModelConfig, TemporalConfig, ViTEncoderConfig)
+from onlinehmr_ros.core.learned_hmr.config import (LandmarkEncoderConfig, LearnedHMRModelConfig, TemporalConfig,
+                                                   ViTEncoderConfig)
 from onlinehmr_ros.core.learned_hmr.model import CausalHMRNet
 
 
@@ -12,9 +13,9 @@ def _landmark_inputs(B, T, dtype, seed=0):
             'box': torch.randn(B, T, 4, generator=g, dtype=dtype) * 0.3}
 
 
-def _net(window=5, depth=2, encoder='landmarks', dtype=torch.float64, seed=0):
+def _net(window=5, depth=2, encoder='landmarks', dtype=torch.float64, seed=0, tokens='parts'):
     torch.manual_seed(seed)
-    cfg = LearnedHMRModelConfig(encoder=encoder, temporal=TemporalConfig(window=window, depth=depth, dim=32,
+    cfg = LearnedHMRModelConfig(encoder=encoder, landmarks=LandmarkEncoderConfig(tokens=tokens), temporal=TemporalConfig(window=window, depth=depth, dim=32,
                                                                          num_heads=4),
                                 vit=ViTEncoderConfig(image_height_px=32, image_width_px=24, patch_size_px=8,
                                                      patch_padding_px=0, embed_dim=16, depth=1, num_heads=2))
@@ -43,9 +44,9 @@ def _stream(net, inputs, valid):
 
 
 @pytest.mark.parametrize('dtype,tol', [(torch.float64, 1e-10), (torch.float32, 2e-5)])
-@pytest.mark.parametrize('window,depth', [(5, 2), (1, 1), (3, 3)])
-def test_streaming_equals_training_mode(dtype, tol, window, depth):
-    net = _net(window, depth, dtype=dtype)
+@pytest.mark.parametrize('window,depth,tokens', [(5, 2, 'parts'), (1, 1, 'parts'), (3, 3, 'landmarks')])
+def test_streaming_equals_training_mode(dtype, tol, window, depth, tokens):
+    net = _net(window, depth, dtype=dtype, tokens=tokens)
     B, T = 2, 13
     inputs = _landmark_inputs(B, T, dtype)
     valid = torch.ones(B, T, dtype=torch.bool)

@@ -18,9 +18,21 @@ class LearnedHMRConfigError(ValueError):
     """A learned-HMR configuration is invalid (message names the field and the accepted values)."""
 
 
+#: MediaPipe landmark indices of each body-part token (``LandmarkEncoderConfig.tokens == 'parts'``):
+#: face, torso, left/right arm, left/right hand, left/right leg.
+LANDMARK_PARTS: tuple[tuple[int, ...], ...] = (
+    tuple(range(11)), (11, 12, 23, 24), (11, 13, 15), (12, 14, 16), (15, 17, 19, 21), (16, 18, 20, 22),
+    (23, 25, 27, 29, 31), (24, 26, 28, 30, 32))
+
+
 @dataclass(frozen=True)
 class LandmarkEncoderConfig:
-    """Landmark tokens: one token per MediaPipe landmark plus one box token.
+    """Landmark tokens plus one box token.
+
+    ``tokens``: ``'parts'`` (default) makes one token per body part of
+    :data:`LANDMARK_PARTS` from the concatenated features of its landmarks
+    (9 tokens per frame: cheap enough to train on a CPU); ``'landmarks'`` makes
+    one token per landmark (34 tokens per frame).
 
     Per-landmark features (8): 2D landmark in the box frame (centre 0, half box
     size 1), 2D landmark in normalised camera coordinates ((u - cx)/fx,
@@ -30,7 +42,12 @@ class LandmarkEncoderConfig:
     """
 
     num_landmarks: int = NUM_MEDIAPIPE_LANDMARKS
-    hidden_dim: int = 64        # width of the per-landmark MLP
+    hidden_dim: int = 64        # width of the per-token MLP
+    tokens: str = 'parts'       # 'parts' or 'landmarks'
+
+    def __post_init__(self):
+        if self.tokens not in ('parts', 'landmarks'):
+            raise LearnedHMRConfigError(f'landmarks.tokens must be "parts" or "landmarks", got {self.tokens!r}')
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from onlinehmr_ros.core.learned_hmr.config import LandmarkEncoderConfig, ViTEncoderConfig
+from onlinehmr_ros.core.learned_hmr.config import (LANDMARK_PARTS, NUM_MEDIAPIPE_LANDMARKS, LandmarkEncoderConfig,
+                                                   ViTEncoderConfig)
 
 LANDMARK_FEATURE_DIM = 8
 BOX_FEATURE_DIM = 4
@@ -43,16 +44,24 @@ class TokenEncoder(nn.Module):
 
 
 class LandmarkTokenEncoder(TokenEncoder):
-    """One token per landmark (features + learned landmark embedding) plus one box token."""
+    """Landmark tokens (one per landmark or one per body part, see the config) plus one box token."""
 
     def __init__(self, cfg: LandmarkEncoderConfig, dim: int):
         super().__init__()
         self.cfg = cfg
         self.dim = dim
-        self.num_tokens = cfg.num_landmarks + 1
-        self.landmark_mlp = nn.Sequential(nn.Linear(LANDMARK_FEATURE_DIM, cfg.hidden_dim), nn.GELU(),
-                                          nn.Linear(cfg.hidden_dim, dim))
-        self.landmark_embedding = nn.Parameter(torch.randn(cfg.num_landmarks, dim) * 0.02)
+        if cfg.tokens == 'landmarks':
+            self.landmark_mlp = nn.Sequential(nn.Linear(LANDMARK_FEATURE_DIM, cfg.hidden_dim), nn.GELU(),
+                                              nn.Linear(cfg.hidden_dim, dim))
+            self.landmark_embedding = nn.Parameter(torch.randn(cfg.num_landmarks, dim) * 0.02)
+            self.num_tokens = cfg.num_landmarks + 1
+        else:
+            if cfg.num_landmarks != NUM_MEDIAPIPE_LANDMARKS:
+                raise ValueError(f'part tokens need the {NUM_MEDIAPIPE_LANDMARKS} MediaPipe landmarks')
+            self.part_mlps = nn.ModuleList([
+                nn.Sequential(nn.Linear(LANDMARK_FEATURE_DIM * len(part), cfg.hidden_dim), nn.GELU(),
+                              nn.Linear(cfg.hidden_dim, dim)) for part in LANDMARK_PARTS])
+            self.num_tokens = len(LANDMARK_PARTS) + 1
         self.box_mlp = nn.Sequential(nn.Linear(BOX_FEATURE_DIM, cfg.hidden_dim), nn.GELU(),
                                      nn.Linear(cfg.hidden_dim, dim))
         self.box_embedding = nn.Parameter(torch.randn(1, dim) * 0.02)
@@ -64,7 +73,11 @@ class LandmarkTokenEncoder(TokenEncoder):
             raise ValueError(f'landmark encoder expects landmarks (B, T, {self.cfg.num_landmarks}, '
                              f'{LANDMARK_FEATURE_DIM}) and box (B, T, {BOX_FEATURE_DIM}); '
                              f'got {tuple(lm.shape)} and {tuple(box.shape)}')
-        tok_lm = self.landmark_mlp(lm) + self.landmark_embedding
+        if self.cfg.tokens == 'landmarks':
+            tok_lm = self.landmark_mlp(lm) + self.landmark_embedding
+        else:
+            tok_lm = torch.stack([mlp(lm[..., list(part), :].flatten(-2))
+                                  for mlp, part in zip(self.part_mlps, LANDMARK_PARTS)], dim=-2)
         tok_box = self.box_mlp(box)[..., None, :] + self.box_embedding
         return torch.cat([tok_box, tok_lm], dim=-2)
 

@@ -43,6 +43,11 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
             key_valid: torch.Tensor | None) -> torch.Tensor:
     """Scaled dot-product attention that returns 0 where no key is valid.
 
+    Masked keys get a logit of -inf (exactly zero weight, so the result equals
+    attention over the valid keys alone). A query row without any valid key
+    attends to all keys unmasked and its output is then multiplied by 0, which
+    avoids NaNs without elementwise passes over the whole logit tensor.
+
     Args:
         q: (..., H, Q, dh); k, v: (..., H, K, dh).
         bias: None or broadcastable to (..., H, Q, K) (added to the logits).
@@ -51,16 +56,18 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
         (..., H, Q, dh).
     """
     logits = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+    if key_valid is not None:
+        any_valid = key_valid.any(dim=-1, keepdim=True)                       # (..., 1)
+        keep = key_valid | ~any_valid
+        mask_bias = torch.zeros(keep.shape, dtype=logits.dtype, device=logits.device)
+        mask_bias = mask_bias.masked_fill(~keep, float('-inf'))[..., None, None, :]
+        bias = mask_bias if bias is None else bias + mask_bias
     if bias is not None:
         logits = logits + bias
-    if key_valid is None:
-        return logits.softmax(dim=-1) @ v
-    valid = key_valid[..., None, None, :]
-    logits = logits.masked_fill(~valid, float('-inf'))
-    any_valid = valid.any(dim=-1, keepdim=True)
-    w = torch.where(any_valid, logits, torch.zeros_like(logits)).softmax(dim=-1)
-    w = torch.where(any_valid & valid, w, torch.zeros_like(w))
-    return w @ v
+    out = logits.softmax(dim=-1) @ v
+    if key_valid is not None:
+        out = out * any_valid.to(out.dtype)[..., None, None]
+    return out
 
 
 class CausalWindowLayer(nn.Module):
