@@ -80,6 +80,7 @@ class SlamOutput:
     map_points_world: np.ndarray    # (N, 3) world frame, SLAM units
     diagnostics: SlamDiagnostics
     ground: GroundPlane | None = None    # in the SLAM world (before the world rotation)
+    pose_raw: CameraPose | None = None   # the same pose before the EMA correction (None when not tracking)
 
     @property
     def T_world_cam_m(self) -> np.ndarray:
@@ -140,8 +141,10 @@ class SlamBranch:
                 self.ema.reset()
             self.aligner.step(T_slam_cam[:3, 3])
             T_world_cam = self.aligner.T_world_slam() @ T_slam_cam
-            t_s, q_s = self.ema.update(T_world_cam[:3, 3], quat_wxyz_from_rotmat(T_world_cam[:3, :3]))
+            q_raw = quat_wxyz_from_rotmat(T_world_cam[:3, :3])
+            t_s, q_s = self.ema.update(T_world_cam[:3, 3], q_raw)
             pose = CameraPose(frame.stamp_ns, q_s, t_s, sc.scale, True, r.status)
+            pose_raw = CameraPose(frame.stamp_ns, q_raw, T_world_cam[:3, 3].copy(), sc.scale, True, r.status)
             self._published = True
             self._last_pose = pose
         else:
@@ -149,6 +152,7 @@ class SlamBranch:
             q = held.quat_wxyz if held is not None else np.array([1.0, 0.0, 0.0, 0.0])
             t = held.t_world_cam if held is not None else np.zeros(3)
             pose = CameraPose(frame.stamp_ns, q, t, sc.scale, False, r.status)
+            pose_raw = None
         pts_world = transform_points(self.aligner.T_world_slam(), pts_slam) if len(pts_slam) else pts_slam
         ms_total = (time.perf_counter() - t0) * 1e3
         diag = SlamDiagnostics(
@@ -156,7 +160,7 @@ class SlamBranch:
             r.n_map_points, r.keyframe_inserted, r.ba_ran, r.segment, r.world_continuous,
             self.aligner.gravity_known, self.aligner.blending, sc.scale, sc.measured, sc.converged, sc.n_samples,
             sc.source, r.ms_features, r.ms_total, ms_total)
-        return SlamOutput(pose, pts_world, diag, self.ground)
+        return SlamOutput(pose, pts_world, diag, self.ground, pose_raw)
 
     def _maybe_find_ground(self, pts_slam: np.ndarray) -> None:
         if self.ground is not None:
