@@ -85,6 +85,43 @@ def axis_angle_from_rotmat(R: np.ndarray) -> np.ndarray:
     return _apply_rotation(lambda f: Rotation.from_matrix(f).as_rotvec(), R, (3, 3), (3,))
 
 
+def rotmat_aligning_vectors(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Smallest rotation R with ``R @ source/|source| == target/|target|``.
+
+    Args:
+        source: (..., 3) non-zero vectors.
+        target: (..., 3) non-zero vectors (broadcast against ``source``).
+
+    Returns:
+        (..., 3, 3) rotation matrices. For opposite vectors the rotation is by
+        pi about an axis perpendicular to ``source``.
+
+    Raises:
+        GeometryError: a zero-length vector.
+    """
+    a = _check_last(source, (3,), 'source')
+    b = _check_last(target, (3,), 'target')
+    a, b = np.broadcast_arrays(a, b)
+    dt = _float_dtype(a, b)
+    na = np.linalg.norm(a, axis=-1, keepdims=True)
+    nb = np.linalg.norm(b, axis=-1, keepdims=True)
+    if np.any(na == 0) or np.any(nb == 0):
+        raise GeometryError('rotmat_aligning_vectors needs non-zero vectors')
+    a = a.astype(np.float64) / na
+    b = b.astype(np.float64) / nb
+    axis = np.cross(a, b)
+    s = np.linalg.norm(axis, axis=-1, keepdims=True)
+    c = np.sum(a * b, axis=-1, keepdims=True)
+    angle = np.arctan2(s, c)
+    # Antiparallel (or parallel) vectors: any axis perpendicular to a.
+    helper = np.where(np.abs(a[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    perp = np.cross(a, helper)
+    perp /= np.linalg.norm(perp, axis=-1, keepdims=True)
+    safe = s > 1e-12
+    unit_axis = np.where(safe, axis / np.where(safe, s, 1.0), perp)
+    return rotmat_from_axis_angle(unit_axis * angle).astype(dt)
+
+
 def quat_hemisphere_align(quat: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Flip the sign of ``quat`` where its inner product with ``reference`` is negative.
 
