@@ -106,3 +106,35 @@ def test_save_load_round_trip(seq, tmp_path):
     assert sheet.shape == (2 * 144, 3 * 192, 3)
     with pytest.raises(SequenceError):
         SyntheticSequence.load(tmp_path / 'nothing')
+
+
+def test_evaluating_ground_truth_gives_zero_errors(seq, body_model):
+    from types import SimpleNamespace
+
+    from onlinehmr_ros.core.evaluation import evaluate_sequence
+    from onlinehmr_ros.core.geometry import quat_wxyz_from_rotmat
+    from onlinehmr_ros.core.types import CameraPose, HumansFrame, HumanState
+
+    T_cam_world = invert_transform(seq.T_world_cam)
+    outputs = []
+    for i in range(seq.num_frames):
+        cam, world = [], []
+        for k, p in enumerate(seq.people):
+            verts_cam = transform_points(T_cam_world[i], person_vertices_world(seq, body_model, k, [i])[0])
+            for frame_list, joints, verts in ((cam, transform_points(T_cam_world[i], p.joints_world[i]), verts_cam),
+                                              (world, p.joints_world[i], np.zeros((0, 3)))):
+                frame_list.append(HumanState(
+                    track_id=10 + k, model='open', betas=p.betas, global_orient=p.global_orient_world[i],
+                    body_pose=p.body_pose[i], transl=p.transl_world[i], joints=joints.astype(np.float32),
+                    joint_confidence=np.ones(24, np.float32), vertices=verts.astype(np.float32),
+                    keypoints_coco=p.keypoints_coco_world[i]))
+        pose = CameraPose(seq.stamp_ns(i), quat_wxyz_from_rotmat(seq.T_world_cam[i, :3, :3]),
+                          seq.T_world_cam[i, :3, 3])
+        outputs.append(SimpleNamespace(camera_humans=HumansFrame(seq.stamp_ns(i), 'camera', tuple(cam)),
+                                       world_humans=HumansFrame(seq.stamp_ns(i), 'world', tuple(world)),
+                                       camera_pose=pose, timings_ms={'total': 10.0}))
+    row = evaluate_sequence(seq, outputs, body_model=body_model)
+    assert row['matched'] == {10: 0, 11: 1}
+    for key in ('mpjpe', 'pa_mpjpe', 'pve', 'w_mpjpe100', 'wa_mpjpe100'):
+        assert row[key] < 0.05, (key, row[key])
+    assert row['ate'] < 1e-6 and row['ate_s'] < 1e-6 and row['fps'] == 100.0
