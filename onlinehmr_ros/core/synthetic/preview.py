@@ -52,8 +52,10 @@ def contact_sheet(sequence: SyntheticSequence, num: int = 6, overlay: bool = Tru
 
 
 def save_contact_sheet(sequence: SyntheticSequence, path: str, num: int = 6, overlay: bool = True,
-                       columns: int = 3) -> None:
-    """Write :func:`contact_sheet` as a PNG."""
+                       columns: int = 3, scale: float = 0.5) -> None:
+    """Write :func:`contact_sheet` as a PNG, resized by ``scale`` (half size by default)."""
     sheet = contact_sheet(sequence, num, overlay, columns)
+    if scale != 1.0:
+        sheet = cv2.resize(sheet, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     if not cv2.imwrite(str(path), sheet[..., ::-1]):
         raise OSError(f'could not write {path}')
