@@ -1,0 +1,33 @@
+"""Timing summaries: percentiles, constant-time check, JSON."""
+import json
+
+import numpy as np
+import pytest
+
+from onlinehmr_ros.core.benchmark import BenchmarkError, format_timing_table, timing_summary, write_json
+
+
+def test_percentiles_and_constant_time_ratio(tmp_path):
+    rng = np.random.default_rng(0)
+    timings = [{'total': 100.0, 'slam': 60.0, 'hmr': 40.0}] * 10                 # warm-up, ignored
+    timings += [{'total': 10.0 + i * 0.01, 'slam': 6.0, 'hmr': 4.0 + rng.uniform()} for i in range(900)]
+    s = timing_summary(timings, warmup_frames=10, window=300)
+    assert [st.name for st in s.stages] == ['total', 'hmr', 'slam']
+    total = s.stages[0]
+    np.testing.assert_allclose(total.mean_ms, 10.0 + 0.01 * 449.5)
+    np.testing.assert_allclose(total.p50_ms, 10.0 + 0.01 * 449.5)
+    np.testing.assert_allclose(s.early_ms, 10.0 + 0.01 * 149.5)
+    np.testing.assert_allclose(s.late_ms, 10.0 + 0.01 * 749.5)
+    np.testing.assert_allclose(s.fps, 1000.0 / total.mean_ms)
+    assert s.late_over_early > 1.3 and s.peak_rss_mb > 10
+    assert s.stages[2].p95_ms == 6.0
+    assert 'late/early' in format_timing_table(s)
+    data = json.loads(write_json(tmp_path / 'b.json', s, {'commit': 'abc'}).read_text())
+    assert data['commit'] == 'abc' and data['stages'][0]['name'] == 'total'
+
+
+def test_sum_of_stages_without_total_and_short_runs():
+    s = timing_summary([{'a': 1.0, 'b': 2.0}] * 20, warmup_frames=2, window=300)
+    assert s.stages[0].mean_ms == 3.0 and s.window == 6 and s.late_over_early == 1.0
+    with pytest.raises(BenchmarkError):
+        timing_summary([{'total': 1.0}] * 5, warmup_frames=10)
