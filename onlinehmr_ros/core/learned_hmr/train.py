@@ -23,9 +23,19 @@ from onlinehmr_ros.core.learned_hmr.config import LearnedHMRModelConfig, Tempora
 from onlinehmr_ros.core.learned_hmr.data import (LandmarkNoiseModel, MotionConfig, RealSequenceDataset,
                                                  SequencePool, simulate_observations, synthetic_sequence,
                                                  vertex_subset)
-from onlinehmr_ros.core.learned_hmr.evaluate import evaluate_net, pose_prediction
+from onlinehmr_ros.core.learned_hmr.evaluate import evaluate_net
 from onlinehmr_ros.core.learned_hmr.losses import LossWeights, hmr_losses
-from onlinehmr_ros.core.learned_hmr.model import CausalHMRNet, save_checkpoint
+from onlinehmr_ros.core.learned_hmr.model import CausalHMRNet, HMRPrediction, save_checkpoint
+from onlinehmr_ros.core.learned_hmr.rotations import axis_angle_from_rotmat
+from onlinehmr_ros.core.learned_hmr.training_body import TrainingBodyModel
+
+
+def posed_for_loss(pred: HMRPrediction, tbm: TrainingBodyModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera-frame joints (..., 24, 3) and kept vertices (..., V', 3) of a prediction (differentiable)."""
+    aa = axis_angle_from_rotmat(pred.rotmat)
+    joints, verts = tbm(pred.betas, aa[..., 0, :], aa[..., 1:, :].flatten(-2))
+    shift = (pred.pelvis_cam_m - joints[..., 0, :])[..., None, :]
+    return joints + shift, verts + shift
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
     warm = max(1, cfg.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(      # linear warm-up, then cosine decay to 5 %
         opt, lambda s: min(1.0, (s + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, s / cfg.steps)))))
-    vids = vertex_subset(body_model.num_vertices)
+    tbm = TrainingBodyModel(body_model, vertex_subset(body_model.num_vertices))
     t0 = time.monotonic()
     history = []
     bar = tqdm(range(cfg.steps), disable=not progress, desc='train', unit='step')
@@ -82,9 +92,9 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
     for step in bar:
         batch = pool.sample_batch(rng, cfg.batch_size, cfg.clip_len)
         pred = net.forward_windows({'landmarks': batch['landmarks'], 'box': batch['box']}, batch['frame_valid'])
-        posed = pose_prediction(pred, body_model, vids)
+        joints, verts = posed_for_loss(pred, tbm)
         total, terms = hmr_losses(
-            {'joints_cam': posed.joints_cam, 'vertices_cam': posed.vertices_cam, 'rotmat': pred.rotmat,
+            {'joints_cam': joints, 'vertices_cam': verts, 'rotmat': pred.rotmat,
              'betas': pred.betas, 'joint_log_sigma': pred.joint_log_sigma},
             batch, cfg.weights)
         opt.zero_grad(set_to_none=True)
@@ -92,8 +102,8 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
-        row = {k: float(v) for k, v in terms.items()}
-        row['total'] = float(total)
+        row = {k: float(v.detach()) for k, v in terms.items()}
+        row['total'] = float(total.detach())
         history.append(row)
         if step % 10 == 0:
             bar.set_postfix(loss=f'{row["total"]:.3f}', l3d=f'{row["l_3d"]:.3f}', acc=f'{row["l_acc"]:.4f}')
