@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body_model import BodyModel, BodyModelConfig, load_body_model
 from onlinehmr_ros.core.fitting import BodyFitter, FitResult, FitterConfig, FittingError
 from onlinehmr_ros.core.geometry import GeometryError, translation_from_2d3d
 from onlinehmr_ros.core.perception import (MediapipePoseConfig, MediapipeTasksPoseBackend, PersonObservation,
@@ -50,7 +50,7 @@ def default_intrinsics(width_px: int, height_px: int, hfov_deg: float = DEFAULT_
 
 
 @dataclass(frozen=True)
-class CameraHMRConfig:
+class HMRConfig:
     """Settings of :class:`CameraHMR`.
 
     Attributes:
@@ -107,7 +107,7 @@ class HMROutput:
     fits: tuple[FitResult, ...] = ()
 
 
-def make_backend(config: CameraHMRConfig) -> PoseBackend:
+def make_backend(config: HMRConfig) -> PoseBackend:
     """The perception backend named by ``config`` (mediapipe, optionally with the small-people zoom)."""
     mp_cfg = MediapipePoseConfig(**{**config.mediapipe.__dict__, 'num_poses': config.max_people})
     if not config.small_people:
@@ -136,16 +136,20 @@ class CameraHMR:
     """Perception -> tracking -> causal per-track fitting, one frame at a time.
 
     Args:
-        config: :class:`CameraHMRConfig`.
+        config: :class:`HMRConfig`.
+        body_model: the body model to fit: a loaded :class:`~onlinehmr_ros.core.body_model.BodyModel`,
+            a :class:`~onlinehmr_ros.core.body_model.BodyModelConfig` to load, or None for
+            ``config.body_model``.
         backend: a perception backend to use instead of the one ``config`` names
             (tests, other models); it is closed by :meth:`close`.
-        body_model: an already loaded body model to use instead of ``config.body_model``.
     """
 
-    def __init__(self, config: CameraHMRConfig = CameraHMRConfig(), backend: PoseBackend | None = None,
-                 body_model=None):
+    def __init__(self, config: HMRConfig = HMRConfig(), body_model: BodyModel | BodyModelConfig | None = None,
+                 backend: PoseBackend | None = None):
         self.config = config
-        self.body_model = body_model if body_model is not None else load_body_model(config.body_model)
+        if body_model is None:
+            body_model = config.body_model
+        self.body_model = load_body_model(body_model) if isinstance(body_model, BodyModelConfig) else body_model
         self.backend = backend if backend is not None else make_backend(config)
         self.tracker = Tracker(config.tracker)
         self.fitter = BodyFitter(self.body_model, config.fitter)
