@@ -358,12 +358,25 @@ def _make_smplx_smpl(arrays: Mapping[str, np.ndarray], num_betas: int, gender: s
     import smplx
     from smplx.utils import Struct
 
-    # smplx prints a warning for files with fewer than 300 shape components;
-    # num_betas was already checked against the file, so it is muted here.
+    # smplx assumes a file with fewer than 300 shape components is SMPL 1.0
+    # (10 components), prints a warning and keeps 10. num_betas was checked
+    # against the file already, so the warning is muted and the buffer holds
+    # exactly the num_betas components asked for (the open model has 16).
     with contextlib.redirect_stdout(io.StringIO()):
-        return smplx.SMPL(model_path='', data_struct=Struct(**arrays), num_betas=num_betas, gender=gender,
-                          create_betas=False, create_global_orient=False, create_body_pose=False,
-                          create_transl=False, dtype=torch.float32)
+        model = smplx.SMPL(model_path='', data_struct=Struct(**arrays), num_betas=num_betas, gender=gender,
+                           create_betas=False, create_global_orient=False, create_body_pose=False,
+                           create_transl=False, dtype=torch.float32)
+    model.shapedirs = torch.as_tensor(np.ascontiguousarray(arrays['shapedirs'][:, :, :num_betas]),
+                                      dtype=torch.float32)
+    model._num_betas = num_betas
+    return model
+
+
+def _check_parents(kintree_table: np.ndarray, expected: np.ndarray, where: str) -> None:
+    parents = np.asarray(kintree_table[0], dtype=np.int64)[1:len(expected)]
+    if not np.array_equal(parents, expected[1:]):
+        raise BodyModelError(f'kinematic tree{where} is not the SMPL one: parents {parents.tolist()}, '
+                             f'expected {expected[1:].tolist()}')
 
 
 def _load_open(config: BodyModelConfig) -> BodyModel:
@@ -379,6 +392,7 @@ def _load_open(config: BodyModelConfig) -> BodyModel:
     with np.load(path, allow_pickle=False) as npz:
         data = {k: npz[k] for k in npz.files}
     arrays = validate_smpl_format(data, config.num_betas, where)
+    _check_parents(arrays['kintree_table'], SMPL_JOINT_PARENTS, where)
     V = arrays['v_template'].shape[0]
     mp = _check_array(data.get('landmarks_mediapipe_regressor', np.zeros(0)), (33, V),
                       'landmarks_mediapipe_regressor', where)
@@ -428,6 +442,7 @@ def _load_smpl(config: BodyModelConfig) -> BodyModel:
     path = _find_model_file(config, f'SMPL_{config.gender.upper()}', ('pkl', 'npz'), 'smpl', _SMPL_WEBSITE)
     where = f' in {path}'
     arrays = validate_smpl_format(_read_model_file(path), config.num_betas, where)
+    _check_parents(arrays['kintree_table'], SMPL_JOINT_PARENTS, where)
     model = _make_smplx_smpl(arrays, config.num_betas, config.gender)
     mp, coco, approx = smpl_landmark_regressors(arrays['J_regressor'], arrays['v_template'].shape[0])
     return BodyModel(name='smpl', smplx_model=model, num_betas=config.num_betas,
@@ -437,24 +452,32 @@ def _load_smpl(config: BodyModelConfig) -> BodyModel:
 
 def _load_smplx(config: BodyModelConfig) -> BodyModel:
     import smplx
-    from smplx.utils import Struct
 
     path = _find_model_file(config, f'SMPLX_{config.gender.upper()}', ('npz', 'pkl'), 'smplx', _SMPLX_WEBSITE)
     where = f' in {path}'
     data = _read_model_file(path)
     arrays = validate_smpl_format(data, config.num_betas, where, num_joints=_SMPLX_NUM_JOINTS)
-    for key in ('lmk_faces_idx', 'lmk_bary_coords'):
+    _check_parents(arrays['kintree_table'], SMPL_JOINT_PARENTS[:22], where)
+    # smplx's layout: 300 shape + 100 expression components, or (older files,
+    # fewer than 400 components) 10 shape + 10 expression.
+    num_shape = 300 if arrays['shapedirs'].shape[2] >= 400 else min(10, arrays['shapedirs'].shape[2])
+    if config.num_betas > num_shape:
+        raise BodyModelError(f'the SMPL-X model{where} has {num_shape} shape components but '
+                             f'num_betas={config.num_betas} was asked for; lower body_model.num_betas')
+    for key in ('lmk_faces_idx', 'lmk_bary_coords', 'hands_componentsl', 'hands_componentsr',
+                'hands_meanl', 'hands_meanr'):
         if key not in data:
-            raise BodyModelError(f'{path} lacks {key!r} (the static face landmarks of the official SMPL-X '
-                                 f'files); download SMPL-X again from {_SMPLX_WEBSITE}')
-    full = dict(data)
-    full.update(arrays)
-    model = smplx.SMPLX(model_path='', data_struct=Struct(**full), num_betas=config.num_betas,
-                        gender=config.gender, use_pca=False, create_betas=False, create_global_orient=False,
-                        create_body_pose=False, create_transl=False, create_left_hand_pose=False,
-                        create_right_hand_pose=False, create_jaw_pose=False, create_leye_pose=False,
-                        create_reye_pose=False, create_expression=False, use_face_contour=False,
-                        dtype=torch.float32)
+            raise BodyModelError(f'{path} lacks {key!r} (found in the official SMPL-X files); '
+                                 f'download SMPL-X again from {_SMPLX_WEBSITE}')
+    # smplx.SMPLX reads the file itself (it has no data_struct route); the
+    # arrays were validated above from the same file.
+    with contextlib.redirect_stdout(io.StringIO()):  # smplx's warning on 20-component files
+        model = smplx.SMPLX(model_path=str(path), ext=path.suffix.lstrip('.'), num_betas=config.num_betas,
+                            gender=config.gender, use_pca=False, create_betas=False, create_global_orient=False,
+                            create_body_pose=False, create_transl=False, create_left_hand_pose=False,
+                            create_right_hand_pose=False, create_jaw_pose=False, create_leye_pose=False,
+                            create_reye_pose=False, create_expression=False, use_face_contour=False,
+                            dtype=torch.float32)
     W = arrays['weights']
     V = W.shape[0]
     W24 = np.zeros((V, NUM_SMPL_JOINTS), dtype=W.dtype)
