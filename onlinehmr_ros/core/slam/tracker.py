@@ -78,7 +78,9 @@ class SlamConfig:
         tri_min_parallax_deg, tri_max_reproj_px: acceptance of newly triangulated points.
         tri_keyframes: how many previous keyframes new points are triangulated against.
         ba_enabled, ba_window, ba_fixed, ba_max_evaluations, ba_huber_px, ba_solver: local BA
-            (``ba_solver`` 'schur_lm' or 'scipy', see :func:`.optim.local_bundle_adjustment`).
+            (``ba_solver`` 'schur_lm' or 'scipy', see :func:`.optim.local_bundle_adjustment`;
+            ``ba_fix_first_only``: while the map's first keyframe is in the window, fix only it
+            instead of the ``ba_fixed`` oldest ones).
         max_keyframes: keyframes kept (bounded memory; older ones and their points dropped).
         reloc_min_inliers: PnP inliers needed to relocalise.
         max_lost_frames: lost frames (with features) before a new map is initialised.
@@ -108,6 +110,7 @@ class SlamConfig:
     ba_max_evaluations: int = 6
     ba_huber_px: float = 2.0
     ba_solver: str = 'schur_lm'
+    ba_fix_first_only: bool = False
     max_keyframes: int = 10
     reloc_min_inliers: int = 30
     max_lost_frames: int = 15
@@ -514,7 +517,7 @@ class MonocularSlam:
         cfg = self.config
         window = self.keyframes[-cfg.ba_window:]
         fixed = np.zeros(len(window), bool)
-        if window[0].kf_id == self._first_kf_id:
+        if window[0].kf_id == self._first_kf_id and self.config.ba_fix_first_only:
             # the map's first keyframe is the only fixed one while it is in the window (the scale gauge
             # is then held by the damping; fixing the second initial keyframe too would freeze the error
             # of the two-view initialisation into the map)
