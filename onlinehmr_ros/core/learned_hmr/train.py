@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = evaluate_net(net, body_model, eval_set)
     n_params = sum(p.numel() for p in net.parameters())
     meta = {'data': data_desc, 'body_model': args.body_model_type, 'train_config': repr(cfg),
-            'loss_weights': dataclasses.asdict(weights), 'parameters': n_params, 'torch': torch.__version__,
+            'loss_weights': dataclasses.asdict(weights), 'parameters': n_params, 'torch': str(torch.__version__),
             'threads': args.threads, 'data_seconds': data_seconds, **summary,
             'eval_synthetic': figures, 'eval_set': f'{cfg.eval_sequences} held-out sequences x {cfg.eval_frames} '
                                                   'frames (seed 12345), streaming mode'}
