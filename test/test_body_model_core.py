@@ -363,3 +363,26 @@ def test_rotmat_aligning_vectors(dtype):
     np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), np.broadcast_to(np.eye(3), R.shape), atol=1e-5)
     opp = rotmat_aligning_vectors(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -2.0]))
     np.testing.assert_allclose(opp @ [0.0, 0.0, 1.0], [0.0, 0.0, -1.0], atol=1e-12)
+
+
+@pytest.mark.parametrize('with_posedirs', [True, False])
+def test_forward_equals_smplx_SMPL_forward(tmp_path, with_posedirs):
+    """The interface poses a model exactly as smplx.SMPL does (pose correctives included)."""
+    import smplx
+    from smplx.utils import Struct
+
+    rng = np.random.default_rng(6)
+    data = _synthetic_body(rng, 6890, SMPL_JOINT_PARENTS, 10)
+    if with_posedirs:
+        data['posedirs'] = rng.normal(0.0, 0.01, data['posedirs'].shape)
+    _write_smpl(tmp_path, data)
+    m = load_body_model(BodyModelConfig(type='smpl', path=str(tmp_path)))
+    assert m.has_pose_correctives == with_posedirs
+    ref = smplx.SMPL(model_path='', data_struct=Struct(**data), num_betas=10)
+    g = torch.Generator().manual_seed(7)
+    p = {'betas': torch.randn(3, 10, generator=g), 'global_orient': torch.randn(3, 3, generator=g),
+         'body_pose': torch.randn(3, 69, generator=g) * 0.5, 'transl': torch.randn(3, 3, generator=g)}
+    out = m(**p)
+    exp = ref(**p)
+    torch.testing.assert_close(out.vertices, exp.vertices, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.joints, exp.joints[:, :24], atol=1e-5, rtol=0)

@@ -187,6 +187,11 @@ class BodyModel(torch.nn.Module):
         self.register_buffer('lbs_weights', torch.as_tensor(lbs_weights_24, dtype=dtype))
         self.register_buffer('mediapipe_landmark_regressor', torch.as_tensor(mediapipe_regressor, dtype=dtype))
         self.register_buffer('coco_keypoint_regressor', torch.as_tensor(coco_regressor, dtype=dtype))
+        self.register_buffer('_landmark_regressor', torch.cat([self.mediapipe_landmark_regressor,
+                                                               self.coco_keypoint_regressor]))
+        # Zero pose correctives (the open model) are skipped: smplx would read
+        # the whole (207, 3V) zero matrix every call (34 MB for the open model).
+        self.has_pose_correctives = bool(torch.count_nonzero(smplx_model.posedirs))
         if mediapipe_approximate is None:
             mediapipe_approximate = np.zeros(33, dtype=bool)
         self.mediapipe_landmark_approximate = np.asarray(mediapipe_approximate, dtype=bool)
@@ -216,8 +221,6 @@ class BodyModel(torch.nn.Module):
             BodyModelError: wrong trailing sizes, non-broadcastable leading dims,
                 or a dtype different from the model's.
         """
-        from smplx.lbs import lbs  # imported lazily: smplx is only needed here
-
         inputs = {'betas': (betas, self.num_betas), 'global_orient': (global_orient, 3),
                   'body_pose': (body_pose, NUM_BODY_POSE), 'transl': (transl, 3)}
         leads = []
@@ -248,13 +251,14 @@ class BodyModel(torch.nn.Module):
             verts = full_pose.new_zeros(0, V, 3)
             joints_all = full_pose.new_zeros(0, self._num_model_joints, 3)
         else:
-            verts, joints_all = lbs(flat['betas'], full_pose, m.v_template, m.shapedirs, m.posedirs,
-                                    m.J_regressor, m.parents, m.lbs_weights, pose2rot=True)
+            verts, joints_all = skin(flat['betas'], full_pose, m.v_template, m.shapedirs,
+                                     m.posedirs if self.has_pose_correctives else None,
+                                     m.J_regressor, m.parents, m.lbs_weights)
         t = flat['transl'].unsqueeze(1)
         verts = verts + t
         joints = joints_all[:, self.joint_map] + t
-        landmarks = torch.einsum('kv,nvc->nkc', self.mediapipe_landmark_regressor, verts)
-        coco = torch.einsum('kv,nvc->nkc', self.coco_keypoint_regressor, verts)
+        points = torch.einsum('kv,nvc->nkc', self._landmark_regressor, verts)  # one GEMM for both sets
+        landmarks, coco = points[:, :33], points[:, 33:]
         return BodyModelOutput(
             vertices=verts.reshape(*lead, -1, 3),
             joints=joints.reshape(*lead, NUM_SMPL_JOINTS, 3),
@@ -268,6 +272,43 @@ class BodyModel(torch.nn.Module):
                 'global_orient': torch.zeros(*lead, 3, dtype=self.dtype),
                 'body_pose': torch.zeros(*lead, NUM_BODY_POSE, dtype=self.dtype),
                 'transl': torch.zeros(*lead, 3, dtype=self.dtype)}
+
+
+def skin(betas: torch.Tensor, full_pose: torch.Tensor, v_template: torch.Tensor, shapedirs: torch.Tensor,
+         posedirs: torch.Tensor | None, J_regressor: torch.Tensor, parents: torch.Tensor,
+         lbs_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SMPL linear blend skinning, ``smplx.lbs.lbs`` built from smplx's own pieces.
+
+    Identical to ``smplx.lbs.lbs(..., pose2rot=True)`` except that
+    ``posedirs=None`` skips the pose-corrective term (a model without pose
+    correctives, where smplx would multiply by a zero matrix).
+
+    Args:
+        betas: (N, B) shape coefficients.
+        full_pose: (N, 3J) axis-angle of all J joints, root first.
+        v_template: (V, 3); shapedirs: (V, 3, B); posedirs: (9(J-1), 3V) or None;
+        J_regressor: (J, V); parents: (J,) with -1 for the root; lbs_weights: (V, J).
+
+    Returns:
+        vertices (N, V, 3) and joints (N, J, 3), metres.
+    """
+    from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, vertices2joints
+
+    N = max(betas.shape[0], full_pose.shape[0])
+    v_shaped = v_template + blend_shapes(betas, shapedirs)
+    J = vertices2joints(J_regressor, v_shaped)
+    rot_mats = batch_rodrigues(full_pose.reshape(-1, 3)).view(N, -1, 3, 3)
+    if posedirs is not None:
+        ident = torch.eye(3, dtype=v_shaped.dtype, device=v_shaped.device)
+        pose_feature = (rot_mats[:, 1:] - ident).view(N, -1)
+        v_posed = v_shaped + torch.matmul(pose_feature, posedirs).view(N, -1, 3)
+    else:
+        v_posed = v_shaped.expand(N, -1, -1)
+    J_transformed, A = batch_rigid_transform(rot_mats, J, parents, dtype=v_shaped.dtype)
+    num_joints = J_regressor.shape[0]
+    T = torch.matmul(lbs_weights, A.view(N, num_joints, 16)).view(N, -1, 4, 4)
+    verts = torch.matmul(T[..., :3, :3], v_posed.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]
+    return verts, J_transformed
 
 
 # ----------------------------------------------------------------------------
