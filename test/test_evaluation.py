@@ -7,8 +7,8 @@ import pytest
 
 from onlinehmr_ros.core import metrics
 from onlinehmr_ros.core.evaluation import EvaluationError, evaluate_sequence, format_table
-from onlinehmr_ros.core.geometry import (axis_angle_from_rotmat, invert_transform, look_at_T_world_cam,
-                                         quat_wxyz_from_rotmat, transform_points)
+from onlinehmr_ros.core.geometry import (invert_transform, look_at_T_world_cam, quat_wxyz_from_rotmat,
+                                         transform_points)
 from onlinehmr_ros.core.synthetic.sequence import PersonTrack, SyntheticSequence
 from onlinehmr_ros.core.types import CameraIntrinsics, CameraPose, HumansFrame, HumanState
 
@@ -68,7 +68,8 @@ def _fake_run(seq, slam_scale=2.0, reported_scale=2.0, head_offset_m=0.24, world
     for i in range(seq.num_frames):
         stamp = seq.stamp_ns(i)
         cam, world = [], []
-        for tid, person, head, woff in ((7, seq.people[0], head_offset_m, world_offset), (3, seq.people[1], 0, (0, 0, 0))):
+        for tid, person, head, woff in ((7, seq.people[0], head_offset_m, world_offset),
+                                        (3, seq.people[1], 0, (0, 0, 0))):
             jw = person.joints_world[i].astype(np.float64)
             jc = transform_points(T_cw[i], jw)
             jc[15, 0] += head

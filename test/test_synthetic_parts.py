@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.geometry import look_at_T_world_cam, rotmat_from_axis_angle
+from onlinehmr_ros.core.geometry import look_at_T_world_cam
 from onlinehmr_ros.core.synthetic.camera_motion import CameraMotionConfig, CameraMotionError, camera_trajectory
 from onlinehmr_ros.core.synthetic.human_motion import ACTION_CODES, Act, MotionError, Walk, plan_to_motion
 from onlinehmr_ros.core.synthetic.raster import Mesh, RasterError, render_meshes

@@ -22,7 +22,7 @@ from onlinehmr_ros.core.geometry import (axis_angle_from_rotmat, invert_transfor
                                          rotmat_from_axis_angle, transform_points)
 from onlinehmr_ros.core.synthetic.appearance import random_outfit, vertex_colours
 from onlinehmr_ros.core.synthetic.camera_motion import CAMERA_KINDS, CameraMotionConfig, camera_trajectory
-from onlinehmr_ros.core.synthetic.human_motion import PersonMotion, Walk, plan_to_motion, random_plan
+from onlinehmr_ros.core.synthetic.human_motion import PersonMotion, plan_to_motion, random_plan
 from onlinehmr_ros.core.synthetic.raster import Lighting, Mesh, render_meshes
 from onlinehmr_ros.core.synthetic.scene import Room, RoomConfig
 from onlinehmr_ros.core.synthetic.sequence import PersonTrack, SyntheticSequence
