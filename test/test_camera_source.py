@@ -63,9 +63,9 @@ def test_bgr8_max_frames_and_explicit_intrinsics(rclpy_context, tiny_video):
     assert left[0] > 200, 'bgr8 must carry blue first'
     K = np.reshape(infos[0].k, (3, 3))
     assert (K[0, 0], K[1, 1], K[0, 2], K[1, 2]) == (50.0, 51.0, 30.0, 20.0)
-    # stamps advance by the video's frame period from the start time
+    # stamp_source 'now': publication times, increasing, at the fixed rate (100 Hz) give or take scheduling
     stamps = np.array([convert.stamp_to_ns(m.header.stamp) for m in images])
-    np.testing.assert_array_equal(np.diff(stamps), 100_000_000)
+    assert np.all(np.diff(stamps) > 0) and 5e6 < np.median(np.diff(stamps)) < 50e6
 
 
 def test_image_folder_skips_corrupt_frames(rclpy_context, tmp_path):

@@ -61,9 +61,9 @@ class CameraSourceNode(Node):
                                 'given (degrees).', min_value=1.0, max_value=179.0)
         self.publish_clock = declare(self, 'publish_clock', False, 'Publish /clock from the frame stamps '
                                      '(for replays with use_sim_time).', read_only=True)
-        self.stamp_source = declare(self, 'stamp_source', 'now', "Image stamps: 'now' = start time plus the "
-                                    "source's time offset; 'source' = the source's own stamps (bag header stamps; "
-                                    'index / fps for files).', choices=('now', 'source'))
+        self.stamp_source = declare(self, 'stamp_source', 'now', "Image stamps: 'now' = the time of publication "
+                                    "(as a live camera driver stamps); 'source' = the source's own stamps (bag "
+                                    'header stamps; index / fps for files).', choices=('now', 'source'))
         self.loop = declare(self, 'loop', False, 'Start again at the end of a file.')
         self.max_frames = declare(self, 'max_frames', 0, 'Stop after this many frames (0: all).',
                                   min_value=0, max_value=10**9)
@@ -92,8 +92,6 @@ class CameraSourceNode(Node):
                                   on_warning=lambda m: self.get_logger().warning(m))
         self._frames = iter(self.source)
         self._intrinsics = None
-        self._t0_ns = self.get_clock().now().nanoseconds
-        self._offset0_ns = None
         self._last_sent_stamp_ns = None
         self._last_sent_time = 0.0
 
@@ -130,9 +128,7 @@ class CameraSourceNode(Node):
         elif self._intrinsics is None or (self._intrinsics.width_px, self._intrinsics.height_px) != (w, h):
             fx = tuple(self.intrinsics_param) if len(self.intrinsics_param) == 4 else None
             self._intrinsics = resolve_intrinsics(w, h, self.camera_info_yaml, fx, self.hfov_deg)
-        if self._offset0_ns is None:
-            self._offset0_ns = f.stamp_ns
-        stamp_ns = f.stamp_ns if self.stamp_source == 'source' else self._t0_ns + f.stamp_ns - self._offset0_ns
+        stamp_ns = f.stamp_ns if self.stamp_source == 'source' else self.get_clock().now().nanoseconds
         image = f.image_rgb if self.encoding == 'rgb8' else f.image_rgb[:, :, ::-1]
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=convert.ns_to_stamp(stamp_ns)))

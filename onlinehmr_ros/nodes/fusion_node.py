@@ -21,7 +21,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from onlinehmr_ros.core.body_model import BodyModelError, load_body_model
+from onlinehmr_ros.core.body_model import BodyModelConfig, BodyModelError, load_body_model
 from onlinehmr_ros.core.display_mesh import decimate
 from onlinehmr_ros.core.fusion import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
 from onlinehmr_ros.core.geometry import quat_xyzw_to_wxyz
@@ -31,7 +31,7 @@ from onlinehmr_ros.ros import convert, markers
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
 from onlinehmr_ros.ros.marker_cdr import encode_marker_array
-from onlinehmr_ros.ros.params import declare, declare_body_model_params
+from onlinehmr_ros.ros.params import declare, declare_config
 from onlinehmr_ros.ros.tf import TfBroadcaster
 
 
@@ -53,7 +53,7 @@ class FusionNode(Node):
                                  'pelvis.')
         self.send_vertices = declare(self, 'world_humans.vertices', True, 'Include the full mesh in '
                                      '/human/world_humans.')
-        model = load_body_model(declare_body_model_params(self))
+        model = load_body_model(declare_config(self, 'body_model', BodyModelConfig()))
         with torch.no_grad():
             rest = model(**model.zero_params(1)).vertices[0].numpy()
         self.display = decimate(rest, model.faces, max_tri)

@@ -53,7 +53,7 @@ class MaskNode(Node):
         self.diagnostics = Diagnostics(self, 'soft mask')
         self.processed = 0
         self.rejected = 0
-        self.ms: list[float] = []
+        self.stage_ms: dict[str, list[float]] = {}
         self.create_timer(1.0, self._report)
 
     def _on_image(self, msg: Image) -> None:
@@ -69,13 +69,15 @@ class MaskNode(Node):
         out = self.stage.process(frame)
         self.pub.publish(convert.array_to_image(out.soft_mask, '32FC1', frame.stamp_ns, msg.header.frame_id))
         self.processed += 1
-        self.ms = (self.ms + [sum(out.timings_ms.values())])[-100:]
+        for k, v in out.timings_ms.items():
+            self.stage_ms.setdefault(k, []).append(v)
+            del self.stage_ms[k][:-300]
 
     def _report(self) -> None:
         self.diagnostics.publish(ERROR if self.rejected and not self.processed else OK,
                                  'masking' if self.processed else 'waiting for images',
                                  {'frames': self.processed, 'rejected_images': self.rejected,
-                                  'ms_p50': float(np.median(self.ms)) if self.ms else 0.0})
+                                  **{f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()}})
 
 
 def main(args=None) -> int:

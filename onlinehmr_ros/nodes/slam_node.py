@@ -69,6 +69,7 @@ class SlamNode(Node):
         self.frames = 0
         self.rejected = 0
         self.last = None
+        self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
         self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
         self.create_subscription(CameraInfo, '/camera/camera_info', self._on_info, qos_profile_sensor_data)
         self.create_subscription(Image, '/human/soft_mask', self._on_mask, qos_profile_sensor_data)
@@ -110,7 +111,10 @@ class SlamNode(Node):
         frame = Frame(rgb, convert.stamp_to_ns(image.header.stamp), intr, self.frames)
         out = self.branch.process(frame, soft, self.humans)
         self.frames += 1
-        self.last = out.diagnostics
+        self.last = d = out.diagnostics
+        for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
+            self.stage_ms[k].append(v)
+            del self.stage_ms[k][:-300]
         if not out.pose.tracking and not self.hold_untracked:
             return
         ps, tf = convert.camera_pose_to_msgs(out.pose, self.world_frame, image.header.frame_id)

@@ -6,7 +6,6 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
-from onlinehmr_ros.core.body_model import BodyModelConfig
 
 
 def declare(node: Node, name: str, default: Any, description: str, read_only: bool = False,
@@ -30,18 +29,6 @@ def declare(node: Node, name: str, default: Any, description: str, read_only: bo
     if choices and value not in choices:
         raise ValueError(f"parameter '{name}' is '{value}'; it must be one of {', '.join(choices)}")
     return value
-
-
-def declare_body_model_params(node: Node) -> BodyModelConfig:
-    """The body-model parameters shared by every node that needs the model."""
-    return BodyModelConfig(
-        type=declare(node, 'body_model.type', 'open', 'Body model.', read_only=True, choices=('open', 'smpl', 'smplx')),
-        path=declare(node, 'body_model.path', '', 'Folder with the SMPL / SMPL-X model files (smpl, smplx only).',
-                     read_only=True) or None,
-        gender=declare(node, 'body_model.gender', 'neutral', 'Body model gender.', read_only=True,
-                       choices=('neutral', 'male', 'female')),
-        num_betas=declare(node, 'body_model.num_betas', 10, 'Number of shape coefficients.', read_only=True,
-                          min_value=1, max_value=300))
 
 
 def _attribute_docs(cls) -> dict[str, str]:
@@ -72,8 +59,8 @@ def declare_config(node: Node, prefix: str, default, read_only: bool = True):
 
     Descriptions come from the dataclass docstring's ``Attributes:`` section, so
     the core's documentation is what ``ros2 param describe`` shows. bool, int,
-    float and str fields become parameters, optional floats (default None) too,
-    with 0.0 meaning None; nested dataclasses recurse; fields of other types
+    float and str fields become parameters, optional floats and strings (default
+    None) too, with 0.0 / '' meaning None; nested dataclasses recurse; fields of other types
     (tuples) keep their default.
 
     Returns:
@@ -91,9 +78,10 @@ def declare_config(node: Node, prefix: str, default, read_only: bool = True):
             desc = docs.get(f.name, f'{type(default).__name__}.{f.name}') + f' (default {value!r})'
             changes[f.name] = node.declare_parameter(
                 name, value, ParameterDescriptor(description=desc, read_only=read_only)).value
-        elif value is None and 'float' in str(f.type):
-            # optional number: ROS parameters have no None, so 0.0 stands for "unset"
-            desc = docs.get(f.name, f'{type(default).__name__}.{f.name}') + ' (0.0: unset)'
-            v = node.declare_parameter(name, 0.0, ParameterDescriptor(description=desc, read_only=read_only)).value
+        elif value is None and ('float' in str(f.type) or 'str' in str(f.type)):
+            # optional value: ROS parameters have no None, so 0.0 / '' stand for "unset"
+            unset = 0.0 if 'float' in str(f.type) else ''
+            desc = docs.get(f.name, f'{type(default).__name__}.{f.name}') + f' ({unset!r}: unset)'
+            v = node.declare_parameter(name, unset, ParameterDescriptor(description=desc, read_only=read_only)).value
             changes[f.name] = v if v else None
     return dataclasses.replace(default, **changes)

@@ -1,0 +1,342 @@
+"""`onlinehmr`: the offline command line (no ROS graph needed, except for `demo`).
+
+    onlinehmr run INPUT --out DIR       core pipeline on a video / image folder / bag -> results.npz,
+                                        overlay.mp4, scene_top.png, scene_oblique.png
+    onlinehmr demo --out DIR            the full ROS node graph (composed in one process, real topics)
+                                        on Megamind.avi, recorded to MCAP, rendered, timed
+    onlinehmr render-bag BAG --out DIR  overlay video and scene pictures from a recorded bag
+    onlinehmr eval ...                  metrics on synthetic sequences with ground truth
+
+results.npz (``onlinehmr run``), N frames, P tracks, NaN where a track is absent:
+    stamps_ns (N,) int64           image stamps
+    K (3, 3)                       intrinsics used
+    T_world_cam (N, 4, 4)          camera-to-world, metric translation (R(q), s t)
+    scale (N,)                     metres per SLAM unit
+    tracking (N,) bool             SLAM was tracking (False: pose held / not initialised)
+    track_ids (P,) int64
+    valid (N, P) bool              track p was seen in frame n
+    joints_world (N, P, 24, 3)     SMPL-24 joints, world frame, metres
+    coco_world (N, P, 17, 3)       COCO-17 keypoints, world frame, metres
+    joints_camera (N, P, 24, 3)    SMPL-24 joints, camera optical frame, metres
+    joint_confidence (N, P, 24)    per-joint confidence in [0, 1]
+    map_points_world (K, 3)        SLAM map at the end, metres
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+from onlinehmr_ros.core.sources import SourceError
+
+MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
+
+
+class CliError(RuntimeError):
+    """A user error the command reports in one line (exit code 1)."""
+
+
+# ----------------------------------------------------------------------------
+# run
+# ----------------------------------------------------------------------------
+def _intrinsics_args(ap: argparse.ArgumentParser) -> None:
+    g = ap.add_argument_group('intrinsics (the same choices as camera_source)')
+    g.add_argument('--camera-info', default='', help='ROS camera_info YAML')
+    g.add_argument('--intrinsics', nargs=4, type=float, metavar=('FX', 'FY', 'CX', 'CY'), help='pixels')
+    g.add_argument('--hfov', type=float, default=60.0, help='horizontal field of view when nothing else is given '
+                   '(degrees; a wrong value scales depth, see README)')
+
+
+def _body_model_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument('--body-model', default='open', choices=('open', 'smpl', 'smplx'))
+    ap.add_argument('--body-model-path', default=None, help='folder with the SMPL / SMPL-X files')
+
+
+class _Collector:
+    """Accumulates per-frame outputs into the arrays of results.npz (bounded by the run's length)."""
+
+    def __init__(self):
+        self.stamps, self.T, self.scale, self.tracking = [], [], [], []
+        self.per_frame: list[dict[int, tuple]] = []
+        self.paths: dict[int, list] = {}
+        self.last_world_mesh: dict[int, np.ndarray] = {}
+
+    def add(self, out) -> None:
+        from onlinehmr_ros.core.geometry import make_transform, rotmat_from_quat_wxyz
+        p = out.camera_pose
+        self.stamps.append(out.stamp_ns)
+        self.T.append(make_transform(rotmat_from_quat_wxyz(p.quat_wxyz), p.scale * np.asarray(p.t_world_cam)))
+        self.scale.append(p.scale)
+        self.tracking.append(p.tracking)
+        cam = {h.track_id: h for h in out.camera_humans.humans}
+        frame = {}
+        for h in out.world_humans.humans:
+            frame[h.track_id] = (h.joints, h.keypoints_coco[:17], cam[h.track_id].joints, h.joint_confidence)
+            self.paths.setdefault(h.track_id, []).append(h.joints[0])
+            if h.vertices.shape[0]:
+                self.last_world_mesh[h.track_id] = h.vertices
+        self.per_frame.append(frame)
+
+    def arrays(self, K: np.ndarray, map_points: np.ndarray) -> dict[str, np.ndarray]:
+        ids = sorted({t for f in self.per_frame for t in f})
+        n, p = len(self.per_frame), len(ids)
+        col = {t: i for i, t in enumerate(ids)}
+        jw = np.full((n, p, 24, 3), np.nan, np.float32)
+        cw = np.full((n, p, 17, 3), np.nan, np.float32)
+        jc = np.full((n, p, 24, 3), np.nan, np.float32)
+        conf = np.zeros((n, p, 24), np.float32)
+        valid = np.zeros((n, p), bool)
+        for i, f in enumerate(self.per_frame):
+            for t, (a, b, c, d) in f.items():
+                jw[i, col[t]], cw[i, col[t]], jc[i, col[t]], conf[i, col[t]] = a, b, c, d
+                valid[i, col[t]] = True
+        return dict(stamps_ns=np.asarray(self.stamps, np.int64), K=K, T_world_cam=np.asarray(self.T),
+                    scale=np.asarray(self.scale), tracking=np.asarray(self.tracking, bool),
+                    track_ids=np.asarray(ids, np.int64), valid=valid, joints_world=jw, coco_world=cw,
+                    joints_camera=jc, joint_confidence=conf, map_points_world=np.asarray(map_points, np.float32))
+
+
+def cmd_run(args) -> int:
+    import cv2
+    from tqdm import tqdm
+
+    from onlinehmr_ros.core.body_model import BodyModelConfig
+    from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
+    from onlinehmr_ros.core.sources import open_source, resolve_intrinsics
+    from onlinehmr_ros.core.types import Frame
+    from onlinehmr_ros.core.visualize import overlay_humans, save_scene_views
+
+    out_dir = pathlib.Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    warnings = []
+    source = open_source(args.input, fps=args.fps, on_warning=warnings.append)
+    config = PipelineConfig(body_model=BodyModelConfig(type=args.body_model, path=args.body_model_path))
+    pipeline = Pipeline(config)
+    faces = pipeline.body_model.faces
+    collector = _Collector()
+    writer = None
+    intr = None
+    timings: dict[str, list[float]] = {}
+    map_points = np.zeros((0, 3))
+    total = getattr(source, 'frame_count', 0) or None
+    if args.max_frames:
+        total = min(total or args.max_frames, args.max_frames)
+    try:
+        for sf in tqdm(source, total=total, unit='frame', desc='onlinehmr run'):
+            if args.max_frames and sf.index >= args.max_frames:
+                break
+            h, w = sf.image_rgb.shape[:2]
+            if intr is None:
+                intr = sf.intrinsics or resolve_intrinsics(w, h, args.camera_info,
+                                                           tuple(args.intrinsics) if args.intrinsics else None,
+                                                           args.hfov)
+            out = pipeline.process(Frame(sf.image_rgb, sf.stamp_ns, intr, sf.index))
+            collector.add(out)
+            map_points = out.map_points_world_m
+            for k, v in out.timings_ms.items():
+                timings.setdefault(k, []).append(v)
+            if not args.no_overlay:
+                if writer is None:
+                    writer = cv2.VideoWriter(str(out_dir / 'overlay.mp4'), cv2.VideoWriter_fourcc(*'mp4v'),
+                                             float(getattr(source, 'fps', 30.0)), (w, h))
+                writer.write(overlay_humans(sf.image_rgb, out.camera_humans, intr, faces)[:, :, ::-1])
+    finally:
+        if writer is not None:
+            writer.release()
+        pipeline.close()
+    if intr is None:
+        raise CliError(f'no frame could be read from {args.input}')
+    np.savez_compressed(out_dir / 'results.npz', **collector.arrays(intr.K, map_points))
+    T = np.asarray(collector.T)
+    save_scene_views(str(out_dir / 'scene_top.png'), str(out_dir / 'scene_oblique.png'), T[:, :3, 3],
+                     {t: np.asarray(p) for t, p in collector.paths.items()}, collector.last_world_mesh, faces,
+                     map_points)
+    summary = {k: {'p50_ms': float(np.percentile(v, 50)), 'p95_ms': float(np.percentile(v, 95))}
+               for k, v in timings.items()}
+    (out_dir / 'timings.json').write_text(json.dumps(summary, indent=1))
+    n = len(collector.stamps)
+    print(f'{n} frames, {len(collector.paths)} tracks, {sum(collector.tracking)} frames with SLAM tracking, '
+          f'{len(warnings)} frames skipped; end to end p50 {summary["total"]["p50_ms"]:.1f} ms '
+          f'({1e3 / summary["total"]["p50_ms"]:.1f} fps)')
+    print(f'wrote {out_dir}/results.npz, overlay.mp4, scene_top.png, scene_oblique.png, timings.json')
+    return 0
+
+
+# ----------------------------------------------------------------------------
+# render-bag and demo
+# ----------------------------------------------------------------------------
+def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
+    """Overlay video and scene pictures from a bag recorded from the pipeline's topics.
+
+    Returns:
+        counts of what was found (frames, overlaid frames, poses, tracks).
+    Raises:
+        CliError: the bag lacks the image or camera_humans topic.
+    """
+    import cv2
+    from rclpy.serialization import deserialize_message
+    from rosbags.highlevel import AnyReader
+
+    from onlinehmr_ros.core.types import CameraIntrinsics
+    from onlinehmr_ros.core.visualize import overlay_humans, save_scene_views
+    from onlinehmr_ros.ros import convert
+    from onlinehmr_ros.ros.recording import message_class
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = ('/camera/image_raw', '/camera/camera_info', '/human/camera_humans', '/human/body_model',
+              '/slam/camera_pose', '/human/world_humans', '/slam/map')
+    images, humans, cams, world_last, paths = {}, {}, [], {}, {}
+    K = faces = None
+    map_points = np.zeros((0, 3))
+    with AnyReader([pathlib.Path(bag)]) as reader:
+        topics = {c.topic for c in reader.connections}
+        for need in ('/camera/image_raw', '/human/camera_humans'):
+            if need not in topics:
+                raise CliError(f'{bag} has no {need} topic (topics: {sorted(topics)})')
+        conns = [c for c in reader.connections if c.topic in wanted]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = deserialize_message(raw, message_class(conn.msgtype))
+            if conn.topic == '/camera/image_raw':
+                images[convert.stamp_to_ns(msg.header.stamp)] = convert.image_to_rgb(msg)
+            elif conn.topic == '/camera/camera_info' and K is None:
+                K = np.reshape(msg.k, (3, 3))
+            elif conn.topic == '/human/camera_humans':
+                humans[convert.stamp_to_ns(msg.header.stamp)] = convert.msg_to_humans(msg)
+            elif conn.topic == '/human/body_model':
+                faces = np.asarray(msg.faces, np.int64).reshape(-1, 3)
+            elif conn.topic == '/slam/camera_pose':
+                p = msg.pose.position
+                cams.append((p.x, p.y, p.z))
+            elif conn.topic == '/human/world_humans':
+                for h in convert.msg_to_humans(msg).humans:
+                    paths.setdefault(h.track_id, []).append(h.joints[0])
+                    if h.vertices.shape[0]:
+                        world_last[h.track_id] = h.vertices
+            elif conn.topic == '/slam/map':
+                map_points = np.frombuffer(bytes(msg.data), np.float32).reshape(-1, msg.point_step // 4)[:, :3]
+    if faces is None:
+        raise CliError(f'{bag} has no /human/body_model message (faces); record it too')
+    if not images:
+        raise CliError(f'{bag} holds no images')
+    first = next(iter(images.values()))
+    h, w = first.shape[:2]
+    intr = CameraIntrinsics(K, w, h) if K is not None else CameraIntrinsics.from_fov(w, h, 60.0)
+    writer = cv2.VideoWriter(str(out / 'overlay.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    overlaid = 0
+    best = None
+    for stamp in sorted(images):
+        frame_humans = humans.get(stamp)
+        img = images[stamp]
+        if frame_humans is not None and frame_humans.humans:
+            img = overlay_humans(img, frame_humans, intr, faces)
+            overlaid += 1
+            best = img
+        writer.write(img[:, :, ::-1])
+    writer.release()
+    if best is not None:
+        cv2.imwrite(str(out / 'overlay_frame.png'), best[:, :, ::-1])
+    save_scene_views(str(out / 'scene_top.png'), str(out / 'scene_oblique.png'), np.asarray(cams).reshape(-1, 3),
+                     {t: np.asarray(p) for t, p in paths.items()}, world_last, faces, map_points)
+    return {'frames': len(images), 'overlaid': overlaid, 'poses': len(cams), 'tracks': len(paths)}
+
+
+def cmd_render_bag(args) -> int:
+    counts = render_bag(args.bag, args.out, args.fps)
+    print(f"{counts['frames']} frames ({counts['overlaid']} with people), {counts['poses']} camera poses, "
+          f"{counts['tracks']} tracks -> {args.out}/overlay.mp4, scene_top.png, scene_oblique.png")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from onlinehmr_ros.nodes.compose import default_params_file, run_graph, stage_report
+    from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+    ensure_ament_prefix_path()
+    video = args.input or MEGAMIND
+    if not pathlib.Path(video).is_file():
+        raise CliError(f'{video} not found (the demo video comes with the Debian package opencv-doc; '
+                       '`make setup` installs it)')
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bag = out / 'bag'
+    if bag.exists():
+        import shutil
+        shutil.rmtree(bag)
+    overrides = {'input': video, 'rate_mode': 'lockstep'}
+    if args.max_frames:
+        overrides['max_frames'] = args.max_frames
+    print(f'running the node graph (camera_source, mask, hmr, slam, fusion) on {video}; recording to {bag}')
+    from tqdm import tqdm
+    bar = tqdm(total=args.max_frames or None, unit='frame', desc='demo')
+
+    def progress(n):
+        bar.update(n - bar.n)
+
+    run = run_graph(['--params-file', args.params_file or default_params_file()], overrides, True, str(bag),
+                    progress=progress)
+    bar.close()
+    print(f'\n{run.frames_in} frames in, {run.frames_out} world frames out in {run.wall_s:.1f} s '
+          f'({run.frames_out / max(run.wall_s, 1e-9):.1f} fps end to end, lockstep)')
+    rows = stage_report(run)
+    for stage, p50, p95 in rows:
+        print(f'  {stage:<50} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms')
+    print('recorded messages: ' + ', '.join(f'{t} {n}' for t, n in sorted(run.recorder_counts.items())))
+    counts = render_bag(str(bag), str(out))
+    (out / 'demo_summary.json').write_text(json.dumps({
+        'frames_in': run.frames_in, 'frames_out': run.frames_out, 'wall_s': run.wall_s,
+        'stages_ms': {s: {'p50': a, 'p95': b} for s, a, b in rows}, 'recorded': run.recorder_counts,
+        'rendered': counts}, indent=1))
+    print(f'wrote {out}/overlay.mp4, overlay_frame.png, scene_top.png, scene_oblique.png, bag/ (MCAP), '
+          f'demo_summary.json')
+    if run.frames_out == 0:
+        raise CliError('no world mesh was published; see the diagnostics in the bag (/diagnostics)')
+    return 0
+
+
+# ----------------------------------------------------------------------------
+# entry point
+# ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog='onlinehmr', description='OnlineHMR for ROS 2: offline tools.')
+    sub = ap.add_subparsers(dest='command', required=True)
+
+    run = sub.add_parser('run', help='run the core pipeline on a video, image folder or bag')
+    run.add_argument('input', help='video file, image folder or rosbag2')
+    run.add_argument('--out', required=True, help='output folder')
+    run.add_argument('--max-frames', type=int, default=0)
+    run.add_argument('--fps', type=float, default=30.0, help='frame rate of an image folder')
+    run.add_argument('--no-overlay', action='store_true', help='do not write overlay.mp4')
+    _intrinsics_args(run)
+    _body_model_args(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser('demo', help='the ROS node graph on a sample video, recorded, rendered and timed')
+    demo.add_argument('--out', default='out/demo')
+    demo.add_argument('--input', default='', help=f'video (default: {MEGAMIND})')
+    demo.add_argument('--max-frames', type=int, default=0)
+    demo.add_argument('--params-file', default='', help='ROS parameter file (default: the installed one)')
+    demo.set_defaults(func=cmd_demo)
+
+    rb = sub.add_parser('render-bag', help='overlay video and scene pictures from a recorded bag')
+    rb.add_argument('bag')
+    rb.add_argument('--out', required=True)
+    rb.add_argument('--fps', type=float, default=24.0)
+    rb.set_defaults(func=cmd_render_bag)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from onlinehmr_ros.core.body_model import BodyModelError
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, SourceError, BodyModelError) as exc:
+        print(f'onlinehmr {args.command}: error: {exc}', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""hmr: camera-space body meshes of every person, causally (OnlineHMR branch 1).
+
+Subscribes:  /camera/image_raw (mono8, bgr8, rgb8, rgba8, bgra8), /camera/camera_info (sensor-data QoS)
+Publishes:   /human/camera_humans (HumanMeshArray in the image's optical frame, stamp of the image;
+                                   an empty array when nobody is seen)
+             /human/body_model    (BodyModelInfo: faces, joint names and parents; latched)
+             /human/debug_image   (rgb8 overlay of the fitted meshes, optional)
+             /diagnostics         per-stage ms, people tracked
+The algorithm is core.hmr.CameraHMR (perception -> tracking -> causal fitting);
+its settings are parameters (max_people, small_people, fitter.*, tracker.*,
+mediapipe.*, zoom.*, body_model.*; `ros2 param describe /hmr <name>`).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from onlinehmr_ros.core.body_model import BodyModelError
+from onlinehmr_ros.core.fusion import root_orientation_xyzw
+from onlinehmr_ros.core.hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
+from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame
+from onlinehmr_ros.core.visualize import overlay_humans
+from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
+from onlinehmr_ros.ros import convert
+from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.params import declare, declare_config
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class HmrNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('hmr', **kwargs)
+        config = declare_config(self, '', HMRConfig())
+        self.hfov_deg = declare(self, 'hfov_deg', DEFAULT_HFOV_DEG, 'Horizontal field of view (degrees) assumed '
+                                'while no CameraInfo has arrived; depth scales with the focal length.',
+                                min_value=1.0, max_value=179.0)
+        self.debug_image = declare(self, 'publish_debug_image', True, 'Publish the fitted meshes drawn over the '
+                                   'image on /human/debug_image.')
+        self.send_vertices = declare(self, 'camera_humans.vertices', True, 'Include the full mesh in '
+                                     '/human/camera_humans (fusion needs it for the world mesh).')
+        self.hmr = CameraHMR(config)
+        m = self.hmr.body_model
+        self.humans_pub = self.create_publisher(HumanMeshArray, '/human/camera_humans', 10)
+        self.model_pub = self.create_publisher(BodyModelInfo, '/human/body_model', LATCHED)
+        self.model_pub.publish(convert.body_model_info_msg(m.name, m.faces, m.num_vertices, m.joint_names,
+                                                           m.joint_parents))
+        self.debug_pub = self.create_publisher(Image, '/human/debug_image', 10) if self.debug_image else None
+        self.diagnostics = Diagnostics(self, 'camera-space HMR')
+        self.intrinsics: CameraIntrinsics | None = None
+        self.frames = 0
+        self.rejected = 0
+        self.people = 0
+        self.stage_ms: dict[str, list[float]] = {}
+        self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, '/camera/camera_info', self._on_info, qos_profile_sensor_data)
+        self.create_timer(1.0, self._report)
+        self.get_logger().info(f'body model {m.name} ({m.num_vertices} vertices), up to {config.max_people} '
+                               f'people{", small-people zoom" if config.small_people else ""}')
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics = convert.camera_info_to_intrinsics(msg)
+        except convert.ConversionError as exc:
+            self.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            rgb = convert.image_to_rgb(msg)
+        except convert.ConversionError as exc:
+            self.rejected += 1
+            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return
+        h, w = rgb.shape[:2]
+        intr = self.intrinsics
+        if intr is None or (intr.width_px, intr.height_px) != (w, h):
+            intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
+        frame = Frame(rgb, convert.stamp_to_ns(msg.header.stamp), intr, self.frames)
+        out = self.hmr.process(frame)
+        humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans)
+        self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],
+                                                      self.send_vertices))
+        if self.debug_pub is not None:
+            overlay = overlay_humans(rgb, humans, intr, self.hmr.body_model.faces)
+            self.debug_pub.publish(convert.array_to_image(overlay, 'rgb8', frame.stamp_ns, msg.header.frame_id))
+        self.frames += 1
+        self.people = len(humans.humans)
+        for k, v in out.timings_ms.items():
+            self.stage_ms.setdefault(k, []).append(v)
+            del self.stage_ms[k][:-300]
+
+    def _report(self) -> None:
+        if not self.frames:
+            self.diagnostics.publish(ERROR if self.rejected else WARN, 'waiting for /camera/image_raw',
+                                     {'rejected_images': self.rejected})
+            return
+        values = {'frames': self.frames, 'people_tracked': self.people, 'rejected_images': self.rejected,
+                  'intrinsics': 'camera_info' if self.intrinsics is not None else f'hfov {self.hfov_deg} deg'}
+        values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
+        self.diagnostics.publish(OK, f'{self.people} people', values)
+
+
+def main(args=None) -> int:
+    ensure_ament_prefix_path()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = HmrNode()
+        rclpy.spin(node)
+        return 0
+    except BodyModelError as exc:
+        print(f'hmr: error: {exc}', file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
