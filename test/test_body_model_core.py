@@ -386,3 +386,20 @@ def test_forward_equals_smplx_SMPL_forward(tmp_path, with_posedirs):
     exp = ref(**p)
     torch.testing.assert_close(out.vertices, exp.vertices, atol=1e-5, rtol=0)
     torch.testing.assert_close(out.joints, exp.joints[:, :24], atol=1e-5, rtol=0)
+
+
+def test_face_corner_approximations_match_the_open_model(open_model):
+    """The affine face-corner rules used for SMPL reproduce the open model's own corner vertices."""
+    g = torch.Generator().manual_seed(8)
+    p = open_model.zero_params(10)
+    p['betas'] = torch.randn(10, 10, generator=g)
+    p['global_orient'] = torch.randn(10, 3, generator=g)
+    p['body_pose'] = torch.randn(10, 69, generator=g) * 0.3
+    L = open_model(**p).landmarks_mediapipe
+    pts = {'nose': L[:, _mp('nose')], 'leye': L[:, _mp('left_eye')], 'reye': L[:, _mp('right_eye')],
+           'lear': L[:, _mp('left_ear')], 'rear': L[:, _mp('right_ear')]}
+    for name, combo in face_and_hand_approximations().items():
+        if set(combo) <= set(pts):
+            est = sum(w * pts[k] for k, w in combo.items())
+            err = (est - L[:, _mp(name)]).norm(dim=-1).max()
+            assert err < 0.006, f'{name}: {float(err) * 1000:.1f} mm'

@@ -74,21 +74,25 @@ def face_and_hand_approximations() -> dict[str, dict[str, float]]:
 
     Each landmark is a combination (weights sum to 1) of named points:
     ``nose``, ``leye``/``reye`` (eye centres), ``lear``/``rear``,
-    ``<side>_hand``/``<side>_wrist`` (joints) and ``<side>thumb``/``index``/
-    ``pinky`` (fingertips, ``<side>`` = ``l``/``r``). Chosen from average
-    face/hand proportions: eye corners 0.2 inter-ocular distances either side
-    of the eye centre; a mouth corner 0.4 inter-ocular distances from the
-    midline, below and behind the nose tip (toward the eye midpoint and the
-    ear midpoint); MCP knuckles 30 % of the way from the hand joint to the
-    fingertip; the thumb's second knuckle half way from wrist to thumb tip.
+    ``<side>_hand``/``<side>_wrist`` (joints) and ``<side[0]>thumb``/``index``/
+    ``pinky`` (fingertips).
+
+    * Eye corners and mouth corners: weights fitted by least squares on the
+      open model (its nose/eye/ear landmarks -> its eye- and mouth-corner
+      vertices, 200 random shapes, rest pose; fit error 0.5-2 mm there; the
+      fit is mirror-symmetric), so they carry average human face proportions.
+      On SMPL they are applied to SMPL's published nose/eye/ear vertices,
+      which may sit a few mm from the open model's, hence "approximate".
+    * Hands (no calibration data): MCP knuckles 30 % of the way from the hand
+      joint to the fingertip; the thumb's second knuckle half way from the
+      wrist to the thumb tip.
     """
-    a = {}
+    a: dict[str, dict[str, float]] = {}
     for s, o in (('left', 'right'), ('right', 'left')):
-        e, eo = s[0] + 'eye', o[0] + 'eye'
-        a[f'{s}_eye_inner'] = {e: 0.8, eo: 0.2}
-        a[f'{s}_eye_outer'] = {e: 1.2, eo: -0.2}
-        # nose + 0.7 (nose - eye_mid) - 0.3 (nose - ear_mid) + 0.4 (eye_s - eye_o)
-        a[f'mouth_{s}'] = {'nose': 1.4, e: -0.35 + 0.4, eo: -0.35 - 0.4, 'lear': 0.15, 'rear': 0.15}
+        e, eo, ear, earo = s[0] + 'eye', o[0] + 'eye', s[0] + 'ear', o[0] + 'ear'
+        a[f'{s}_eye_inner'] = {e: 0.172, eo: 0.684, ear: 0.270, earo: -0.126}
+        a[f'{s}_eye_outer'] = {'nose': 0.002, e: 1.061, eo: -0.091, ear: 0.096, earo: -0.068}
+        a[f'mouth_{s}'] = {'nose': 2.029, e: -0.620, eo: -0.902, ear: 0.405, earo: 0.088}
         side = s[0]
         a[f'{s}_index'] = {f'{s}_hand': 0.7, f'{side}index': 0.3}
         a[f'{s}_pinky'] = {f'{s}_hand': 0.7, f'{side}pinky': 0.3}
