@@ -101,7 +101,7 @@ class SlamBranch:
         self.slam = MonocularSlam(config.slam)
         self.ema = EmaTrajectorySmoother(config.ema)
         self.scale = ScaleEstimator(config.scale, depth_model)
-        self.aligner = GravityAligner(config.ground.blend_frames)
+        self.aligner = GravityAligner(config.ground.blend_rate_deg)
         self.ground: GroundPlane | None = None
         self._rng = np.random.default_rng(config.ground.seed)
         self._published = False
@@ -139,7 +139,7 @@ class SlamBranch:
         if T_slam_cam is not None:
             if not r.world_continuous:
                 self.ema.reset()
-            self.aligner.step(T_slam_cam[:3, 3])
+            self.aligner.step()
             T_world_cam = self.aligner.T_world_slam() @ T_slam_cam
             q_raw = quat_wxyz_from_rotmat(T_world_cam[:3, :3])
             t_s, q_s = self.ema.update(T_world_cam[:3, 3], q_raw)
@@ -163,19 +163,30 @@ class SlamBranch:
         return SlamOutput(pose, pts_world, diag, self.ground, pose_raw)
 
     def _maybe_find_ground(self, pts_slam: np.ndarray) -> None:
+        cfg = self.config.ground
         if self.ground is not None:
-            # gravity (the normal) stays; the offset follows the map's scale drift
-            self.ground = track_ground_offset(self.ground, pts_slam, self._centres[-1], self.config.ground)
-            return
+            # the offset follows the map's scale drift every frame
+            self.ground = track_ground_offset(self.ground, pts_slam, self._centres[-1], cfg)
         self._frames_since_search += 1
-        if self._frames_since_search < self.config.ground.search_every and self._published:
+        if self._frames_since_search < cfg.search_every and (self._published or self.ground is not None):
             return
         self._frames_since_search = 0
         feet = np.stack(self._feet) if self._feet else None
-        plane = fit_ground_plane(pts_slam, np.stack(self._centres), self.config.ground, feet, self._rng)
-        if plane is not None:
-            self.ground = plane
-            self.aligner.set_ground(plane, any_pose_published=self._published)
+        if self.ground is None:
+            plane = fit_ground_plane(pts_slam, np.stack(self._centres), cfg, feet, self._rng)
+            if plane is not None:
+                self.ground = plane
+                self.aligner.set_ground(plane, any_pose_published=self._published)
+            return
+        # re-fit near the current normal: follows the SLAM's rotation drift, phased in without a jump
+        plane = fit_ground_plane(pts_slam, np.stack(self._centres), cfg, feet, self._rng,
+                                 up_prior=self.ground.normal, max_tilt_deg=cfg.refit_max_change_deg)
+        if plane is None:
+            return
+        change = np.degrees(np.arccos(np.clip(plane.normal @ self.ground.normal, -1.0, 1.0)))
+        self.ground = plane
+        if change >= cfg.refit_min_change_deg:
+            self.aligner.set_ground(plane, any_pose_published=True)
 
     def _remember_feet(self, humans: HumansFrame, T_slam_cam: np.ndarray, scale: float) -> None:
         cfg = self.config.scale

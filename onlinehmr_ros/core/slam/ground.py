@@ -9,15 +9,16 @@ Until the ground is found the rotation is the one for a level camera
 (optical -> REP-103: x_w = z_c, y_w = -x_c, z_w = -y_c). When the ground is
 found:
     * if no pose has been published yet, the exact rotation is used at once;
-    * otherwise the correction is phased in over ``blend_frames`` frames by
-      spherical interpolation, each step rotating the world about the *current
-      camera centre* (the translation of the world-from-SLAM transform is
-      re-solved so that the current camera position maps to the same world
-      point before and after the step). Published positions are therefore
-      continuous and the published orientation changes by at most
-      ``angle / blend_frames`` per frame; past poses are never rewritten. The
-      price: the world origin ends up displaced from the first camera centre by
-      the pivot offset (reported in ``GravityAligner.origin_offset``).
+    * otherwise the world-from-SLAM rotation turns towards the gravity-aligned
+      one by at most ``blend_rate_deg`` per frame (spherical interpolation, about
+      the world origin = the first camera centre). There is no jump: a published
+      orientation changes by at most ``blend_rate_deg`` per frame beyond the
+      camera's own motion, a published position ``c`` by at most
+      ``|c| * blend_rate`` (e.g. 2.6 mm per frame 0.3 m from the origin at 0.5
+      deg per frame); at the end the world frame is exactly the first camera
+      frame rotated to gravity. Past poses are never rewritten;
+    * the plane keeps being re-fitted on the current map (the SLAM drifts in
+      rotation too); a changed normal is phased in the same way.
 """
 from __future__ import annotations
 
@@ -44,8 +45,11 @@ class GroundConfig:
         min_inliers, min_inlier_ratio: acceptance of the best plane.
         feet_weight: inlier-count bonus per foot of a person on the plane (tie-breaker).
         max_tilt_deg: largest angle between the plane normal and the level-camera up prior.
-        search_every: frames between searches (until found).
-        blend_frames: frames over which a late gravity correction is phased in.
+        search_every: frames between searches (and between re-fits once found).
+        refit_max_change_deg, refit_min_change_deg: once found, the plane is re-fitted on the
+            current map (monocular SLAM drifts in rotation too); a re-fit within this band of the
+            current normal becomes the new gravity target (phased in, see GravityAligner).
+        blend_rate_deg: largest rotation per frame with which a late gravity correction is phased in.
         seed: RANSAC seed.
     """
 
@@ -57,7 +61,9 @@ class GroundConfig:
     max_tilt_deg: float = 40.0
     feet_weight: float = 0.5
     search_every: int = 5
-    blend_frames: int = 30
+    refit_max_change_deg: float = 10.0
+    refit_min_change_deg: float = 0.5
+    blend_rate_deg: float = 0.5
     seed: int = 0
 
 
@@ -77,8 +83,8 @@ class GroundPlane:
 
 
 def fit_ground_plane(points: np.ndarray, camera_centres: np.ndarray, config: GroundConfig = GroundConfig(),
-                     feet_points: np.ndarray | None = None,
-                     rng: np.random.Generator | None = None) -> GroundPlane | None:
+                     feet_points: np.ndarray | None = None, rng: np.random.Generator | None = None,
+                     up_prior: np.ndarray | None = None, max_tilt_deg: float | None = None) -> GroundPlane | None:
     """RANSAC ground plane below the cameras.
 
     Args:
@@ -87,6 +93,8 @@ def fit_ground_plane(points: np.ndarray, camera_centres: np.ndarray, config: Gro
         feet_points: optional (F, 3) feet of people (SLAM world, SLAM units); a tie-breaker
             between planes of similar support (each foot within 3x the inlier distance adds
             ``feet_weight`` to the inlier count), so a table top loses against the floor people stand on.
+        up_prior, max_tilt_deg: the expected up direction (SLAM world) and the largest angle to it;
+            default: the level-camera prior and ``config.max_tilt_deg``.
     Returns:
         The plane, or None when no plane meets the acceptance criteria.
     """
@@ -98,7 +106,8 @@ def fit_ground_plane(points: np.ndarray, camera_centres: np.ndarray, config: Gro
     rng = rng if rng is not None else np.random.default_rng(config.seed)
     c_mean = np.mean(camera_centres, axis=0)
     thr = config.inlier_share_of_depth * float(np.median(np.linalg.norm(P - c_mean, axis=1)))
-    cos_tilt = np.cos(np.deg2rad(config.max_tilt_deg))
+    up = UP_PRIOR_SLAM if up_prior is None else np.asarray(up_prior, dtype=np.float64)
+    cos_tilt = np.cos(np.deg2rad(config.max_tilt_deg if max_tilt_deg is None else max_tilt_deg))
     idx = rng.integers(0, len(P), (config.ransac_iterations, 3))
     a, b, c = P[idx[:, 0]], P[idx[:, 1]], P[idx[:, 2]]
     n = np.cross(b - a, c - a)
@@ -106,9 +115,9 @@ def fit_ground_plane(points: np.ndarray, camera_centres: np.ndarray, config: Gro
     ok = norm > 1e-12
     n = n[ok] / norm[ok, None]
     a = a[ok]
-    n *= np.where(n @ UP_PRIOR_SLAM < 0, -1.0, 1.0)[:, None]
+    n *= np.where(n @ up < 0, -1.0, 1.0)[:, None]
     d = np.sum(n * a, axis=1)
-    good = (n @ UP_PRIOR_SLAM >= cos_tilt) & (n @ c_mean - d > 0)
+    good = (n @ up >= cos_tilt) & (n @ c_mean - d > 0)
     if not good.any():
         return None
     n, d = n[good], d[good]
@@ -172,52 +181,44 @@ def rotation_world_from_slam(ground_normal: np.ndarray) -> np.ndarray:
 
 
 class GravityAligner:
-    """World-from-SLAM transform ``p_world = R p_slam + b`` (SLAM units), switched to gravity without a jump."""
+    """World-from-SLAM rotation ``p_world = R p_slam`` (SLAM units; origin: the first camera centre),
+    switched to gravity without a jump (see the module docstring)."""
 
-    def __init__(self, blend_frames: int = 30):
-        self.blend_frames = int(blend_frames)
+    def __init__(self, blend_rate_deg: float = 0.5):
+        if not blend_rate_deg > 0:
+            raise InputError(f'blend_rate_deg must be > 0, got {blend_rate_deg}')
+        self.blend_rate_deg = float(blend_rate_deg)
         self.R = R_WORLD_OPTICAL_LEVEL.copy()
-        self.b = np.zeros(3)
         self.gravity_known = False
         self._target: np.ndarray | None = None
-        self._remaining = 0
 
     @property
     def blending(self) -> bool:
         return self._target is not None
 
-    @property
-    def origin_offset(self) -> np.ndarray:
-        """(3,) world position of the first camera centre (non-zero after a late, pivoted correction)."""
-        return self.b.copy()
-
     def set_ground(self, plane: GroundPlane, any_pose_published: bool) -> None:
         """Switch to the gravity-aligned frame (immediately, or blended if poses were already published)."""
         target = rotation_world_from_slam(plane.normal)
         self.gravity_known = True
-        if not any_pose_published or self.blend_frames <= 1:
-            self.R, self.b = target, np.zeros(3)
+        if not any_pose_published:
+            self.R = target
             self._target = None
             return
         self._target = target
-        self._remaining = self.blend_frames
 
-    def step(self, camera_centre_slam: np.ndarray) -> None:
-        """Advance a blend by one frame, pivoting about the current camera centre (SLAM world)."""
+    def step(self) -> None:
+        """Advance a blend by one frame (a rotation about the world origin)."""
         if self._target is None:
             return
-        c = np.asarray(camera_centre_slam, dtype=np.float64)
-        key = Rotation.from_matrix(np.stack([self.R, self._target]))
-        R_new = Slerp([0.0, 1.0], key)(1.0 / self._remaining).as_matrix()
-        self.b = self.R @ c + self.b - R_new @ c
-        self.R = R_new
-        self._remaining -= 1
-        if self._remaining <= 0:
+        angle = np.degrees(np.linalg.norm(Rotation.from_matrix(self._target @ self.R.T).as_rotvec()))
+        if angle <= self.blend_rate_deg:
             self.R = self._target
             self._target = None
+            return
+        key = Rotation.from_matrix(np.stack([self.R, self._target]))
+        self.R = Slerp([0.0, 1.0], key)(self.blend_rate_deg / angle).as_matrix()
 
     def T_world_slam(self) -> np.ndarray:
         T = np.eye(4)
         T[:3, :3] = self.R
-        T[:3, 3] = self.b
         return T

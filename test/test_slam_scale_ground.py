@@ -1,0 +1,187 @@
+"""Ground plane, gravity alignment without a jump, metric scale measurements (synthetic data)."""
+import numpy as np
+import pytest
+
+from onlinehmr_ros.core.geometry import (intrinsics_from_fov, invert_transform, make_transform,
+                                         rotmat_from_axis_angle, transform_points)
+from onlinehmr_ros.core.scale import MetricDepthModel, ScaleConfig, ScaleError, ScaleEstimator
+from onlinehmr_ros.core.slam.ground import (R_WORLD_OPTICAL_LEVEL, GravityAligner, GroundConfig, fit_ground_plane,
+                                            rotation_world_from_slam, track_ground_offset)
+from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame, HumanState
+
+S_TRUE = 2.5                     # metres per SLAM unit in these fakes
+INTR = CameraIntrinsics(intrinsics_from_fov(640, 480, 65.0), 640, 480)
+# world (z-up, metres) -> first camera: 1.5 m high, pitched 15 deg down, looking along +y
+R0 = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]]) @ rotmat_from_axis_angle(np.array([np.deg2rad(-15), 0, 0]))
+T_W_C0 = make_transform(R0, np.array([0.0, 0.0, 1.5]))
+
+
+def _slam_from_world(p_world):
+    """Metric world points -> SLAM world (first camera's frame, SLAM units)."""
+    return transform_points(invert_transform(T_W_C0), p_world) / S_TRUE
+
+
+def _scene_points(rng, n_floor=400, n_wall=300):
+    floor = np.column_stack([rng.uniform(-3, 3, n_floor), rng.uniform(1, 8, n_floor), rng.normal(0, 0.005, n_floor)])
+    wall = np.column_stack([rng.uniform(-3, 3, n_wall), np.full(n_wall, 8.0) + rng.normal(0, 0.005, n_wall),
+                            rng.uniform(0, 3, n_wall)])
+    return floor, wall
+
+
+def test_ground_plane_found_below_the_cameras_not_the_wall():
+    rng = np.random.default_rng(0)
+    floor, wall = _scene_points(rng)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), GroundConfig(), rng=np.random.default_rng(1))
+    up_slam = R0.T @ np.array([0, 0, 1.0])
+    assert plane is not None
+    assert np.degrees(np.arccos(plane.normal @ up_slam)) < 0.5
+    assert plane.signed_height(np.zeros(3)) == pytest.approx(1.5 / S_TRUE, rel=0.01)   # camera height
+    # the world rotation maps the floor normal to +z and keeps the camera's forward direction on +x
+    R = rotation_world_from_slam(plane.normal)
+    np.testing.assert_allclose(R @ plane.normal, [0, 0, 1], atol=1e-9)
+    assert (R @ np.array([0, 0, 1.0]))[0] > 0.9 and abs((R @ np.array([0, 0, 1.0]))[1]) < 1e-9
+    # too few points: no plane
+    assert fit_ground_plane(pts[:50], np.zeros((1, 3))) is None
+
+
+def test_ground_offset_follows_scale_drift():
+    rng = np.random.default_rng(2)
+    floor, wall = _scene_points(rng)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    drifted = track_ground_offset(plane, pts * 1.05, np.zeros(3))
+    assert drifted.offset == pytest.approx(plane.offset * 1.05, rel=2e-3)
+    np.testing.assert_array_equal(drifted.normal, plane.normal)
+
+
+def test_gravity_correction_is_blended_without_a_position_jump():
+    rng = np.random.default_rng(3)
+    floor, wall = _scene_points(rng)
+    plane = fit_ground_plane(_slam_from_world(np.concatenate([floor, wall])), np.zeros((1, 3)),
+                             rng=np.random.default_rng(1))
+    al = GravityAligner(blend_rate_deg=1.5)
+    np.testing.assert_array_equal(al.R, R_WORLD_OPTICAL_LEVEL)        # level-camera guess first
+    centres = [np.array([0.01 * k, 0.0, 0.02 * k]) for k in range(30)]
+    R_target = rotation_world_from_slam(plane.normal)
+    total_deg = np.degrees(np.arccos(np.clip((np.trace(R_target @ al.R.T) - 1) / 2, -1, 1)))
+    assert total_deg == pytest.approx(15.0, abs=0.5)                 # the camera is pitched 15 deg down
+    published = []
+    for k, c in enumerate(centres):
+        if k == 5:
+            al.set_ground(plane, any_pose_published=True)
+        R_prev = al.R.copy()
+        al.step()
+        published.append(al.R @ c)
+        step_deg = np.degrees(np.arccos(np.clip((np.trace(al.R @ R_prev.T) - 1) / 2, -1, 1)))
+        assert step_deg < 1.5 + 1e-6                                 # at most blend_rate_deg per frame
+        assert al.blending == (5 <= k < 5 + int(np.ceil(total_deg / 1.5)) - 1)
+    np.testing.assert_allclose(al.R, rotation_world_from_slam(plane.normal), atol=1e-9)
+    assert not al.blending and al.gravity_known
+    steps = np.linalg.norm(np.diff(published, axis=0), axis=1)
+    # no jump: beyond the camera's own step, a position moves by at most |c| x the rotation rate
+    own = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    assert np.all(steps <= own + np.linalg.norm(centres[1:], axis=1) * np.deg2rad(1.5) + 1e-9)
+    # found before any pose was published: exact rotation at once, origin at the first camera
+    al2 = GravityAligner(blend_rate_deg=1.5)
+    al2.set_ground(plane, any_pose_published=False)
+    np.testing.assert_allclose(al2.R, rotation_world_from_slam(plane.normal))
+    assert not al2.blending
+
+
+def _human(joints_cam):
+    j = np.zeros((24, 3), np.float32)
+    j[:] = joints_cam[0]
+    j[10], j[11] = joints_cam[1], joints_cam[2]
+    return HumanState(1, 'open', np.zeros(10, np.float32), np.zeros(3, np.float32), np.zeros(69, np.float32),
+                      j[0], j, np.ones(24, np.float32), np.zeros((0, 3), np.float32), np.zeros((17, 3), np.float32))
+
+
+def _camera_and_person(k):
+    """Camera k (moved and turned), its SLAM pose, and a person standing on the floor in view."""
+    T_w_c = make_transform(rotmat_from_axis_angle(np.array([0, 0, 0.05 * k])) @ R0, np.array([0.2 * k, 0.3 * k, 1.5]))
+    feet_w = np.array([[0.2 * k - 0.12, 0.3 * k + 3.5, 0.05], [0.2 * k + 0.12, 0.3 * k + 3.5, 0.05]])
+    pelvis_w = np.array([[0.2 * k, 0.3 * k + 3.5, 0.9]])
+    joints_c = transform_points(invert_transform(T_w_c), np.concatenate([pelvis_w, feet_w]))
+    T_slam_c = invert_transform(T_W_C0) @ T_w_c
+    T_slam_c[:3, 3] /= S_TRUE
+    return invert_transform(T_slam_c), HumansFrame(k, 'camera', (_human(joints_c),))
+
+
+def _frame():
+    return Frame(np.zeros((480, 640, 3), np.uint8), 0, INTR, 0)
+
+
+@pytest.mark.parametrize('with_plane', [True, False])
+def test_human_ruler_measures_the_scale(with_plane):
+    rng = np.random.default_rng(4)
+    floor, wall = _scene_points(rng, n_floor=3000)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1)) if with_plane else None
+    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, foot_radius_px=25.0))
+    for k in range(12):
+        T_c_slam, humans = _camera_and_person(k)
+        st = est.update(_frame(), T_c_slam, pts, plane, humans)
+        assert st.measured, st.source
+    expected_source = 'feet vs ground plane' if with_plane else 'feet vs map points near the feet'
+    assert st.source == expected_source
+    tol = 0.005 if with_plane else 0.04          # local map points around the foot: a median of nearby depths
+    assert st.scale == pytest.approx(S_TRUE, rel=tol)
+    assert st.converged
+
+
+def test_scale_without_people_or_tracking_reports_why():
+    est = ScaleEstimator(ScaleConfig(initial_scale=1.0))
+    st = est.update(_frame(), None, np.zeros((0, 3)), None, None)
+    assert not st.measured and st.scale == 1.0 and st.source == 'not tracking'
+    st = est.update(_frame(), np.eye(4), np.zeros((0, 3)), None, HumansFrame(0, 'camera', ()))
+    assert st.source == 'no person' and np.isnan(st.last_measurement)
+
+
+def test_camera_height_method():
+    rng = np.random.default_rng(5)
+    floor, wall = _scene_points(rng)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    est = ScaleEstimator(ScaleConfig(method='camera_height', camera_height_m=1.5))
+    T_c_slam, _ = _camera_and_person(3)
+    st = est.update(_frame(), T_c_slam, pts, plane, None)
+    assert st.scale == pytest.approx(S_TRUE, rel=0.01)
+    assert np.isnan(est.update(_frame(), T_c_slam, pts, None, None).last_measurement)
+    with pytest.raises(ScaleError):
+        ScaleConfig(method='camera_height')
+
+
+class _GroundTruthDepth(MetricDepthModel):
+    """Test backend: exact metric depth of the fake scene's points, zero elsewhere."""
+
+    def __init__(self, depth):
+        self.depth = depth
+
+    def predict_depth_m(self, frame):
+        return self.depth
+
+
+def test_depth_model_interface_excludes_people():
+    with pytest.raises(ScaleError):
+        ScaleEstimator(ScaleConfig(method='depth_model'))
+    with pytest.raises(TypeError):
+        MetricDepthModel()
+    rng = np.random.default_rng(6)
+    floor, wall = _scene_points(rng, n_floor=2000)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    T_c_slam, _ = _camera_and_person(0)
+    pc = transform_points(T_c_slam, pts)
+    K = INTR.K
+    u = np.round(K[0, 0] * pc[:, 0] / pc[:, 2] + K[0, 2]).astype(int)
+    v = np.round(K[1, 1] * pc[:, 1] / pc[:, 2] + K[1, 2]).astype(int)
+    ok = (pc[:, 2] > 0) & (u >= 0) & (u < 640) & (v >= 0) & (v < 480)
+    depth = np.zeros((480, 640), np.float32)
+    depth[v[ok], u[ok]] = pc[ok, 2] * S_TRUE
+    soft = np.zeros((480, 640), np.float32)
+    soft[:, :320] = 1.0                                   # a "person" on the left half ...
+    depth_wrong = depth.copy()
+    depth_wrong[:, :320] *= 3.0                           # ... where the model is wrong (dolly zoom)
+    est = ScaleEstimator(ScaleConfig(method='depth_model'), _GroundTruthDepth(depth_wrong))
+    st = est.update(_frame(), T_c_slam, pts, None, None, soft)
+    assert st.scale == pytest.approx(S_TRUE, rel=0.01)
