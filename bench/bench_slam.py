@@ -29,11 +29,10 @@ import time
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.geometry import transform_points
+from onlinehmr_ros.core.geometry import invert_transform, transform_points
 from onlinehmr_ros.core.metrics import camera_ate, jitter
 from onlinehmr_ros.core.slam.box_scene import SlamScene
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
-from onlinehmr_ros.core.slam.tracker import SlamConfig
 from onlinehmr_ros.core.soft_mask import SoftMaskConfig, compute_soft_mask
 from onlinehmr_ros.core.types import Frame, HumansFrame, HumanState
 
@@ -71,9 +70,7 @@ def generator_sequence(name: str, kind: str, seed: int, n: int) -> Sequence:
         for k, p in enumerate(seq.people):
             if seq.people[k].mask_area_px[i] == 0:
                 continue
-            j_c = seq.to_camera(p.joints_world[i])[i] if seq.to_camera(p.joints_world[i]).ndim == 3 else \
-                transform_points(np.linalg.inv(seq.T_world_cam[i]), p.joints_world[i])
-            j_c = j_c.astype(np.float32)
+            j_c = transform_points(invert_transform(seq.T_world_cam[i]), p.joints_world[i]).astype(np.float32)
             hs.append(HumanState(k, 'open', p.betas.astype(np.float32), np.zeros(3, np.float32),
                                  p.body_pose[i].astype(np.float32), j_c[0], j_c,
                                  p.joints_visible[i].astype(np.float32), np.zeros((0, 3), np.float32),
@@ -143,8 +140,8 @@ def evaluate(seq: Sequence, out) -> dict:
         sc = a_raw.scale
         res['jitter_ema'] = float(np.mean(jitter(sc * np.stack([out[i].pose.t_world_cam for i in run_])[:, None],
                                                  seq.fps)))
-        res['jitter_raw'] = float(np.mean(jitter(sc * np.stack([out[i].pose_raw.t_world_cam for i in run_])[:, None],
-                                                 seq.fps)))
+        raw = sc * np.stack([out[i].pose_raw.t_world_cam for i in run_])
+        res['jitter_raw'] = float(np.mean(jitter(raw[:, None], seq.fps)))
         res['jitter_gt'] = float(np.mean(jitter(gt[run_][:, None], seq.fps)))
     ms = np.array([o.diagnostics.ms_total for o in out])
     ba = np.array([o.diagnostics.ba_ran for o in out])
@@ -188,7 +185,8 @@ def main() -> None:
             rows[(seq.name, mode)] = (evaluate(seq, out), ms_mask)
     f = lambda r, k, fmt='{:.3f}': fmt.format(r[k]) if k in r and np.isfinite(r[k]) else '-'  # noqa: E731
     print('\n## Masking ablation (ATE Sim3 / ATE-S SE3 / RPE in metres; tracked share)')
-    print(f'{"sequence":14s} {"mask":5s} {"ATE":>7s} {"evoATE":>7s} {"ATE-S":>7s} {"RPE":>7s} {"tracked":>7s} {"init":>5s}')
+    print(f'{"sequence":14s} {"mask":5s} {"ATE":>7s} {"evoATE":>7s} {"ATE-S":>7s} {"RPE":>7s} {"tracked":>7s} '
+          f'{"init":>5s}')
     for (name, mode), (r, _) in rows.items():
         print(f'{name:14s} {mode:5s} {f(r, "ate"):>7s} {f(r, "evo_ate"):>7s} {f(r, "ate_s"):>7s} '
               f'{f(r, "rpe", "{:.4f}"):>7s} {f(r, "tracked", "{:.2f}"):>7s} {r.get("init", -1):5d}')

@@ -94,3 +94,31 @@ def test_ema_reduces_camera_jitter(run):
     assert np.mean(jitter(ema, sc.fps)) < 0.85 * np.mean(jitter(raw, sc.fps))     # measured: 0.68
     gt = np.stack([sc.T_world_cam(i)[:3, 3] for i in idx])
     assert camera_ate(ema[:, 0], gt).mean < camera_ate(raw[:, 0], gt).mean + 0.01
+
+
+def test_branch_survives_a_cut_and_blank_frames():
+    """After a cut the branch starts a new segment: EMA and scale start over, nothing crashes."""
+    from onlinehmr_ros.core.slam.tracker import SlamConfig
+    a = SlamScene(n_frames=40, width_px=320, height_px=240)
+    b = SlamScene(n_frames=60, width_px=320, height_px=240, motion='forward', seed=7)
+    cfg = SoftMaskConfig(kernel_size_px=7, iterations=2, sigma_px=5.0)
+    br = SlamBranch(SlamBranchConfig(slam=SlamConfig(max_lost_frames=4)))
+    views = [(a, i) for i in range(35)] + [(None, 0)] * 2 + [(b, i) for i in range(10, 50)]
+    outs = []
+    for k, (sc, i) in enumerate(views):
+        if sc is None:
+            rgb, m, humans = np.zeros((240, 320, 3), np.uint8), np.zeros((240, 320), np.float32), None
+        else:
+            rgb, m, _ = sc.render(i)
+            humans = sc.humans(i)
+        outs.append(br.process(Frame(rgb, k, a.intrinsics, k), compute_soft_mask(m, cfg), humans))
+    d = [o.diagnostics for o in outs]
+    assert d[34].tracking and d[34].segment == 0
+    assert not d[35].tracking and 'too few usable features' in d[35].status
+    assert not outs[35].pose.tracking
+    np.testing.assert_array_equal(outs[35].pose.t_world_cam, outs[34].pose.t_world_cam)   # last pose held
+    new = [k for k in range(37, len(outs)) if d[k].tracking]
+    assert new and d[new[0]].segment == 1 and not d[new[0]].world_continuous
+    first = outs[new[0]]
+    np.testing.assert_allclose(first.pose.t_world_cam, first.pose_raw.t_world_cam)          # EMA restarted
+    assert d[new[0]].scale_samples <= 1                                                      # scale restarted

@@ -93,12 +93,12 @@ class SlamScene:
         self.person = person
         rng = np.random.default_rng(seed)
         tpm = 60  # texels per metre
-        X = np.array([1.0, 0, 0]); Y = np.array([0, 1.0, 0]); Z = np.array([0, 0, 1.0])
+        X, Y, Z = np.eye(3)
         self.planes = [
             _Plane(np.array([-4.0, -2.0, 0.0]), X, Y, (8.0, 12.0), make_texture(rng, 12 * tpm, 8 * tpm)),   # floor
             _Plane(np.array([-4.0, 10.0, 0.0]), X, Z, (8.0, 3.5), make_texture(rng, int(3.5 * tpm), 8 * tpm)),  # back
             _Plane(np.array([-4.0, -2.0, 0.0]), Y, Z, (12.0, 3.5), make_texture(rng, int(3.5 * tpm), 12 * tpm)),  # left
-            _Plane(np.array([4.0, -2.0, 0.0]), Y, Z, (12.0, 3.5), make_texture(rng, int(3.5 * tpm), 12 * tpm)),   # right
+            _Plane(np.array([4.0, -2.0, 0.0]), Y, Z, (12.0, 3.5), make_texture(rng, int(3.5 * tpm), 12 * tpm)),  # right
         ]
         prng = np.random.default_rng(person_texture_seed)
         self._person_textures = [make_texture(prng, 110, 40), make_texture(prng, 110, 30),
@@ -115,9 +115,11 @@ class SlamScene:
         """(4, 4) ground-truth camera-to-world transform of frame i (metres)."""
         s = i / self.fps
         if self.motion == 'static':
-            c = np.array([0.0, 1.0, 1.5]); yaw = 0.0
+            c = np.array([0.0, 1.0, 1.5])
+            yaw = 0.0
         elif self.motion == 'forward':
-            c = np.array([0.3 * np.sin(0.8 * s), 0.5 + 0.6 * s, 1.5 + 0.05 * np.sin(2.0 * s)]); yaw = 0.1 * np.sin(0.7 * s)
+            c = np.array([0.3 * np.sin(0.8 * s), 0.5 + 0.6 * s, 1.5 + 0.05 * np.sin(2.0 * s)])
+            yaw = 0.1 * np.sin(0.7 * s)
         else:
             c = np.array([1.2 * np.sin(0.6 * s), 0.5 + 0.4 * s, 1.5 + 0.1 * np.sin(1.1 * s)])
             yaw = 0.25 * np.sin(0.5 * s)
@@ -140,10 +142,8 @@ class SlamScene:
         u_c = R_cw @ p.u
         v_c = R_cw @ p.v
         n_c = np.cross(u_c, v_c)
-        if float(n_c @ o_c) == 0.0:
+        if float(n_c @ o_c) == 0.0:          # seen edge-on
             return
-        o_c, u_c, v_c, n_c = ([float(x) for x in a] for a in (o_c, u_c, v_c, n_c))
-        o_c = np.array(o_c); u_c = np.array(u_c); v_c = np.array(v_c); n_c = np.array(n_c)
         num = float(n_c @ o_c)
         rx, ry = self._rx[None, :], self._ry[:, None]
         lin = lambda d: (np.float32(d[0]) * rx + np.float32(d[2])) + np.float32(d[1]) * ry  # noqa: E731

@@ -110,6 +110,7 @@ class SlamBranch:
         self._feet: deque[np.ndarray] = deque(maxlen=60)
         self._frames_since_search = 0
         self._segment = 0
+        self._up_prior: np.ndarray | None = None
 
     def process(self, frame: Frame, soft_mask: np.ndarray | None = None,
                 camera_humans: HumansFrame | None = None) -> SlamOutput:
@@ -127,6 +128,11 @@ class SlamBranch:
             self._segment = r.segment
             self.scale.reset()
             self._feet.clear()
+            self._centres.clear()
+            # search the new map's ground again, expecting it near the current gravity estimate
+            if self.ground is not None:
+                self._up_prior = self.ground.normal
+            self.ground = None
         T_slam_cam = r.T_world_cam
         T_cam_slam = None if T_slam_cam is None else invert_transform(T_slam_cam)
         pts_slam = self.slam.map_points_world
@@ -173,7 +179,7 @@ class SlamBranch:
         self._frames_since_search = 0
         feet = np.stack(self._feet) if self._feet else None
         if self.ground is None:
-            plane = fit_ground_plane(pts_slam, np.stack(self._centres), cfg, feet, self._rng)
+            plane = fit_ground_plane(pts_slam, np.stack(self._centres), cfg, feet, self._rng, up_prior=self._up_prior)
             if plane is not None:
                 self.ground = plane
                 self.aligner.set_ground(plane, any_pose_published=self._published)

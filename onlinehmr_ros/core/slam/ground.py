@@ -167,7 +167,10 @@ def track_ground_offset(plane: GroundPlane, points: np.ndarray, camera_centre: n
 
 
 def rotation_world_from_slam(ground_normal: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation SLAM world -> gravity-aligned world: z = ground normal, x = first camera's forward on the ground."""
+    """(3, 3) rotation SLAM world -> gravity-aligned world.
+
+    z = the ground normal, x = the first camera's viewing direction projected on the ground, y = z x x.
+    """
     z = np.asarray(ground_normal, dtype=np.float64)
     z = z / np.linalg.norm(z)
     f = np.array([0.0, 0.0, 1.0])
