@@ -28,12 +28,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from onlinehmr_ros.core.geometry import backproject_pixels, project_points
-from onlinehmr_ros.core.slam.ground import GroundPlane
 from onlinehmr_ros.core.types import Frame, HumansFrame, InputError
+
+if TYPE_CHECKING:  # the SLAM package imports this module
+    from onlinehmr_ros.core.slam.ground import GroundPlane
 
 SCALE_METHODS = ('human', 'camera_height', 'depth_model', 'fixed')
 SMPL24_FEET = (10, 11)
