@@ -1,4 +1,6 @@
 """Learned HMR data: features, simulated observations, real-dataset loader, reduced training body model."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -40,7 +42,8 @@ def test_simulated_observations_follow_the_noise_model(body_model):
     rng = np.random.default_rng(0)
     seq = synthetic_sequence(body_model, rng, 60)
     quiet = LandmarkNoiseModel(noise_scale_range=(1e-9, 2e-9), bias_2d_box_frac=0.0, scale_3d_std=0.0,
-                               occluder_prob=0.0, dropout_prob=0.0)
+                               occluder_prob=0.0, dropout_prob=0.0, mean_bias_2d_box_frac=None,
+                               mean_bias_3d_m=None, scale_3d_mean=1.0, slow_3d_m=None)
     obs = simulate_observations(seq, rng, quiet)
     from onlinehmr_ros.core.geometry import project_points
     uv, _ = project_points(seq.K, seq.landmarks_cam.astype(np.float64))
@@ -51,7 +54,7 @@ def test_simulated_observations_follow_the_noise_model(body_model):
     np.testing.assert_allclose(obs.landmarks_3d_m, seq.landmarks_cam - mid[:, None], atol=1e-5)
     # calibrated noise: the 2D residual / box size has about the configured std
     noisy = LandmarkNoiseModel(noise_scale_range=(1.0, 1.0), bias_2d_box_frac=0.0, occluder_prob=0.0,
-                               dropout_prob=0.0)
+                               dropout_prob=0.0, mean_bias_2d_box_frac=None)
     obs = simulate_observations(seq, np.random.default_rng(1), noisy)
     size = np.maximum(obs.bbox_px[:, 2] - obs.bbox_px[:, 0], obs.bbox_px[:, 3] - obs.bbox_px[:, 1])
     inside = obs.visibility > 0.5
@@ -59,6 +62,14 @@ def test_simulated_observations_follow_the_noise_model(body_model):
     expected = np.broadcast_to(np.asarray(noisy.noise_2d_box_frac), inside.shape)[inside]
     ratio = np.sqrt(np.mean(r ** 2)) / np.sqrt(np.mean(expected ** 2))
     assert 0.7 < ratio < 1.3           # the box of noisy landmarks differs a little from the true one
+    # the systematic offset measured on rendered frames is added in box units
+    bias = tuple(np.tile([0.05, -0.02], 33))
+    biased = simulate_observations(seq, np.random.default_rng(2), dataclasses.replace(
+        quiet, mean_bias_2d_box_frac=bias))
+    size = np.maximum(biased.bbox_px[:, 2] - biased.bbox_px[:, 0], biased.bbox_px[:, 3] - biased.bbox_px[:, 1])
+    # the box is computed from the shifted landmarks, so it has the same size as the unbiased one
+    off = (biased.landmarks_px - uv)[ok] / size[ok, None, None]
+    np.testing.assert_allclose(off.mean(axis=(0, 1)), [0.05, -0.02], atol=2e-3)
 
 
 def test_pool_batches_have_consistent_shapes(body_model):

@@ -65,6 +65,8 @@ class SystematicError:
     std_2d_box_frac: np.ndarray      # (33,) std of the offset / box long side (per axis RMS)
     rms_bias_2d_box_frac: float      # RMS over landmarks and axes of the mean offset
     scale_3d: float                  # least-squares scale mediapipe 3D / body-model 3D (hip-centred)
+    bias_3d_m: np.ndarray            # (33, 3) mean offset of the 3D landmarks (hip-centred), metres
+    std_3d_m: np.ndarray             # (33,) std of the 3D offset per axis (RMS over axes), metres
     frames: int
 
 
@@ -78,10 +80,14 @@ def systematic_landmark_error(pairs: list[tuple[PosedSequence, SimulatedObservat
         size = np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])[:, None, None]
         offs.append((obs.landmarks_px[v] - uv) / size)
         gt3 = seq.landmarks_cam[v] - 0.5 * (seq.landmarks_cam[v, 23] + seq.landmarks_cam[v, 24])[:, None]
-        a3.append(obs.landmarks_3d_m[v].reshape(-1))
-        b3.append(gt3.reshape(-1))
+        a3.append(obs.landmarks_3d_m[v])
+        b3.append(gt3)
     o = np.concatenate(offs)
     bias = o.mean(axis=0)
     std = np.sqrt(((o - bias) ** 2).mean(axis=(0, 2)))
-    a, b = np.concatenate(a3), np.concatenate(b3)
-    return SystematicError(bias, std, float(np.sqrt((bias ** 2).mean())), float(a @ b / (b @ b)), int(o.shape[0]))
+    a, b = np.concatenate(a3).astype(np.float64), np.concatenate(b3).astype(np.float64)
+    d3 = a - b
+    b3m = d3.mean(axis=0)
+    return SystematicError(bias, std, float(np.sqrt((bias ** 2).mean())),
+                           float(a.reshape(-1) @ b.reshape(-1) / (b.reshape(-1) @ b.reshape(-1))),
+                           b3m, np.sqrt(((d3 - b3m) ** 2).mean(axis=(0, 2))), int(o.shape[0]))
