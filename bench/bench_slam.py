@@ -1,6 +1,6 @@
 """SLAM branch: trajectory accuracy, masking ablation, EMA, speed and metric-scale convergence.
 
-    OPENBLAS_NUM_THREADS=1 python -m bench.bench_slam [--frames 150] [--quick] [--no-generator]
+    OPENBLAS_NUM_THREADS=1 python -m bench.bench_slam [--frames 150] [--quick] [--no-generator] [--xfeat]
 
 Sequences (640x480, 30 fps, exact ground truth):
   * ``box_orbit`` / ``box_forward``: the fast box scene of ``core.slam.box_scene`` (a textured room,
@@ -17,7 +17,8 @@ Prints, per sequence and mask mode (none / hard / soft, the paper's ablation):
   * RPE: evo RPE, translation part, 1-frame delta, metric trajectory (mean, metres);
   * tracked share of frames; EMA on/off: ATE and camera jitter (``core.metrics.jitter``, 10 m/s^3);
   * ms/frame p50 / p95 of the branch (soft-mask run), frames with and without a local BA;
-  * scale s over time against the Sim(3) scale of the whole run.
+  * scale s over time against the Sim(3) scale of the whole run;
+  * the two local-BA solvers on one problem (time, cost, pose error).
 """
 from __future__ import annotations
 
@@ -153,11 +154,47 @@ def evaluate(seq: Sequence, out) -> dict:
     return res
 
 
+def bench_ba_solvers(repeats: int = 5) -> None:
+    """Both BA solvers on one local-BA-sized problem (5 keyframes, 2 fixed, 600 points, 0.5 px noise)."""
+    from onlinehmr_ros.core.geometry import intrinsics_from_fov, make_transform, rotmat_from_axis_angle
+    from onlinehmr_ros.core.slam.optim import local_bundle_adjustment
+    rng = np.random.default_rng(0)
+    K = intrinsics_from_fov(640, 480, 65.0)
+    X = rng.uniform([-3, -2, 3], [3, 2, 8], (600, 3))
+    T = np.stack([make_transform(rotmat_from_axis_angle(rng.normal(0, 0.05, 3)), np.array([0.2 * k, 0.02 * k, 0]))
+                  for k in range(5)])
+    cams, pts, uv = [], [], []
+    for k in range(5):
+        p = X @ T[k, :3, :3].T + T[k, :3, 3]
+        u = np.stack([K[0, 0] * p[:, 0] / p[:, 2] + K[0, 2], K[1, 1] * p[:, 1] / p[:, 2] + K[1, 2]], 1)
+        cams.append(np.full(600, k))
+        pts.append(np.arange(600))
+        uv.append(u + rng.normal(0, 0.5, u.shape))
+    cams, pts, uv = map(np.concatenate, (cams, pts, uv))
+    Tn = T.copy()
+    for k in range(2, 5):
+        Tn[k, :3, 3] += rng.normal(0, 0.02, 3)
+    Xn = X + rng.normal(0, 0.03, X.shape)
+    fixed = np.array([True, True, False, False, False])
+    print('\n## Local BA solvers (5 keyframes, 600 points, 3000 observations, 6 evaluations)')
+    print(f'{"solver":9s} {"ms p50":>7s} {"cost before":>12s} {"cost after":>11s} {"pose err mm":>11s}')
+    for solver in ('schur_lm', 'scipy'):
+        ms = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            r = local_bundle_adjustment(K, Tn, fixed, Xn, cams, pts, uv, np.ones(len(cams)), max_evaluations=6,
+                                        solver=solver)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        err = np.abs(r.T_cam_world[2:, :3, 3] - T[2:, :3, 3]).max() * 1e3
+        print(f'{solver:9s} {np.median(ms):7.1f} {r.cost_before:12.0f} {r.cost_after:11.0f} {err:11.2f}')
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--frames', type=int, default=150)
     ap.add_argument('--quick', action='store_true', help='box_orbit only, soft and none')
     ap.add_argument('--no-generator', action='store_true', help='skip the core.synthetic sequences')
+    ap.add_argument('--xfeat', action='store_true', help='also run box_orbit (soft mask) with XFeat features')
     args = ap.parse_args()
     cv2.setNumThreads(1)
     try:
@@ -183,6 +220,12 @@ def main() -> None:
         for mode in modes:
             out, ms_mask = run(seq, mode, cfg, mask_cfg)
             rows[(seq.name, mode)] = (evaluate(seq, out), ms_mask)
+    if args.xfeat:
+        from onlinehmr_ros.core.slam.features import FeatureConfig
+        from onlinehmr_ros.core.slam.tracker import SlamConfig
+        xcfg = SlamBranchConfig(slam=SlamConfig(features=FeatureConfig(backend='xfeat', max_features=1200)))
+        out, ms_mask = run(seqs[0], 'soft', xcfg, mask_cfg)
+        rows[(seqs[0].name + '+xfeat', 'soft')] = (evaluate(seqs[0], out), ms_mask)
     f = lambda r, k, fmt='{:.3f}': fmt.format(r[k]) if k in r and np.isfinite(r[k]) else '-'  # noqa: E731
     print('\n## Masking ablation (ATE Sim3 / ATE-S SE3 / RPE in metres; tracked share)')
     print(f'{"sequence":14s} {"mask":5s} {"ATE":>7s} {"evoATE":>7s} {"ATE-S":>7s} {"RPE":>7s} {"tracked":>7s} '
@@ -211,6 +254,7 @@ def main() -> None:
             curve = ' '.join(f'{i}:{v:.3f}' for i, v in r['scale_curve'])
             print(f'{name:14s} final {r["scale_final_rel"]:.3f}  converged at frame {r["scale_converged_at"]}  '
                   f'gravity {r["gravity"]}  {curve}')
+    bench_ba_solvers()
 
 
 if __name__ == '__main__':
