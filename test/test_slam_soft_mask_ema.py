@@ -88,3 +88,13 @@ def test_ema_rotation_lerp_with_hemisphere_flip():
     np.testing.assert_allclose(q_out, expected / np.linalg.norm(expected), atol=1e-12)
     off = EmaTrajectorySmoother(EmaConfig(enabled=False))
     np.testing.assert_allclose(off.update(np.ones(3), q1)[0], np.ones(3))
+
+
+def test_probability_masks_dilate_as_grey_levels():
+    c = np.zeros((9, 9), np.float32)
+    c[4, 4] = 0.6
+    c[4, 5] = 0.3
+    out = compute_soft_mask(c, SoftMaskConfig(kernel_size_px=3, iterations=1, sigma_px=0.0))
+    # grey dilation with the 3x3 cross, then divided by the peak (0.6)
+    assert out[4, 4] == pytest.approx(1.0) and out[3, 4] == pytest.approx(1.0)
+    assert out[3, 5] == pytest.approx(0.5) and out[4, 6] == pytest.approx(0.5) and out[2, 4] == 0.0

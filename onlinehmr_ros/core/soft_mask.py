@@ -82,11 +82,19 @@ def _structuring_element(kernel_size_px: int) -> np.ndarray:
 
 
 def dilate_mask(human_mask: np.ndarray, kernel_size_px: int, iterations: int) -> np.ndarray:
-    """``C_h (+) S_k^(n)``: grey-level dilation of an (H, W) float32 mask."""
+    """``C_h (+) S_k^(n)``: grey-level dilation of an (H, W) float32 mask.
+
+    A binary mask (values exactly 0 and 1, the usual segmentation output) is
+    dilated as uint8, which gives the identical result several times faster.
+    """
     if iterations == 0 or kernel_size_px == 1:
         return human_mask.copy()
-    return cv2.dilate(human_mask, _structuring_element(kernel_size_px), iterations=int(iterations),
-                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    se = _structuring_element(kernel_size_px)
+    binary = human_mask.astype(np.uint8)
+    if np.array_equal(binary, human_mask):
+        return cv2.dilate(binary, se, iterations=int(iterations), borderType=cv2.BORDER_CONSTANT,
+                          borderValue=0).astype(np.float32)
+    return cv2.dilate(human_mask, se, iterations=int(iterations), borderType=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def compute_soft_mask(human_mask: np.ndarray, config: SoftMaskConfig) -> np.ndarray:
