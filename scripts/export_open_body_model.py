@@ -326,12 +326,14 @@ def fit_point_regressor(meshes: np.ndarray, targets: np.ndarray, candidates: np.
     centre = targets.mean(0)
     A = (meshes[:, candidates, :] - centre).transpose(0, 2, 1).reshape(-1, M)  # (3N, M) metres
     b = (targets - centre).reshape(-1)
-    A_aug = np.vstack([A, np.sqrt(ridge) * np.eye(M), sum_weight * np.ones((1, M))])
-    b_aug = np.concatenate([b, np.sqrt(ridge) * np.full(M, 1.0 / M), [sum_weight]])
     if nonnegative:
+        A_aug = np.vstack([A, np.sqrt(ridge) * np.eye(M), sum_weight * np.ones((1, M))])
+        b_aug = np.concatenate([b, np.sqrt(ridge) * np.full(M, 1.0 / M), [sum_weight]])
         w, _ = nnls(A_aug, b_aug, maxiter=50 * M)
-    else:
-        w = np.linalg.lstsq(A_aug, b_aug, rcond=None)[0]
+    else:  # the same objective through its normal equations (SPD thanks to the ridge)
+        H = A.T @ A + ridge * np.eye(M) + sum_weight ** 2 * np.ones((M, M))
+        g = A.T @ b + ridge / M + sum_weight ** 2
+        w = np.linalg.solve(H, g)
     return w / w.sum()
 
 
