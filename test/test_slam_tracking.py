@@ -146,3 +146,12 @@ def test_xfeat_backend_extracts_masked_float_descriptors(orbit):
     f2 = ex.extract(_frame(sc, frames[12][0], 12), compute_soft_mask(frames[12][1], MASK_CFG))
     qi, ti = ex.match(f2.descriptors, f.descriptors)
     assert len(qi) > 50
+
+
+def test_does_not_rely_on_frame_index(orbit):
+    """A node may leave Frame.index at 0: the tracker counts frames itself."""
+    sc, frames = orbit
+    slam = MonocularSlam(SlamConfig())
+    out = [slam.process(Frame(rgb, i, sc.intrinsics, 0), compute_soft_mask(m, MASK_CFG))
+           for i, (rgb, m) in enumerate(frames[:45])]
+    assert out[-1].state == TRACKING and out[-1].n_keyframes >= 3

@@ -127,7 +127,7 @@ class Keyframe:
     """A keyframe: pose, features and the map point of each feature (-1: none)."""
 
     kf_id: int
-    frame_index: int
+    frame_index: int                 # the tracker's own running frame count (not Frame.index)
     T_cam_world: np.ndarray          # (4, 4) map frame -> camera
     features: Features
     point_ids: np.ndarray            # (N,) int64
@@ -199,6 +199,7 @@ class MonocularSlam:
         self.extractor = FeatureExtractor(config.features)
         self._reset_map()
         self.segment = 0
+        self._count = -1                     # frames processed (own counter: Frame.index may not be set)
         self._T_world_map = np.eye(4)        # anchors the current segment's map in the world
         self._last_T_world_cam: np.ndarray | None = None
         self._pending_discontinuity = False
@@ -227,7 +228,14 @@ class MonocularSlam:
 
     # ------------------------------------------------------------------ main entry
     def process(self, frame: Frame, soft_mask: np.ndarray | None = None) -> TrackResult:
+        """Track one image (call once per image, in order; the returned pose is final).
+
+        Args:
+            frame: the image and its intrinsics.
+            soft_mask: (H, W) float32 ``C_soft`` in [0, 1], or None (nothing masked).
+        """
         t0 = time.perf_counter()
+        self._count += 1
         feats = self.extractor.extract(frame, soft_mask)
         t_feat = (time.perf_counter() - t0) * 1e3
         K = frame.intrinsics.K
@@ -259,7 +267,7 @@ class MonocularSlam:
         else:
             self._velocity = T @ invert_transform(self._T_last)
         self._T_last = T
-        self._last_index = frame.index
+        self._last_index = self._count
         self._lost_count = 0
         self.state = TRACKING
         T = self._maybe_keyframe(frame, feats, T, K)
@@ -299,8 +307,8 @@ class MonocularSlam:
     # ------------------------------------------------------------------ initialisation
     def _initialise(self, frame: Frame, feats: Features, K: np.ndarray, t0, t_feat) -> TrackResult:
         cfg = self.config
-        if self._init_ref is None or frame.index - self._init_ref[0] > cfg.init_max_ref_age:
-            self._init_ref = (frame.index, feats)
+        if self._init_ref is None or self._count - self._init_ref[0] > cfg.init_max_ref_age:
+            self._init_ref = (self._count, feats)
             self.state = INITIALISING
             return self._result(None, NOT_INITIALISED, f'{NOT_INITIALISED}: initialisation reference set',
                                 feats, t0, t_feat)
@@ -308,7 +316,7 @@ class MonocularSlam:
         qi, ti = self.extractor.match(feats.descriptors, ref.descriptors)
         self._info['n_matches'] = len(qi)
         if len(qi) < cfg.init_min_matches:
-            self._init_ref = (frame.index, feats)
+            self._init_ref = (self._count, feats)
             return self._result(None, NOT_INITIALISED, f'{NOT_INITIALISED}: {len(qi)} matches to the reference '
                                 f'(< {cfg.init_min_matches}); reference replaced', feats, t0, t_feat)
         p0 = ref.keypoints_px[ti]
@@ -338,7 +346,7 @@ class MonocularSlam:
         T1[:3, 3] /= med_depth
         ids = self.map.add(X, feats.descriptors[qi[sel]])
         kf0 = Keyframe(self._next_kf, ref_index, np.eye(4), ref, -np.ones(len(ref), np.int64))
-        kf1 = Keyframe(self._next_kf + 1, frame.index, T1, feats, -np.ones(len(feats), np.int64))
+        kf1 = Keyframe(self._next_kf + 1, self._count, T1, feats, -np.ones(len(feats), np.int64))
         self._next_kf += 2
         kf0.point_ids[ti[sel]] = ids
         kf1.point_ids[qi[sel]] = ids
@@ -353,16 +361,16 @@ class MonocularSlam:
                 self.map.xyz /= med
                 kf1.T_cam_world[:3, 3] /= med
             T1 = kf1.T_cam_world
-        n = max(frame.index - ref_index, 1)
+        n = max(self._count - ref_index, 1)
         rv = Rotation.from_matrix(R).as_rotvec() / n
         self._velocity = make_transform(Rotation.from_rotvec(rv).as_matrix(), T1[:3, 3] / n)
         self._T_last = T1
-        self._last_index = frame.index
+        self._last_index = self._count
         self._init_ref = None
         self._lost_count = 0
         self.state = TRACKING
         state = REINITIALISED if self.segment > 0 else TRACKING
-        status = (f'{state}: map initialised from frames {ref_index}-{frame.index} with {len(ids)} points, '
+        status = (f'{state}: map initialised from frames {ref_index}-{self._count} with {len(ids)} points, '
                   f'parallax {med_par:.1f} deg')
         if self.segment > 0:
             status += (f'; segment {self.segment}: world frame NOT continuous (anchored at the last tracked '
@@ -393,7 +401,7 @@ class MonocularSlam:
 
     def _track_guided(self, frame: Frame, feats: Features, K: np.ndarray) -> np.ndarray | None:
         cfg = self.config
-        gap = max(frame.index - (self._last_index if self._last_index is not None else frame.index - 1), 1)
+        gap = max(self._count - (self._last_index if self._last_index is not None else self._count - 1), 1)
         T_pred = self._T_last
         for _ in range(min(gap, 5)):
             T_pred = self._velocity @ T_pred
@@ -439,7 +447,7 @@ class MonocularSlam:
     def _maybe_keyframe(self, frame: Frame, feats: Features, T: np.ndarray, K: np.ndarray) -> np.ndarray:
         cfg = self.config
         last = self.keyframes[-1]
-        gap = frame.index - last.frame_index
+        gap = self._count - last.frame_index
         n_last = int((last.point_ids >= 0).sum())
         n_in = self._info['n_inliers']
         if gap < cfg.kf_min_gap:
@@ -457,7 +465,7 @@ class MonocularSlam:
         point_ids = -np.ones(len(feats), np.int64)
         qi, ids = self._frame_assoc
         point_ids[qi] = ids
-        kf = Keyframe(self._next_kf, frame.index, T, feats, point_ids)
+        kf = Keyframe(self._next_kf, self._count, T, feats, point_ids)
         self._next_kf += 1
         for prev in self.keyframes[-cfg.tri_keyframes:][::-1]:
             self._triangulate_new(kf, prev, K)
