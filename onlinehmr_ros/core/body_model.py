@@ -2,7 +2,9 @@
 
 Every model goes through the same code path: the parameters are loaded by the
 ``smplx`` package (``smplx.SMPL`` for SMPL and for the open model, whose file is
-in the SMPL format; ``smplx.SMPLX`` for SMPL-X) and posed with ``smplx.lbs.lbs``.
+in the SMPL format; ``smplx.SMPLX`` for SMPL-X) and posed by :func:`skin`,
+which is ``smplx.lbs.lbs`` assembled from smplx's own functions (it skips the
+pose-corrective product when a model has none, as the open model).
 
 Conventions:
     * Units are metres; the model frame is SMPL's (y up, x to the body's left,
@@ -170,7 +172,7 @@ class BodyModel(torch.nn.Module):
         super().__init__()
         self.name = name
         # The smplx module holds the model data (v_template, shapedirs, posedirs,
-        # J_regressor, parents, lbs_weights) as buffers; forward runs smplx's lbs.
+        # J_regressor, parents, lbs_weights) as buffers; forward runs skin() on them.
         self.smplx_model = smplx_model
         self.num_betas = int(num_betas)
         self.num_vertices = int(smplx_model.v_template.shape[0])
