@@ -297,6 +297,102 @@ def cmd_demo(args) -> int:
 
 
 # ----------------------------------------------------------------------------
+# eval
+# ----------------------------------------------------------------------------
+#: ablation name -> list of (variant label, PipelineConfig changes)
+ABLATIONS = ('mask', 'ema', 'temporal', 'body_model')
+
+
+def _variants(ablations: list[str], smpl_path: str | None) -> list[tuple[str, dict]]:
+    """(label, {config field path: value}) for the baseline and each requested ablation."""
+    out = [('', {})]
+    if 'mask' in ablations:
+        out += [('mask=none', {'soft_mask.mode': 'none'}), ('mask=hard', {'soft_mask.mode': 'hard'})]
+    if 'ema' in ablations:
+        out += [('ema=off', {'slam.ema.enabled': False})]
+    if 'temporal' in ablations:
+        out += [('temporal=off', {'hmr.fitter': 'without_temporal_terms'})]
+    if 'body_model' in ablations:
+        if smpl_path:
+            out += [('body_model=smpl', {'body_model': ('smpl', smpl_path)})]
+        else:
+            print('body-model ablation: SMPL not available (give --smpl-path with SMPL_NEUTRAL.pkl); row skipped')
+    return out
+
+
+def _pipeline_config(base, changes: dict):
+    import dataclasses
+
+    from onlinehmr_ros.core.body_model import BodyModelConfig
+    cfg = base
+    for key, value in changes.items():
+        if key == 'soft_mask.mode':
+            cfg = dataclasses.replace(cfg, soft_mask=dataclasses.replace(cfg.soft_mask, mode=value))
+        elif key == 'slam.ema.enabled':
+            cfg = dataclasses.replace(cfg, slam=dataclasses.replace(
+                cfg.slam, ema=dataclasses.replace(cfg.slam.ema, enabled=value)))
+        elif key == 'hmr.fitter':
+            cfg = dataclasses.replace(cfg, hmr=dataclasses.replace(cfg.hmr, fitter=cfg.hmr.fitter.without_temporal_terms()))
+        elif key == 'body_model':
+            cfg = dataclasses.replace(cfg, body_model=BodyModelConfig(type=value[0], path=value[1]))
+        else:
+            raise CliError(f'unknown ablation change {key}')
+    return cfg
+
+
+def cmd_eval(args) -> int:
+    import dataclasses
+    import time
+
+    from tqdm import tqdm
+
+    from onlinehmr_ros.core.evaluation import evaluate_sequence, format_table
+    from onlinehmr_ros.core.hmr import HMRConfig
+    from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
+    from onlinehmr_ros.core.synthetic.sequence import SyntheticSequence
+
+    dirs = [pathlib.Path(d) for d in args.sequences]
+    if not dirs:
+        root = pathlib.Path(args.cache)
+        dirs = sorted(p for p in root.glob('seq_*') if (p / 'meta.json').is_file())[:args.generate]
+        if len(dirs) < args.generate:
+            from onlinehmr_ros.core.synthetic.__main__ import main as generate
+            print(f'generating {args.generate} synthetic sequences of {args.frames} frames into {root}')
+            generate(['--out', str(root), '--count', str(args.generate), '--frames', str(args.frames),
+                      '--seed', str(args.seed)])
+            dirs = sorted(p for p in root.glob('seq_*') if (p / 'meta.json').is_file())[:args.generate]
+    if not dirs:
+        raise CliError('no sequences: give sequence folders or --generate N')
+    ablations = list(ABLATIONS) if 'all' in args.ablation else args.ablation
+    base = PipelineConfig(hmr=HMRConfig(max_people=args.max_people))
+    rows = []
+    for d in dirs:
+        seq = SyntheticSequence.load(d)
+        for label, changes in _variants(ablations, args.smpl_path):
+            pipeline = Pipeline(_pipeline_config(base, changes))
+            outputs = []
+            t0 = time.perf_counter()
+            for frame in tqdm(seq.iter_frames(), total=seq.num_frames, unit='frame',
+                              desc=f'{seq.name} {label or "baseline"}', leave=False):
+                outputs.append(pipeline.process(frame))
+            wall = time.perf_counter() - t0
+            row = evaluate_sequence(seq, outputs, body_model=pipeline.body_model)
+            pipeline.close()
+            row.update(sequence=f'{seq.name} ({seq.camera_kind}, {len(seq.people)}p)', variant=label,
+                       wall_fps=len(outputs) / wall)
+            rows.append(row)
+            if row.get('notes'):
+                for note in row['notes']:
+                    print(f'  note [{seq.name} {label or "baseline"}]: {note}')
+    print(format_table(rows))
+    if args.json:
+        pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        clean = [{k: (v if isinstance(v, (int, float, str, list)) else str(v)) for k, v in r.items()} for r in rows]
+        pathlib.Path(args.json).write_text(json.dumps(clean, indent=1, default=str))
+    return 0
+
+
+# ----------------------------------------------------------------------------
 # entry point
 # ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
@@ -325,6 +421,20 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument('--out', required=True)
     rb.add_argument('--fps', type=float, default=24.0)
     rb.set_defaults(func=cmd_render_bag)
+
+    ev = sub.add_parser('eval', help='metrics on synthetic sequences with exact ground truth (+ ablations)')
+    ev.add_argument('sequences', nargs='*', help='sequence folders (written by python -m onlinehmr_ros.core.synthetic)')
+    ev.add_argument('--generate', type=int, default=4, help='without folders: use/generate this many sequences')
+    ev.add_argument('--frames', type=int, default=150, help='frames per generated sequence')
+    ev.add_argument('--seed', type=int, default=0)
+    ev.add_argument('--cache', default='out/eval_sequences', help='where generated sequences are kept')
+    ev.add_argument('--ablation', nargs='*', default=[], choices=ABLATIONS + ('all',),
+                    help='extra rows: mask (none/hard vs soft), ema (off), temporal (fitting without L_v/L_a), '
+                    'body_model (smpl, needs --smpl-path)')
+    ev.add_argument('--smpl-path', default=None, help='folder with SMPL_NEUTRAL.pkl for the body-model ablation')
+    ev.add_argument('--max-people', type=int, default=3)
+    ev.add_argument('--json', default='', help='also write the rows as JSON')
+    ev.set_defaults(func=cmd_eval)
     return ap
 
 

@@ -152,3 +152,14 @@ def test_params_file_names_every_node():
     assert set(NODES) <= set(params), f'config/pipeline.yaml lacks sections for {set(NODES) - set(params)}'
     for name, section in params.items():
         assert 'ros__parameters' in section, f'{name}: not a ROS parameter file section'
+
+
+def test_rviz_config_shows_the_outputs():
+    import yaml
+    cfg = yaml.safe_load((ROOT / 'rviz' / 'onlinehmr.rviz').read_text())
+    vm = cfg['Visualization Manager']
+    assert vm['Global Options']['Fixed Frame'] == 'world'
+    topics = {d['Class'].split('/')[-1]: d.get('Topic', {}).get('Value') for d in vm['Displays']}
+    assert topics['MarkerArray'] == '/human/world_mesh'
+    assert topics['Path'] == '/slam/path' and topics['PointCloud2'] == '/slam/map'
+    assert topics['Image'] == '/human/debug_image' and 'TF' in topics
