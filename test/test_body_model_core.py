@@ -403,3 +403,52 @@ def test_face_corner_approximations_match_the_open_model(open_model):
             est = sum(w * pts[k] for k, w in combo.items())
             err = (est - L[:, _mp(name)]).norm(dim=-1).max()
             assert err < 0.006, f'{name}: {float(err) * 1000:.1f} mm'
+
+
+def _pickle_with_fake_chumpy(data: dict, chumpy_keys: tuple[str, ...], path: Path) -> None:
+    """Pickle ``data`` with some arrays wrapped in a class from a module named ``chumpy.ch``,
+    as the original SMPL files do, without needing chumpy itself."""
+    import sys
+    import types
+
+    module = types.ModuleType('chumpy.ch')
+
+    class Ch:  # pickled state: {'x': array, ...} as chumpy's Ch
+        def __init__(self, x):
+            self.x = x
+            self._cache = {}
+
+    Ch.__module__ = 'chumpy.ch'
+    Ch.__qualname__ = 'Ch'
+    module.Ch = Ch
+    saved = {k: sys.modules.get(k) for k in ('chumpy', 'chumpy.ch')}
+    sys.modules['chumpy'] = types.ModuleType('chumpy')
+    sys.modules['chumpy.ch'] = module
+    try:
+        wrapped = {k: (Ch(v) if k in chumpy_keys else v) for k, v in data.items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(wrapped, protocol=2))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+def test_original_smpl_pickles_with_chumpy_arrays_load_without_chumpy(tmp_path):
+    import importlib.util
+
+    assert importlib.util.find_spec('chumpy') is None  # the test is about not needing it
+    rng = np.random.default_rng(9)
+    data = _synthetic_body(rng, 6890, SMPL_JOINT_PARENTS, 10)
+    _pickle_with_fake_chumpy(data, ('shapedirs', 'v_template'), tmp_path / 'SMPL_NEUTRAL.pkl')
+    m = load_body_model(BodyModelConfig(type='smpl', path=str(tmp_path)))
+    torch.testing.assert_close(m.smplx_model.shapedirs, torch.as_tensor(data['shapedirs'], dtype=torch.float32))
+
+    sx = _smplx_data(rng)
+    _pickle_with_fake_chumpy(sx, ('shapedirs', 'posedirs'), tmp_path / 'x' / 'SMPLX_NEUTRAL.pkl')
+    mx = load_body_model(BodyModelConfig(type='smplx', path=str(tmp_path / 'x')))
+    J55 = sx['J_regressor'] @ sx['v_template']
+    torch.testing.assert_close(mx(**mx.zero_params(1)).joints[0, :22],
+                               torch.as_tensor(J55[:22], dtype=torch.float32), atol=1e-5, rtol=0)

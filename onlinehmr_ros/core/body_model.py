@@ -33,6 +33,7 @@ import contextlib
 import importlib.resources
 import io
 import pickle
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -352,12 +353,37 @@ def _check_array(x, shape: tuple, what: str, where: str = '') -> np.ndarray:
     return arr
 
 
-def _dense(x) -> np.ndarray:
-    """Array from a numpy array, a scipy sparse matrix or a chumpy object."""
+class _ChumpyArray:
+    """Stands in for a chumpy object while unpickling (chumpy does not import with numpy >= 1.24).
+
+    The original SMPL pickles store some arrays (e.g. ``shapedirs``) as
+    chumpy ``Ch`` objects whose pickled state holds the plain array as ``x``.
+    """
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+    def array(self, key: str) -> np.ndarray:
+        x = self.state.get('x') if isinstance(self.state, dict) else None
+        if not isinstance(x, np.ndarray):
+            raise BodyModelError(f'{key} is a chumpy expression without a stored array; convert the model '
+                                 'file to plain numpy arrays (e.g. with chumpy installed, numpy < 1.24)')
+        return x
+
+
+class _ChumpyFreeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if module == 'chumpy' or module.startswith('chumpy.'):
+            return _ChumpyArray
+        return super().find_class(module, name)
+
+
+def _dense(x, key: str = 'array') -> np.ndarray:
+    """Array from a numpy array, a scipy sparse matrix or a (stubbed) chumpy object."""
+    if isinstance(x, _ChumpyArray):
+        return x.array(key)
     if hasattr(x, 'toarray'):
         x = x.toarray()
-    elif hasattr(x, 'r') and not isinstance(x, np.ndarray):  # chumpy
-        x = x.r
     return np.asarray(x)
 
 
@@ -376,7 +402,7 @@ def validate_smpl_format(data: Mapping[str, object], num_betas: int, where: str 
     missing = [k for k in keys if k not in data]
     if missing:
         raise BodyModelError(f'SMPL-format model{where} lacks the arrays {missing} (needs {list(keys)})')
-    out = {k: _dense(data[k]) for k in keys}
+    out = {k: _dense(data[k], k) for k in keys}
     V = _check_array(out['v_template'], (None, 3), 'v_template', where).shape[0]
     J = num_joints
     _check_array(out['shapedirs'], (V, 3, None), 'shapedirs', where)
@@ -472,12 +498,11 @@ def _read_model_file(path: Path) -> dict:
             with np.load(path, allow_pickle=True) as npz:
                 return {k: npz[k] for k in npz.files}
         with open(path, 'rb') as fh:
-            return dict(pickle.load(fh, encoding='latin1'))
+            return dict(_ChumpyFreeUnpickler(fh, encoding='latin1').load())
     except ModuleNotFoundError as exc:
-        raise BodyModelError(f'{path} holds objects of the module {exc.name!r} (the original SMPL pickles use '
-                             'chumpy): install it (pip install chumpy) or convert the file to plain numpy '
-                             'arrays (.npz with the same keys)') from exc
-    except (OSError, pickle.UnpicklingError, ValueError, EOFError) as exc:
+        raise BodyModelError(f'{path} holds objects of the module {exc.name!r}, which is not installed; '
+                             'convert the file to plain numpy arrays (.npz with the same keys)') from exc
+    except (OSError, pickle.UnpicklingError, ValueError, EOFError, AttributeError, TypeError) as exc:
         raise BodyModelError(f'cannot read the body model file {path}: {exc}') from exc
 
 
@@ -493,9 +518,20 @@ def _load_smpl(config: BodyModelConfig) -> BodyModel:
                      mediapipe_regressor=mp, coco_regressor=coco, mediapipe_approximate=approx)
 
 
-def _load_smplx(config: BodyModelConfig) -> BodyModel:
+def _make_smplx_smplx(model_file: Path, config: BodyModelConfig):
+    """An ``smplx.SMPLX`` read from ``model_file``, without free parameters."""
     import smplx
 
+    with contextlib.redirect_stdout(io.StringIO()):  # smplx's warning on 20-component files
+        return smplx.SMPLX(model_path=str(model_file), ext=model_file.suffix.lstrip('.'),
+                           num_betas=config.num_betas, gender=config.gender, use_pca=False, create_betas=False,
+                           create_global_orient=False, create_body_pose=False, create_transl=False,
+                           create_left_hand_pose=False, create_right_hand_pose=False, create_jaw_pose=False,
+                           create_leye_pose=False, create_reye_pose=False, create_expression=False,
+                           use_face_contour=False, dtype=torch.float32)
+
+
+def _load_smplx(config: BodyModelConfig) -> BodyModel:
     path = _find_model_file(config, f'SMPLX_{config.gender.upper()}', ('npz', 'pkl'), 'smplx', _SMPLX_WEBSITE)
     where = f' in {path}'
     data = _read_model_file(path)
@@ -513,14 +549,17 @@ def _load_smplx(config: BodyModelConfig) -> BodyModel:
             raise BodyModelError(f'{path} lacks {key!r} (found in the official SMPL-X files); '
                                  f'download SMPL-X again from {_SMPLX_WEBSITE}')
     # smplx.SMPLX reads the file itself (it has no data_struct route); the
-    # arrays were validated above from the same file.
-    with contextlib.redirect_stdout(io.StringIO()):  # smplx's warning on 20-component files
-        model = smplx.SMPLX(model_path=str(path), ext=path.suffix.lstrip('.'), num_betas=config.num_betas,
-                            gender=config.gender, use_pca=False, create_betas=False, create_global_orient=False,
-                            create_body_pose=False, create_transl=False, create_left_hand_pose=False,
-                            create_right_hand_pose=False, create_jaw_pose=False, create_leye_pose=False,
-                            create_reye_pose=False, create_expression=False, use_face_contour=False,
-                            dtype=torch.float32)
+    # arrays were validated above from the same file. A .pkl may hold chumpy
+    # objects smplx cannot unpickle: it gets a plain-numpy copy in a temporary .npz.
+    with contextlib.ExitStack() as stack:
+        model_file = path
+        if path.suffix != '.npz':
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            model_file = tmp / 'SMPLX_MODEL.npz'
+            plain = {k: (_dense(v, k) if isinstance(v, _ChumpyArray) else v) for k, v in data.items()}
+            plain.update(arrays)
+            np.savez(model_file, **plain)
+        model = _make_smplx_smplx(model_file, config)
     W = arrays['weights']
     V = W.shape[0]
     W24 = np.zeros((V, NUM_SMPL_JOINTS), dtype=W.dtype)
