@@ -84,13 +84,15 @@ def run(seq: Sequence, mask_mode: str, config: SlamBranchConfig, mask_cfg: SoftM
     br = SlamBranch(config)
     mcfg = dataclasses.replace(mask_cfg, mode=mask_mode)
     out = []
-    ms_mask = []
+    ms_mask, cpu_ms = [], []
     for f, m, h in zip(seq.frames, seq.person_masks, seq.humans):
         t0 = time.perf_counter()
         sm = compute_soft_mask(m, mcfg)
         ms_mask.append((time.perf_counter() - t0) * 1e3)
+        c0 = time.process_time()
         out.append(br.process(f, sm, h))
-    return out, np.array(ms_mask)
+        cpu_ms.append((time.process_time() - c0) * 1e3)
+    return out, (np.array(ms_mask), np.array(cpu_ms))
 
 
 def evo_ape_rpe(pred_xyz, pred_quat_wxyz, gt_T_world_cam, fps, correct_scale):
@@ -150,7 +152,7 @@ def evaluate(seq: Sequence, out) -> dict:
                ms_noba_p50=np.percentile(ms[~ba], 50), ms_noba_p95=np.percentile(ms[~ba], 95),
                ms_ba_p50=np.percentile(ms[ba], 50) if ba.any() else np.nan,
                ms_ba_p95=np.percentile(ms[ba], 95) if ba.any() else np.nan, ba_share=ba.mean(),
-               gravity=bool(out[-1].diagnostics.gravity_aligned))
+               gravity=bool(out[-1].diagnostics.gravity_aligned), ba_flags=ba.tolist())
     return res
 
 
@@ -239,15 +241,21 @@ def main() -> None:
         if mode == 'soft':
             print(f'{name:14s} {f(r, "ate_raw"):>8s} {f(r, "ate"):>8s} {f(r, "jitter_raw", "{:.2f}"):>8s} '
                   f'{f(r, "jitter_ema", "{:.2f}"):>8s} {f(r, "jitter_gt", "{:.2f}"):>8s}')
-    print('\n## Speed, 640x480, soft-mask run (ms per frame of SlamBranch.process; soft mask itself separately)')
+    print('\n## Speed, 640x480, soft-mask run: wall ms per frame of SlamBranch.process (soft mask separately);')
+    print(f'## CPU ms = process time of the same calls (single-threaded: what an unloaded core needs); '
+          f'load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores')
     print(f'{"sequence":14s} {"all p50":>8s} {"all p95":>8s} {"noBA p50":>9s} {"noBA p95":>9s} {"BA p50":>7s} '
-          f'{"BA p95":>7s} {"BA share":>8s} {"mask p50":>8s}')
-    for (name, mode), (r, msm) in rows.items():
+          f'{"BA p95":>7s} {"BA share":>8s} {"mask p50":>8s} {"CPU p50":>8s} {"CPU p95":>8s} {"CPU noBA":>8s} '
+          f'{"CPU BA":>7s}')
+    for (name, mode), (r, (msm, cpu)) in rows.items():
         if mode == 'soft':
+            ba = np.array(r['ba_flags'])
             print(f'{name:14s} {f(r, "ms_p50", "{:.1f}"):>8s} {f(r, "ms_p95", "{:.1f}"):>8s} '
                   f'{f(r, "ms_noba_p50", "{:.1f}"):>9s} {f(r, "ms_noba_p95", "{:.1f}"):>9s} '
                   f'{f(r, "ms_ba_p50", "{:.1f}"):>7s} {f(r, "ms_ba_p95", "{:.1f}"):>7s} '
-                  f'{f(r, "ba_share", "{:.2f}"):>8s} {np.median(msm):8.1f}')
+                  f'{f(r, "ba_share", "{:.2f}"):>8s} {np.median(msm):8.1f} {np.percentile(cpu, 50):8.1f} '
+                  f'{np.percentile(cpu, 95):8.1f} {np.median(cpu[~ba]):8.1f} '
+                  f'{np.median(cpu[ba]) if ba.any() else np.nan:7.1f}')
     print('\n## Metric scale (soft mask): s / Sim(3) scale of the run at frames (index: ratio); 1.0 = exact')
     for (name, mode), (r, _) in rows.items():
         if mode == 'soft' and 'scale_curve' in r:
