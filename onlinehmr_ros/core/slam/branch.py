@@ -30,7 +30,7 @@ from onlinehmr_ros.core.geometry import invert_transform, make_transform, quat_w
 from onlinehmr_ros.core.scale import MetricDepthModel, ScaleConfig, ScaleEstimator
 from onlinehmr_ros.core.slam.ground import GravityAligner, GroundConfig, GroundPlane, fit_ground_plane, \
     track_ground_offset
-from onlinehmr_ros.core.slam.tracker import NOT_INITIALISED, MonocularSlam, SlamConfig
+from onlinehmr_ros.core.slam.tracker import INITIALISING, NOT_INITIALISED, MonocularSlam, SlamConfig
 from onlinehmr_ros.core.types import CameraPose, Frame, HumansFrame
 
 
@@ -203,4 +203,5 @@ class SlamBranch:
 
     @property
     def state(self) -> str:
-        return self.slam.state if self.slam.state != 'initialising' else NOT_INITIALISED
+        """Tracking state now (one of the tracker's state constants)."""
+        return NOT_INITIALISED if self.slam.state == INITIALISING else self.slam.state
