@@ -97,7 +97,17 @@ def to_frames(images, fps):
     return [Frame(img, int(i * 1e9 / fps), intr, i) for i, img in enumerate(images)]
 
 
-def stage_table(title: str, outputs) -> None:
+def timed_run(hmr: CameraHMR, frames) -> tuple[list, np.ndarray]:
+    """Process frames; returns the outputs and the process CPU time per frame (ms, all threads)."""
+    outs, cpu = [], []
+    for f in frames:
+        c0 = time.process_time()
+        outs.append(hmr.process(f))
+        cpu.append(1e3 * (time.process_time() - c0))
+    return outs, np.array(cpu)
+
+
+def stage_table(title: str, outputs, cpu_ms: np.ndarray) -> None:
     keys = ('perception', 'tracking', 'fitting', 'total')
     t = {k: np.array([o.timings_ms[k] for o in outputs]) for k in keys}
     people = np.array([len(o.humans.humans) for o in outputs])
@@ -107,6 +117,8 @@ def stage_table(title: str, outputs) -> None:
     for k in keys:
         print(f'  {k:<11} {t[k].mean():8.1f} {np.median(t[k]):10.1f} {np.percentile(t[k], 90):8.1f}')
     print(f'  fps end to end (1000 / mean total): {1000.0 / t["total"].mean():.1f}')
+    print(f'  process CPU time per frame (all threads): mean {cpu_ms.mean():.1f} ms '
+          f'(-> {1000.0 / cpu_ms.mean():.1f} fps if one core were free for this process)')
 
 
 def track_joints(outputs, track_id: int = 0):
@@ -202,7 +214,7 @@ def small_people(n_frames: int) -> None:
     frames = to_frames(images, fps)
     print(f'\n5. Small people: vtest.avi, first {len(frames)} frames ({images[0].shape[1]}x{images[0].shape[0]}), '
           'Tasks landmarker (num_poses=6)')
-    print('  method                                frames with >=1   people/frame   ms/frame')
+    print('  method                                frames with >=1   people/frame   ms/frame   CPU ms/frame')
     cfg = MediapipePoseConfig(num_poses=6)
     for name in ('full frame only', 'zoom: tiles every 10 + crops'):
         full = MediapipeTasksPoseBackend(cfg)
@@ -212,14 +224,16 @@ def small_people(n_frames: int) -> None:
                                         ZoomConfig())
         else:
             backend = full
-        counts, ms = [], []
+        counts, ms, cpu = [], [], []
         for fr in frames:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             counts.append(len(backend.detect(fr)))
             ms.append(1e3 * (time.perf_counter() - t0))
+            cpu.append(1e3 * (time.process_time() - c0))
         backend.close()
         counts = np.array(counts)
-        print(f'  {name:<37} {np.mean(counts > 0) * 100:10.0f} % {counts.mean():14.2f} {np.mean(ms):10.1f}')
+        print(f'  {name:<37} {np.mean(counts > 0) * 100:10.0f} % {counts.mean():14.2f} {np.mean(ms):10.1f} '
+              f'{np.mean(cpu):10.1f}')
 
 
 def long_run(model, recorded, fps: float, n_frames: int, intr) -> None:
@@ -265,18 +279,18 @@ def main(argv=None) -> int:
     cfg1 = HMRConfig(max_people=1)
     rec = RecordingBackend(make_backend(cfg1))
     hmr = CameraHMR(cfg1, body_model=model, backend=rec)
-    outs1 = [hmr.process(f) for f in frames]
+    outs1, cpu1 = timed_run(hmr, frames)
     hmr.close()
     stage_table(f'1. Megamind.avi {images[0].shape[1]}x{images[0].shape[0]}, max_people=1 (legacy mediapipe, '
-                'tracking mode) + tracking + fitting + mesh', outs1)
+                'tracking mode) + tracking + fitting + mesh', outs1, cpu1)
 
     # 2. three people
     mframes = to_frames(mosaic(images), fps)
     hmr3 = CameraHMR(HMRConfig(max_people=3), body_model=model)
-    outs3 = [hmr3.process(f) for f in mframes]
+    outs3, cpu3 = timed_run(hmr3, mframes)
     hmr3.close()
     stage_table('2. Three-person mosaic of Megamind.avi (720x528, 2x2 grid), max_people=3 (Tasks landmarker)',
-                outs3)
+                outs3, cpu3)
 
     # 3. smoothness: replay the recorded perception with and without the temporal terms
     outs = {}

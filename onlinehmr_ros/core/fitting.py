@@ -290,7 +290,7 @@ class LandmarkKinematics:
             st = self._sets[name]
             M = st['M0'] + (betas @ st['MS'] + pose_feature @ st['MP']).reshape(N, -1, 3)
             jj = st['joint']
-            pts = np.einsum('npab,npb->npa', Rw[:, jj], M) + st['w'][:, None] * t_off[:, jj]
+            pts = (Rw[:, jj] @ M[..., None])[..., 0] + st['w'][:, None] * t_off[:, jj]
             out[name] = st['scatter'] @ pts + st['row_sum'][:, None] * transl[:, None, :]
         return out
 
