@@ -192,6 +192,36 @@ def fit_accuracy(model, n_people: int = 40) -> None:
             dz.append(1e3 * abs(pj[0, 2] - J[0, 2]))
         print(f'  ({noise_px:.0f}, {noise_m:.2f})              {np.mean(e):8.1f} {np.mean(pa):12.1f} '
               f'{np.mean(dz):18.1f} {np.mean(ms):9.1f}')
+    wrong_fov(model, intr)
+
+
+def wrong_fov(model, true_intr, n_people: int = 10) -> None:
+    """Fit with a wrong field of view: how depth and pose respond (1 px / 1 cm noise)."""
+    print('  wrong intrinsics (true HFOV 60 deg): assumed HFOV -> mean depth ratio (fit / true), PA-MPJPE mm')
+    for hfov in (45.0, 60.0, 75.0):
+        assumed = default_intrinsics(true_intr.width_px, true_intr.height_px, hfov)
+        rng = np.random.default_rng(1)
+        fitter = BodyFitter(model)
+        ratio, pa = [], []
+        for k in range(n_people):
+            bp = rng.normal(scale=0.25, size=69)
+            go = np.array([np.pi + rng.normal(scale=0.2), rng.normal(scale=0.6), 0.0])
+            tr = np.array([rng.uniform(-0.5, 0.5), 0.1, rng.uniform(3.0, 5.0)])
+            with torch.no_grad():
+                out = model(*(torch.as_tensor(a, dtype=model.dtype)
+                              for a in (np.zeros(model.num_betas), go, bp, tr)))
+            J = out.joints.numpy().astype(np.float64)
+            L = out.landmarks_mediapipe.numpy().astype(np.float64)
+            uv = project_points(true_intr.K, L)[0] + rng.normal(scale=1.0, size=(33, 2))
+            l3 = L - 0.5 * (L[23] + L[24]) + rng.normal(scale=0.01, size=(33, 3))
+            vis = np.full(33, 0.95)
+            fit = fitter.fit(k, PersonObservation(uv, vis, l3, None, bbox_from_landmarks(uv, vis), 0.95), assumed, 0)
+            pj = fit.joints.astype(np.float64)
+            ratio.append(pj[0, 2] / J[0, 2])
+            s, R, t = umeyama(pj, J)
+            pa.append(1e3 * np.linalg.norm(similarity_transform_points(s, R, t, pj) - J, axis=1).mean())
+        f_ratio = assumed.fx / true_intr.fx
+        print(f'    {hfov:4.0f} deg (focal x{f_ratio:.2f}): depth x{np.mean(ratio):.2f}, PA-MPJPE {np.mean(pa):.1f} mm')
 
 
 def mosaic(images, offsets=(0, 90, 180)):

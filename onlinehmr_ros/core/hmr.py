@@ -24,7 +24,7 @@ large); body pose and shape barely change.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -109,11 +109,11 @@ class HMROutput:
 
 def make_backend(config: HMRConfig) -> PoseBackend:
     """The perception backend named by ``config`` (mediapipe, optionally with the small-people zoom)."""
-    mp_cfg = MediapipePoseConfig(**{**config.mediapipe.__dict__, 'num_poses': config.max_people})
+    mp_cfg = replace(config.mediapipe, num_poses=config.max_people)
     if not config.small_people:
         return make_mediapipe_backend(mp_cfg)
     full = MediapipeTasksPoseBackend(mp_cfg)
-    crops = MediapipeTasksPoseBackend(MediapipePoseConfig(**{**mp_cfg.__dict__, 'tracking_mode': False}))
+    crops = MediapipeTasksPoseBackend(replace(mp_cfg, tracking_mode=False))
     return ZoomedPoseBackend(full, crops, config.zoom)
 
 
