@@ -1,0 +1,60 @@
+"""Node behaviour on bad input and at start-up (no graph beyond the node under test)."""
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
+from onlinehmr_ros.ros import convert  # noqa: E402
+
+
+@pytest.mark.parametrize('node', ['hmr_node', 'fusion_node'])
+def test_missing_smpl_file_stops_with_the_body_model_message(node, tmp_path):
+    proc = subprocess.run([sys.executable, '-m', f'onlinehmr_ros.nodes.{node}', '--ros-args',
+                           '-p', 'body_model.type:=smpl', '-p', f'body_model.path:={tmp_path}'],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert 'SMPL' in proc.stderr and str(tmp_path) in proc.stderr and 'error' in proc.stderr
+
+
+def _spin(ex, cond, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        ex.spin_once(timeout_sec=0.05)
+
+
+def test_hmr_node_waits_accepts_encodings_and_rejects_others(rclpy_context):
+    from onlinehmr_ros.nodes.hmr_node import HmrNode
+    node = HmrNode(context=rclpy_context)
+    probe = rclpy.create_node('probe', context=rclpy_context)
+    out, diags = [], []
+    probe.create_subscription(HumanMeshArray, '/human/camera_humans', out.append, 10)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 10)
+    pub = probe.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    # started before any image: says it is waiting
+    _spin(ex, lambda: any('waiting' in s.message for d in diags for s in d.status if 'hmr' in s.name))
+    assert any('waiting for /camera/image_raw' in s.message for d in diags for s in d.status)
+    blank = np.zeros((48, 64, 3), np.uint8)
+    for i, (enc, arr) in enumerate([('rgb8', blank), ('bgr8', blank), ('mono8', blank[..., 0]),
+                                    ('rgba8', np.zeros((48, 64, 4), np.uint8))]):
+        pub.publish(convert.array_to_image(arr, enc, stamp_ns=1000 + i, frame_id='cam'))
+        _spin(ex, lambda: len(out) > i)
+    assert [convert.stamp_to_ns(m.header.stamp) for m in out] == [1000, 1001, 1002, 1003]
+    assert all(m.header.frame_id == 'cam' and len(m.humans) == 0 for m in out)   # nobody: empty, no error
+    bad = convert.array_to_image(np.zeros((4, 4), np.float32), '32FC1', stamp_ns=2000)
+    pub.publish(bad)
+    _spin(ex, lambda: node.rejected == 1, 10)
+    assert node.rejected == 1 and len(out) == 4
+    ex.shutdown()
+    node.destroy_node()
