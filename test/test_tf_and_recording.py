@@ -91,3 +91,18 @@ def test_recorder_writes_mcap_that_reads_back(rclpy_context, tmp_path):
     assert [int(m.data[0]) for m in images] == [0, 1, 2]
     with pytest.raises(RecordingError, match='already exists'):
         BagRecorder(node, ['/humans'], str(bag))
+
+
+def test_tf2_msgs_type_hash_matches_the_distro():
+    """Our TFMessage (built from its one-line definition when no distro provides it) has the
+    distro's type hash, so /tf interoperates. rosbags' Kilted typestore carries the distro's
+    own definitions and computes RIHS01 independently of rosidl."""
+    import json
+    import pathlib
+
+    from ament_index_python.packages import get_package_share_directory
+    from rosbags.typesys import Stores, get_typestore
+    share = pathlib.Path(get_package_share_directory('tf2_msgs'))
+    built = json.loads((share / 'msg' / 'TFMessage.json').read_text())
+    ours = {h['type_name']: h['hash_string'] for h in built['type_hashes']}['tf2_msgs/msg/TFMessage']
+    assert ours == get_typestore(Stores.ROS2_KILTED).hash_rihs01('tf2_msgs/msg/TFMessage')
