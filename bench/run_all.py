@@ -21,6 +21,7 @@ def main(argv=None) -> int:
     plan = [
         ('bench.bench_marker_cdr', ['--json', f'{args.out}/marker_cdr.json']),
         ('bench.bench_body_model', []),
+        ('bench.bench_fusion', []),
         ('bench.bench_pipeline', ['--frames', frames, '--out', args.out]),
         ('bench.bench_hmr', ['--frames', '270']),
         ('bench.bench_slam', []),
