@@ -41,7 +41,7 @@ def generate_launch_description():
     def node(executable, name, extra=None, condition=None):
         return Node(package='onlinehmr_ros', executable=executable, name=name, output='screen',
                     parameters=[cfg['params_file'], {**common, **(extra or {})}], remappings=remaps,
-                    condition=condition)
+                    condition=condition, additional_env={'OPENBLAS_NUM_THREADS': '1'})
 
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=desc) for name, default, desc in ARGUMENTS]

@@ -154,3 +154,13 @@ def test_world_fusion_pairs_moves_and_reports_ended_tracks():
     (r3,) = held.add_pose(lost)
     np.testing.assert_allclose(r3.world.humans[0].joints, h1.joints, atol=1e-6)   # identity start pose
     assert held.untracked == 1 and held.no_pose == 0
+
+
+def test_stamp_pairer_hands_back_expired_left_items():
+    p = fusion.StampPairer(max_wait_ns=10, max_queue=8)
+    p.add_left(1, 'a')
+    p.add_left(2, 'b')
+    assert p.pop_expired_left() == []
+    p.add_right(2, 'B')
+    p.add_left(30, 'c')          # 1 is now too old
+    assert p.pop_expired_left() == [(1, 'a')] and p.pop_expired_left() == []

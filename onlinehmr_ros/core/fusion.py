@@ -102,6 +102,7 @@ class StampPairer(Generic[A, B]):
         self._left: OrderedDict[int, A] = OrderedDict()
         self._right: OrderedDict[int, B] = OrderedDict()
         self._newest = None
+        self._expired_left: list[tuple[int, A]] = []
         self.stats = PairerStats()
 
     def add_left(self, stamp_ns: int, item: A) -> list[tuple[int, A, B]]:
@@ -125,11 +126,21 @@ class StampPairer(Generic[A, B]):
         horizon = self._newest - self.max_wait_ns
         for queue, counter in ((self._left, 'dropped_left'), (self._right, 'dropped_right')):
             for s in [s for s in queue if s < horizon]:
-                del queue[s]
+                item = queue.pop(s)
+                if queue is self._left:
+                    self._expired_left.append((s, item))
                 setattr(self.stats, counter, getattr(self.stats, counter) + 1)
             while len(queue) > self.max_queue:
-                queue.popitem(last=False)
+                s, item = queue.popitem(last=False)
+                if queue is self._left:
+                    self._expired_left.append((s, item))
                 setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        del self._expired_left[:-self.max_queue]
+
+    def pop_expired_left(self) -> list[tuple[int, A]]:
+        """Left items dropped (partner never came) since the last call, oldest first, at most max_queue."""
+        out, self._expired_left = self._expired_left, []
+        return out
 
     @property
     def pending(self) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 Subscribes:  /camera/image_raw, /camera/camera_info (sensor-data QoS)
              /human/soft_mask      (32FC1 C_soft, paired with the image by stamp)
-             /human/camera_humans  (HumanMeshArray: the people as a metric ruler for the scale)
+             /human/camera_humans  (HumanMeshArray of the same image, paired by stamp: the people
+                                    are the metric ruler of the scale; parameter wait_for_humans)
 Publishes:   /slam/camera_pose (PoseStamped, world frame, metric: position = s * t)
              /slam/path        (nav_msgs/Path of the published poses, bounded)
              /slam/map         (PointCloud2, map points in metres, world frame)
@@ -48,6 +49,10 @@ class SlamNode(Node):
                                    'mask before being skipped (s).', min_value=0.0, max_value=10.0)
         self.hfov_deg = declare(self, 'hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
                                 '(degrees).', min_value=1.0, max_value=179.0)
+        self.wait_humans = declare(self, 'wait_for_humans', config.scale.method == 'human', 'Process each image '
+                                   'with the people of the same image (/human/camera_humans, paired by stamp) so '
+                                   'that they measure the scale; images whose people do not come within '
+                                   'mask_wait_s go on without them.', read_only=True)
         self.hold_untracked = declare(self, 'publish_untracked_pose', True, 'Publish the start pose before '
                                       'initialisation and the last pose while lost (so people stay in the world '
                                       'frame); the diagnostics say when a pose is held.')
@@ -63,8 +68,8 @@ class SlamNode(Node):
         self.tf = TfBroadcaster(self)
         self.diagnostics = Diagnostics(self, 'slam')
         self.pairer: StampPairer[Image, Image] = StampPairer(int(self.mask_wait_s * 1e9), 32)
+        self.humans_pairer: StampPairer[tuple, HumansFrame] = StampPairer(int(self.mask_wait_s * 1e9), 32)
         self.intrinsics: CameraIntrinsics | None = None
-        self.humans: HumansFrame | None = None
         self.path = Path()
         self.frames = 0
         self.rejected = 0
@@ -82,21 +87,34 @@ class SlamNode(Node):
         except convert.ConversionError as exc:
             self.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
 
-    def _on_humans(self, msg: HumanMeshArray) -> None:
-        self.humans = convert.msg_to_humans(msg)   # latest people: a causal ruler for the scale
-
+    # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order
     def _on_image(self, msg: Image) -> None:
         if not self.use_mask:
-            return self._process(msg, None)
+            return self._with_mask(msg, None)
         for _, image, mask in self.pairer.add_left(convert.stamp_to_ns(msg.header.stamp), msg):
-            self._process(image, mask)
+            self._with_mask(image, mask)
 
     def _on_mask(self, msg: Image) -> None:
         if self.use_mask:
             for _, image, mask in self.pairer.add_right(convert.stamp_to_ns(msg.header.stamp), msg):
-                self._process(image, mask)
+                self._with_mask(image, mask)
 
-    def _process(self, image: Image, mask: Image | None) -> None:
+    def _with_mask(self, image: Image, mask: Image | None) -> None:
+        if not self.wait_humans:
+            return self._process(image, mask, None)
+        self._run(self.humans_pairer.add_left(convert.stamp_to_ns(image.header.stamp), (image, mask)))
+
+    def _on_humans(self, msg: HumanMeshArray) -> None:
+        if self.wait_humans:
+            self._run(self.humans_pairer.add_right(convert.stamp_to_ns(msg.header.stamp), convert.msg_to_humans(msg)))
+
+    def _run(self, pairs) -> None:
+        for _, (image, mask) in self.humans_pairer.pop_expired_left():   # people never came: go on without
+            self._process(image, mask, None)
+        for _, (image, mask), humans in pairs:
+            self._process(image, mask, humans)
+
+    def _process(self, image: Image, mask: Image | None, humans: HumansFrame | None) -> None:
         try:
             rgb = convert.image_to_rgb(image)
             soft = None if mask is None else convert.image_to_array(mask)
@@ -109,7 +127,7 @@ class SlamNode(Node):
         if intr is None or (intr.width_px, intr.height_px) != (w, h):
             intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
         frame = Frame(rgb, convert.stamp_to_ns(image.header.stamp), intr, self.frames)
-        out = self.branch.process(frame, soft, self.humans)
+        out = self.branch.process(frame, soft, humans)
         self.frames += 1
         self.last = d = out.diagnostics
         for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
