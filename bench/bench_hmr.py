@@ -28,7 +28,6 @@ os.environ.setdefault('MKL_NUM_THREADS', '1')
 
 import argparse  # noqa: E402
 import pathlib  # noqa: E402
-import resource  # noqa: E402
 import time  # noqa: E402
 
 import cv2  # noqa: E402
@@ -266,22 +265,33 @@ def small_people(n_frames: int) -> None:
               f'{np.mean(cpu):10.1f}')
 
 
+def _rss_mib() -> float:
+    """Current resident set size of this process (MiB), from /proc (Linux)."""
+    for line in pathlib.Path('/proc/self/status').read_text().splitlines():
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
 def long_run(model, recorded, fps: float, n_frames: int, intr) -> None:
     print(f'\n6. Constant cost: tracking + fitting + mesh over {n_frames} frames (Megamind observations replayed '
           'in a loop; perception excluded)')
     hmr = CameraHMR(HMRConfig(), body_model=model, backend=ReplayBackend(recorded))
     img = np.zeros((intr.height_px, intr.width_px, 3), dtype=np.uint8)
-    ms = []
-    rss = []
+    ms, cpu, rss = [], [], {}
     for i in range(n_frames):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         hmr.process(Frame(img, int(i * 1e9 / fps), intr, i))
         ms.append(1e3 * (time.perf_counter() - t0))
+        cpu.append(1e3 * (time.process_time() - c0))
         if i in (299, n_frames - 1):
-            rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    ms = np.array(ms)
-    print(f'  first 300 frames: {ms[:300].mean():.1f} ms/frame; last 300: {ms[-300:].mean():.1f} ms/frame; '
-          f'max RSS after frame 300: {rss[0]:.0f} MiB, at the end: {rss[-1]:.0f} MiB')
+            rss[i] = _rss_mib()
+    ms, cpu = np.array(ms), np.array(cpu)
+    print('  frames         wall ms/frame   CPU ms/frame')
+    print(f'  first 300   {ms[:300].mean():14.1f} {cpu[:300].mean():14.1f}')
+    print(f'  last 300    {ms[-300:].mean():14.1f} {cpu[-300:].mean():14.1f}')
+    print(f'  resident memory (VmRSS) after frame 300: {rss[299]:.0f} MiB, after frame {n_frames}: '
+          f'{rss[n_frames - 1]:.0f} MiB')
 
 
 def main(argv=None) -> int:
