@@ -227,21 +227,36 @@ def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
     intr = CameraIntrinsics(K, w, h) if K is not None else CameraIntrinsics.from_fov(w, h, 60.0)
     writer = cv2.VideoWriter(str(out / 'overlay.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
     overlaid = 0
-    best = None
+    shown = []
     for stamp in sorted(images):
         frame_humans = humans.get(stamp)
         img = images[stamp]
         if frame_humans is not None and frame_humans.humans:
             img = overlay_humans(img, frame_humans, intr, faces)
             overlaid += 1
-            best = img
+            shown.append(stamp)
         writer.write(img[:, :, ::-1])
     writer.release()
-    if best is not None:
+    best = None
+    if shown:   # a frame a third of the way into the people's frames: past the start-up, typical
+        stamp = shown[len(shown) // 3]
+        best = overlay_humans(images[stamp], humans[stamp], intr, faces)
         cv2.imwrite(str(out / 'overlay_frame.png'), best[:, :, ::-1])
     save_scene_views(str(out / 'scene_top.png'), str(out / 'scene_oblique.png'), np.asarray(cams).reshape(-1, 3),
                      {t: np.asarray(p) for t, p in paths.items()}, world_last, faces, map_points)
+    if best is not None:
+        _side_by_side(out / 'overlay_frame.png', out / 'scene_oblique.png', out / 'summary.png')
     return {'frames': len(images), 'overlaid': overlaid, 'poses': len(cams), 'tracks': len(paths)}
+
+
+def _side_by_side(left: pathlib.Path, right: pathlib.Path, out: pathlib.Path, height: int = 480) -> None:
+    import cv2
+    imgs = []
+    for p in (left, right):
+        img = cv2.imread(str(p))
+        imgs.append(cv2.resize(img, (int(round(img.shape[1] * height / img.shape[0])), height),
+                               interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(out), np.concatenate(imgs, axis=1))
 
 
 def cmd_render_bag(args) -> int:
@@ -289,8 +304,8 @@ def cmd_demo(args) -> int:
         'frames_in': run.frames_in, 'frames_out': run.frames_out, 'wall_s': run.wall_s,
         'stages_ms': {s: {'p50': a, 'p95': b} for s, a, b in rows}, 'recorded': run.recorder_counts,
         'rendered': counts}, indent=1))
-    print(f'wrote {out}/overlay.mp4, overlay_frame.png, scene_top.png, scene_oblique.png, bag/ (MCAP), '
-          f'demo_summary.json')
+    print(f'wrote {out}/overlay.mp4, overlay_frame.png, scene_top.png, scene_oblique.png, summary.png, '
+          f'bag/ (MCAP), demo_summary.json')
     if run.frames_out == 0:
         raise CliError('no world mesh was published; see the diagnostics in the bag (/diagnostics)')
     return 0

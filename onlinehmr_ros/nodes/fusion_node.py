@@ -40,7 +40,7 @@ class FusionNode(Node):
         super().__init__('fusion', **kwargs)
         self.config = FusionConfig(
             world_frame=declare(self, 'world_frame', 'world', 'Frame of the world-space output.', read_only=True),
-            max_wait_ns=int(1e9 * declare(self, 'max_wait_s', 0.5, 'How long (stamp time) humans wait for their '
+            max_wait_ns=int(1e9 * declare(self, 'max_wait_s', 1.0, 'How long (stamp time) humans wait for their '
                                           'camera pose before being dropped (s).', min_value=0.0, max_value=10.0)),
             max_queue=declare(self, 'max_queue', 64, 'Bound of each pairing queue.', min_value=1, max_value=10000))
         self.lifetime_s = declare(self, 'marker_lifetime_s', 0.5, 'Marker lifetime, so stale people vanish (s).',

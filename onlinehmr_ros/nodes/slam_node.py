@@ -45,7 +45,7 @@ class SlamNode(Node):
                                    'is known).', read_only=True)
         self.use_mask = declare(self, 'use_soft_mask', True, 'Wait for /human/soft_mask of each image (false: '
                                 'track on the whole image).', read_only=True)
-        self.mask_wait_s = declare(self, 'mask_wait_s', 0.5, 'How long (stamp time) an image waits for its soft '
+        self.mask_wait_s = declare(self, 'mask_wait_s', 1.0, 'How long (stamp time) an image waits for its soft '
                                    'mask before being skipped (s).', min_value=0.0, max_value=10.0)
         self.hfov_deg = declare(self, 'hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
                                 '(degrees).', min_value=1.0, max_value=179.0)
