@@ -32,7 +32,7 @@ from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.fitting import BodyFitter, FitterConfig, FittingError
 from onlinehmr_ros.core.learned_hmr.calibration import video_landmark_track
 from onlinehmr_ros.core.learned_hmr.data import SimulatedObservations
-from onlinehmr_ros.core.learned_hmr.evaluate import sequence_metrics, smoothness
+from onlinehmr_ros.core.learned_hmr.evaluate import longest_run, sequence_metrics, smoothness
 from onlinehmr_ros.core.learned_hmr.runtime import LearnedHMR, LearnedHMRConfig, packaged_checkpoint_path
 from onlinehmr_ros.core.learned_hmr.train import TrainConfig, synthetic_eval_set
 from onlinehmr_ros.core.perception import PersonObservation
@@ -119,6 +119,7 @@ def table(results, ms, title: str) -> None:
 def megamind(ckpts: dict[str, str], body_model) -> None:
     track = video_landmark_track(MEGAMIND)
     valid = np.flatnonzero(track.valid)
+    run = longest_run(valid)        # smoothness over the longest run of consecutive detections
     print(f'\nMegamind.avi: {valid.size}/{track.valid.size} frames with a detection, {track.fps:.3f} fps, '
           'no ground truth (pelvis-aligned predicted joints)')
     print(f'{"method":22s} {"Accel m/s^2":>12s} {"Jitter":>8s} {"HF share":>9s}')
@@ -127,13 +128,13 @@ def megamind(ckpts: dict[str, str], body_model) -> None:
     for name, ck in ckpts.items():
         hmr = LearnedHMR(LearnedHMRConfig(checkpoint_path=ck, compute_vertices=False), body_model=body_model)
         j = np.stack([hmr.step(0, _observation(obs, int(t)), track.intrinsics, int(t)).joints for t in valid])
-        a, jit, hf = smoothness(j[1:].astype(np.float64), track.fps)   # frame 0 has no detection
+        a, jit, hf = smoothness(j[run].astype(np.float64), track.fps)
         print(f'{name:22s} {a:12.2f} {jit:8.2f} {hf:9.3f}')
     fitter = BodyFitter(body_model, FitterConfig())
     j = []
     for t in valid:
         j.append(fitter.fit(0, _observation(obs, int(t)), track.intrinsics, int(t)).joints)
-    a, jit, hf = smoothness(np.stack(j)[1:].astype(np.float64), track.fps)
+    a, jit, hf = smoothness(np.stack(j)[run].astype(np.float64), track.fps)
     print(f'{"fitting":22s} {a:12.2f} {jit:8.2f} {hf:9.3f}')
 
 

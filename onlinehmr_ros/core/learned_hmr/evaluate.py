@@ -84,7 +84,7 @@ class SequenceMetrics:
     frames: int
 
 
-def _longest_run(idx: np.ndarray) -> np.ndarray:
+def longest_run(idx: np.ndarray) -> np.ndarray:
     """Longest run of consecutive frame indices in sorted ``idx`` (positions into idx)."""
     if idx.size == 0:
         return idx
@@ -112,7 +112,7 @@ def sequence_metrics(pred_joints: np.ndarray, gt_joints: np.ndarray, frame_idx: 
     full_g[frame_idx] = gt
     pa = lambda x: x - metrics.pelvis(x)  # noqa: E731
     acc = metrics.accel_error(pa(full_p), pa(full_g), fps, valid)
-    run = _longest_run(frame_idx)
+    run = longest_run(frame_idx)
     _, jit, hf = smoothness(pred_joints[run], fps)
     return SequenceMetrics(float(metrics.pa_mpjpe(pred_joints, gt).mean()),
                            float(metrics.mpjpe(pred_joints, gt).mean()), float(acc.mean()), jit, hf,

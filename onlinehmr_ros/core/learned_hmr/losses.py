@@ -25,13 +25,17 @@ are added beyond the paper and reported separately: ``L_cam`` (L1 on the
 camera-frame pelvis position, metres: the 2D term alone pins depth only
 weakly) and ``L_sigma`` (Gaussian negative log-likelihood that trains the
 per-joint uncertainty head on the *detached* 3D joint error, so it cannot
-change the pose).
+change the pose; sigma limited to 1 mm .. 2 m).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+
+
+LOG_SIGMA_MIN = float(torch.log(torch.tensor(1e-3)))   # the uncertainty head's range: 1 mm ...
+LOG_SIGMA_MAX = float(torch.log(torch.tensor(2.0)))    # ... to 2 m
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,11 @@ def hmr_losses(pred: dict[str, torch.Tensor], gt: dict[str, torch.Tensor],
     terms['l_acc'] = acceleration_loss(p_rel, gt['joint_conf'], weights.w_acc, weights.eps, valid)
     terms['l_cam'] = weights.w_cam * _masked_mean((pj[..., 0, :] - gj[..., 0, :]).abs().sum(-1, keepdim=True),
                                                   valid)
-    joint_err = (p_rel - g_rel).detach().norm(dim=-1)
-    ls = pred['joint_log_sigma']
+    # error each joint's uncertainty describes: pelvis-relative for joints 1..23, the camera-frame
+    # position error for the pelvis itself (its pelvis-relative error is identically 0, which would
+    # drive its log sigma to -inf)
+    joint_err = torch.cat([(pj[..., :1, :] - gj[..., :1, :]), (p_rel - g_rel)[..., 1:, :]], dim=-2).detach().norm(dim=-1)
+    ls = pred['joint_log_sigma'].clamp(min=LOG_SIGMA_MIN, max=LOG_SIGMA_MAX)
     nll = 0.5 * joint_err ** 2 * torch.exp(-2 * ls) + ls
     terms['l_sigma'] = weights.w_sigma * _masked_mean(nll, valid)
     total = sum(terms.values())

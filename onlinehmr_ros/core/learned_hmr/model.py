@@ -28,6 +28,7 @@ from onlinehmr_ros.core.learned_hmr.config import (NUM_SMPL_JOINTS, LearnedHMRMo
                                                    model_config_from_dict)
 from onlinehmr_ros.core.learned_hmr.encoders import (CheckpointError, LandmarkTokenEncoder, TokenEncoder,
                                                      ViTPatchEncoder)
+from onlinehmr_ros.core.learned_hmr.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 from onlinehmr_ros.core.learned_hmr.rotations import rotmat_from_rot6d
 from onlinehmr_ros.core.learned_hmr.temporal import CausalTemporalStack, KVCache
 
@@ -79,10 +80,10 @@ class SMPLHead(nn.Module):
         rot6d = y[..., :J * 6].reshape(*y.shape[:-1], J, 6)
         betas = y[..., J * 6:J * 6 + self.num_betas]
         cam = y[..., J * 6 + self.num_betas:J * 6 + self.num_betas + 3]
-        log_sigma = y[..., -J:]
+        log_sigma = y[..., -J:].clamp(min=LOG_SIGMA_MIN, max=LOG_SIGMA_MAX)
         bx, by, log_bs = box[..., 0], box[..., 1], box[..., 2]
         bs = torch.exp(log_bs)
-        z = self.nominal_box_size_m / bs * torch.exp(cam[..., 2])
+        z = self.nominal_box_size_m / bs * torch.exp(cam[..., 2].clamp(-3.0, 3.0))   # depth within e^+-3 of the prior
         pelvis = torch.stack([(bx + cam[..., 0] * bs) * z, (by + cam[..., 1] * bs) * z, z], dim=-1)
         return HMRPrediction(rot6d=rot6d, rotmat=rotmat_from_rot6d(rot6d), betas=betas, pelvis_cam_m=pelvis,
                              joint_log_sigma=log_sigma)

@@ -89,6 +89,7 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
     history = []
     bar = tqdm(range(cfg.steps), disable=not progress, desc='train', unit='step')
     step = 0
+    skipped = 0
     for step in bar:
         batch = pool.sample_batch(rng, cfg.batch_size, cfg.clip_len)
         pred = net.forward_windows({'landmarks': batch['landmarks'], 'box': batch['box']}, batch['frame_valid'])
@@ -99,7 +100,14 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
             batch, cfg.weights)
         opt.zero_grad(set_to_none=True)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        if not (torch.isfinite(total) and torch.isfinite(gnorm)):
+            skipped += 1                     # never apply a non-finite update; counted in the summary
+            if skipped > max(10, cfg.steps // 100):
+                raise FloatingPointError(f'{skipped} training steps had a non-finite loss or gradient (last '
+                                         f'terms {({k: float(v) for k, v in terms.items()})}); lower --lr')
+            sched.step()
+            continue
         opt.step()
         sched.step()
         row = {k: float(v.detach()) for k, v in terms.items()}
@@ -111,7 +119,8 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
             break
     net.eval()
     last = {k: float(np.mean([h[k] for h in history[-50:]])) for k in history[-1]}
-    return net, {'steps_done': step + 1, 'train_seconds': time.monotonic() - t0, 'final_losses': last}
+    return net, {'steps_done': step + 1, 'steps_skipped_non_finite': skipped,
+                 'train_seconds': time.monotonic() - t0, 'final_losses': last}
 
 
 def _parse(argv):
