@@ -57,7 +57,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body_model import NUM_BODY_POSE, NUM_SMPL_JOINTS, BodyModel
+from onlinehmr_ros.core.body_model import NUM_BODY_POSE, NUM_SMPL_JOINTS, BodyModel, BodyModelOutput
 from onlinehmr_ros.core.geometry import (GeometryError, axis_angle_from_rotmat, rotmat_from_axis_angle,
                                         translation_from_2d3d, umeyama)
 from onlinehmr_ros.core.perception import LEFT_HIP, RIGHT_HIP, PersonObservation
@@ -113,6 +113,7 @@ class FitterConfig:
         iterations_first: solver iterations on a track's first frame.
         iterations_tracking: solver iterations on later frames (warm start).
         damping: initial Levenberg-Marquardt damping.
+        convergence_tol: stop when a step lowers the cost by less than this fraction.
         shape_window: frames after which the running shape mean becomes an exponential average.
         confidence_residual_m: mean landmark residual (m; 2D residuals converted to metres at the
             landmark's depth) at which a joint's confidence falls to exp(-1) of its visibility.
@@ -132,6 +133,7 @@ class FitterConfig:
     iterations_first: int = 15
     iterations_tracking: int = 3
     damping: float = 1e-3
+    convergence_tol: float = 1e-3
     shape_window: int = 100
     confidence_residual_m: float = 0.08
     max_gap_frames: int = 2
@@ -513,11 +515,11 @@ class BodyFitter:
                 if np.isfinite(new_cost) and new_cost < cost:
                     x = x + step
                     lam = max(lam / 3.0, 1e-9)
-                    improved = True
+                    improved = cost - new_cost > self.config.convergence_tol * cost
                     break
                 lam *= 10.0
             if not improved:
-                break  # no decrease possible: converged
+                break  # converged: no (or a negligible) decrease
         return x, n
 
     # -- confidences ------------------------------------------------------------------------
@@ -536,14 +538,19 @@ class BodyFitter:
         return np.clip(v * np.exp(-(mean_res / r0) ** 2), 0.0, 1.0)
 
     # -- output helpers ---------------------------------------------------------------------
-    def full_output(self, result: FitResult):
-        """The full body model evaluated at a fit: ``BodyModelOutput`` (vertices (V, 3), metres)."""
+    def full_output(self, results) -> BodyModelOutput:
+        """The full body model evaluated at fits, in one batched call.
+
+        Args:
+            results: a sequence of N :class:`FitResult`.
+        Returns:
+            ``BodyModelOutput`` with leading dim N (vertices (N, V, 3), metres).
+        """
         dt = self.model.dtype
+        stack = lambda name: torch.as_tensor(np.stack([getattr(r, name) for r in results]), dtype=dt)  # noqa: E731
         with torch.no_grad():
-            return self.model(betas=torch.as_tensor(result.betas, dtype=dt),
-                              global_orient=torch.as_tensor(result.global_orient, dtype=dt),
-                              body_pose=torch.as_tensor(result.body_pose, dtype=dt),
-                              transl=torch.as_tensor(result.transl, dtype=dt))
+            return self.model(betas=stack('betas'), global_orient=stack('global_orient'),
+                              body_pose=stack('body_pose'), transl=stack('transl'))
 
 
 __all__ = ['BodyFitter', 'FitResult', 'FitterConfig', 'FittingError', 'JOINT_LANDMARKS', 'LandmarkKinematics']

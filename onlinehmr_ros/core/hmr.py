@@ -181,15 +181,15 @@ class CameraHMR:
         update = self.tracker.update(people, roots)
         self.fitter.forget(update.ended_track_ids)
         t2 = time.perf_counter()
-        humans, fits, failures = [], [], []
+        ids, fits, failures = [], [], []
         for person in update.people:
             try:
-                fit = self.fitter.fit(person.track_id, person.observation, frame.intrinsics, self._frame_counter)
+                fits.append(self.fitter.fit(person.track_id, person.observation, frame.intrinsics,
+                                            self._frame_counter))
+                ids.append(person.track_id)
             except FittingError:
                 failures.append(person.track_id)
-                continue
-            humans.append(self._human_state(person.track_id, fit))
-            fits.append(fit)
+        humans = self._human_states(ids, fits)
         t3 = time.perf_counter()
         self._frame_counter += 1
         mask = union_mask(people, frame.height_px, frame.width_px)
@@ -199,16 +199,19 @@ class CameraHMR:
                          person_mask=mask, timings_ms=timings, num_detections=len(people),
                          fit_failures=tuple(failures), fits=tuple(fits))
 
-    def _human_state(self, track_id: int, fit: FitResult) -> HumanState:
+    def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:
         f = np.float32
+        if not fits:
+            return []
         if self.config.compute_vertices:
-            out = self.fitter.full_output(fit)
+            out = self.fitter.full_output(fits)  # one batched mesh evaluation for everybody
             vertices = out.vertices.numpy().astype(f)
-            coco = out.keypoints_coco.numpy().astype(f)[:17]
+            coco = out.keypoints_coco.numpy().astype(f)[:, :17]
         else:
-            vertices = np.zeros((0, 3), dtype=f)
-            coco = fit.keypoints_coco[:17]
-        return HumanState(track_id=int(track_id), model=self.body_model.name, betas=fit.betas,
-                          global_orient=fit.global_orient, body_pose=fit.body_pose, transl=fit.transl,
-                          joints=fit.joints, joint_confidence=fit.joint_confidence, vertices=vertices,
-                          keypoints_coco=coco, confidence=float(fit.joint_confidence.mean()))
+            vertices = np.zeros((len(fits), 0, 3), dtype=f)
+            coco = np.stack([fit.keypoints_coco[:17] for fit in fits])
+        return [HumanState(track_id=int(tid), model=self.body_model.name, betas=fit.betas,
+                           global_orient=fit.global_orient, body_pose=fit.body_pose, transl=fit.transl,
+                           joints=fit.joints, joint_confidence=fit.joint_confidence, vertices=vertices[i],
+                           keypoints_coco=coco[i], confidence=float(fit.joint_confidence.mean()))
+                for i, (tid, fit) in enumerate(zip(track_ids, fits))]
