@@ -43,7 +43,7 @@ class HmrNode(Node):
                                 'while no CameraInfo has arrived; depth scales with the focal length.',
                                 min_value=1.0, max_value=179.0)
         self.debug_image = declare(self, 'publish_debug_image', True, 'Publish the fitted meshes drawn over the '
-                                   'image on /human/debug_image.')
+                                   'image on /human/debug_image (rendered only while someone subscribes).')
         self.send_vertices = declare(self, 'camera_humans.vertices', True, 'Include the full mesh in '
                                      '/human/camera_humans (fusion needs it for the world mesh).')
         self.hmr = CameraHMR(config)
@@ -87,7 +87,7 @@ class HmrNode(Node):
         humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans)
         self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],
                                                       self.send_vertices))
-        if self.debug_pub is not None:
+        if self.debug_pub is not None and self.debug_pub.get_subscription_count() > 0:   # rendering costs ms
             overlay = overlay_humans(rgb, humans, intr, self.hmr.body_model.faces)
             self.debug_pub.publish(convert.array_to_image(overlay, 'rgb8', frame.stamp_ns, msg.header.frame_id))
         self.frames += 1
