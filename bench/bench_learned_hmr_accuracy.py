@@ -1,7 +1,7 @@
 """Learned causal HMR accuracy and smoothness: learned alone, fitting alone, learned + fitting refinement,
 and the velocity-regularisation ablation.
 
-    python -m bench.bench_learned_hmr_accuracy [--checkpoint PATH] [--ablation PATH]
+    python -m bench.bench_learned_hmr_accuracy [--checkpoint PATH] [--ablation PATH] [--compare NAME=PATH]
         [--sim-sequences 12] [--rendered 4] [--rendered-frames 150] [--rendered-pickle FILE] [--no-megamind]
 
 Evaluation sets:
@@ -75,8 +75,7 @@ def run_methods(pairs, ckpts: dict[str, str], body_model, methods=('learned', 'f
         for seq, obs in pairs:
             W, H = seq.image_size_px
             intr = CameraIntrinsics(seq.K, W, H)
-            hmr = LearnedHMR(LearnedHMRConfig(checkpoint_path=ckpts[name.split('+')[0]] if 'learned' in name
-                                              else ckpts['learned'], compute_vertices=False),
+            hmr = LearnedHMR(LearnedHMRConfig(checkpoint_path=ckpts['learned'], compute_vertices=False),
                              body_model=body_model) if 'learned' in name else None
             fitter = BodyFitter(body_model, FitterConfig()) if name != 'learned' else None
             joints, idx = [], []
@@ -142,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--checkpoint', default=None, help='learned model (default: packaged)')
     ap.add_argument('--ablation', default=None, help='the same model trained without L_v / L_a')
+    ap.add_argument('--compare', action='append', default=[], metavar='NAME=PATH',
+                    help='further learned checkpoints to evaluate (learned alone), e.g. other lambda_5/lambda_6')
     ap.add_argument('--sim-sequences', type=int, default=12)
     ap.add_argument('--rendered', type=int, default=4, help='rendered sequences (0: skip)')
     ap.add_argument('--rendered-frames', type=int, default=150)
@@ -153,14 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     ckpts = {'learned': args.checkpoint or str(packaged_checkpoint_path())}
     if args.ablation:
         ckpts['learned w/o L_v,L_a'] = args.ablation
+    for item in args.compare:
+        name, _, path = item.partition('=')
+        ckpts[name] = path
     methods_full = ('learned', 'fitting', 'learned+refine')
-    extra = ('learned w/o L_v,L_a',) if args.ablation else ()
 
     def run(pairs, title):
         res, ms = run_methods(pairs, ckpts, body_model, methods_full)
-        if extra:
-            r2, m2 = run_methods(pairs, {'learned': ckpts['learned w/o L_v,L_a']}, body_model, ('learned',))
-            res['learned w/o L_v,L_a'], ms['learned w/o L_v,L_a'] = r2['learned'], m2['learned']
+        for name in [k for k in ckpts if k != 'learned']:
+            r2, m2 = run_methods(pairs, {'learned': ckpts[name]}, body_model, ('learned',))
+            res[name], ms[name] = r2['learned'], m2['learned']
         table(res, ms, title)
 
     cfg = dataclasses.replace(TrainConfig(), eval_sequences=args.sim_sequences)
