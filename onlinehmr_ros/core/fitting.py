@@ -300,6 +300,29 @@ class LandmarkKinematics:
         return out
 
 
+@dataclass(frozen=True)
+class FitInitialisation:
+    """Parameters to start one fit from (camera optical frame), and how many iterations to run.
+
+    Attributes:
+        global_orient: (3,) axis-angle.
+        body_pose: (69,) axis-angle.
+        betas: (>= B,) shape; the first B are used.
+        transl: (3,) metres.
+        iterations: solver iterations from this start (>= 1).
+    """
+
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    betas: np.ndarray
+    transl: np.ndarray
+    iterations: int = 3
+
+    def __post_init__(self):
+        if self.iterations < 1:
+            raise InputError(f'FitInitialisation.iterations must be >= 1, got {self.iterations}')
+
+
 @dataclass
 class _TrackState:
     """Per-track memory of the fitter (fixed size)."""
@@ -375,7 +398,7 @@ class BodyFitter:
 
     # -- main entry -------------------------------------------------------------------------
     def fit(self, track_id: int, observation: PersonObservation, intrinsics: CameraIntrinsics,
-            frame_counter: int) -> FitResult:
+            frame_counter: int, initial: 'FitInitialisation | None' = None) -> FitResult:
         """Fit one tracked person in one frame and update that track's state.
 
         Args:
@@ -383,6 +406,9 @@ class BodyFitter:
             observation: the person's landmarks this frame.
             intrinsics: camera intrinsics of the frame.
             frame_counter: running frame number of the stream (increases by 1 per frame).
+            initial: start from these parameters (e.g. a learned model's estimate) instead of the
+                track's previous solution, for ``initial.iterations`` iterations; the temporal terms
+                still use the track's own history (keypoint-guided refinement of an estimate).
         Raises:
             FittingError: too few usable landmarks to place the person.
         """
@@ -418,6 +444,10 @@ class BodyFitter:
         else:
             x0 = state.x.copy()
             iters = c.iterations_tracking
+        if initial is not None:
+            x0 = np.concatenate([initial.global_orient, initial.body_pose, initial.betas[:self._B],
+                                 initial.transl]).astype(np.float64)
+            iters = initial.iterations
 
         s2 = (np.sqrt(c.weight_2d * w2d) / box_h)[:, None]
         s3 = np.sqrt(c.weight_3d * w3d)[:, None]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from onlinehmr_ros.core.body_model import BodyModel, BodyModelConfig, load_body_model
-from onlinehmr_ros.core.fitting import BodyFitter, FitResult, FitterConfig, FittingError
+from onlinehmr_ros.core.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
 from onlinehmr_ros.core.geometry import GeometryError, translation_from_2d3d
 from onlinehmr_ros.core.perception import (MediapipePoseConfig, MediapipeTasksPoseBackend, PersonObservation,
                                            PoseBackend, make_mediapipe_backend, union_mask)
@@ -42,6 +42,8 @@ from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame, Human
 DEFAULT_HFOV_DEG = 60.0
 CAMERA_FRAME_ID = 'camera'
 BACKENDS = ('mediapipe',)
+#: how each tracked person's body is estimated from its landmarks
+ESTIMATORS = ('fitting', 'learned', 'learned+refine')
 
 
 def default_intrinsics(width_px: int, height_px: int, hfov_deg: float = DEFAULT_HFOV_DEG) -> CameraIntrinsics:
@@ -66,6 +68,12 @@ class HMRConfig:
         fitter: fitting weights and iterations (temporal terms included).
         tracker: tracking settings.
         compute_vertices: evaluate the full mesh for the output (else ``vertices`` is (0, 3)).
+        estimator: ``'fitting'`` (causal per-track fitting, the CPU default), ``'learned'`` (the
+            learned causal HMR with a per-track KV cache, :mod:`~onlinehmr_ros.core.learned_hmr`)
+            or ``'learned+refine'`` (the network's estimate refined by ``refine_iterations`` fitting
+            iterations against the 2D/3D landmarks: GenHMR's keypoint-guided refinement).
+        learned_checkpoint: landmark-token checkpoint for the learned estimators ('' = the packaged one).
+        refine_iterations: fitting iterations after the network in ``'learned+refine'``.
     """
 
     backend: str = 'mediapipe'
@@ -77,10 +85,17 @@ class HMRConfig:
     fitter: FitterConfig = field(default_factory=FitterConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     compute_vertices: bool = True
+    estimator: str = 'fitting'
+    learned_checkpoint: str = ''
+    refine_iterations: int = 5
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise InputError(f'backend must be one of {BACKENDS}, got {self.backend!r}')
+        if self.estimator not in ESTIMATORS:
+            raise InputError(f'estimator must be one of {ESTIMATORS}, got {self.estimator!r}')
+        if self.refine_iterations < 1:
+            raise InputError(f'refine_iterations must be >= 1, got {self.refine_iterations}')
         if self.max_people < 1:
             raise InputError(f'max_people must be >= 1, got {self.max_people}')
 
@@ -153,6 +168,12 @@ class CameraHMR:
         self.backend = backend if backend is not None else make_backend(config)
         self.tracker = Tracker(config.tracker)
         self.fitter = BodyFitter(self.body_model, config.fitter)
+        self.learned = None
+        if config.estimator != 'fitting':
+            from onlinehmr_ros.core.learned_hmr.runtime import LearnedHMR, LearnedHMRConfig
+            self.learned = LearnedHMR(LearnedHMRConfig(checkpoint_path=config.learned_checkpoint or None,
+                                                       body_model=BodyModelConfig(type=self.body_model.name)),
+                                      body_model=self.body_model)
         self._frame_counter = 0
 
     def reset(self) -> None:
@@ -180,16 +201,29 @@ class CameraHMR:
         roots = np.stack([root_estimate(p, K) for p in people]) if people else np.zeros((0, 3))
         update = self.tracker.update(people, roots)
         self.fitter.forget(update.ended_track_ids)
+        if self.learned is not None:
+            for tid in update.ended_track_ids:
+                self.learned.reset(tid)
         t2 = time.perf_counter()
         ids, fits, failures = [], [], []
+        learned_states = []
         for person in update.people:
             try:
+                if self.config.estimator == 'learned':
+                    est = self.learned.step(person.track_id, person.observation, frame.intrinsics, self._frame_counter)
+                    learned_states.append(est.to_human_state(self.body_model.name))
+                    continue
+                initial = None
+                if self.config.estimator == 'learned+refine':
+                    est = self.learned.step(person.track_id, person.observation, frame.intrinsics, self._frame_counter)
+                    initial = FitInitialisation(est.global_orient, est.body_pose, est.betas, est.transl,
+                                                self.config.refine_iterations)
                 fits.append(self.fitter.fit(person.track_id, person.observation, frame.intrinsics,
-                                            self._frame_counter))
+                                            self._frame_counter, initial))
                 ids.append(person.track_id)
             except FittingError:
                 failures.append(person.track_id)
-        humans = self._human_states(ids, fits)
+        humans = self._human_states(ids, fits) + learned_states
         t3 = time.perf_counter()
         self._frame_counter += 1
         mask = union_mask(people, frame.height_px, frame.width_px)
