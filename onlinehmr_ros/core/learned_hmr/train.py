@@ -119,8 +119,9 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
             break
     net.eval()
     last = {k: float(np.mean([h[k] for h in history[-50:]])) for k in history[-1]}
+    first = {k: float(np.mean([h[k] for h in history[:10]])) for k in history[0]}
     return net, {'steps_done': step + 1, 'steps_skipped_non_finite': skipped,
-                 'train_seconds': time.monotonic() - t0, 'final_losses': last}
+                 'train_seconds': time.monotonic() - t0, 'first_losses': first, 'final_losses': last}
 
 
 def _parse(argv):
