@@ -5,6 +5,8 @@ Written as an open-model ``.npz`` and loaded through the project's own
 without the shipped model file.
 """
 import numpy as np
+import pytest
+import torch
 
 from onlinehmr_ros.core.body_model import SMPL_JOINT_PARENTS, BodyModelConfig, load_body_model
 
@@ -43,3 +45,12 @@ def tiny_body_model_npz(path, seed=0):
 
 def tiny_body_model(tmp_path):
     return load_body_model(BodyModelConfig(type='open', path=str(tiny_body_model_npz(tmp_path / 'tiny.npz'))))
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: one intra-op thread (two threads spin against each other on this shared 2-core machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

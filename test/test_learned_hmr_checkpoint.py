@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from _learned_hmr_fakes import tiny_body_model, tiny_body_model_npz
+from _learned_hmr_fakes import one_torch_thread, tiny_body_model, tiny_body_model_npz  # noqa: F401 (autouse)
 from onlinehmr_ros.core.body_model import BodyModelConfig
 from onlinehmr_ros.core.learned_hmr import (CausalHMRNet, CheckpointError, LearnedHMR, LearnedHMRConfig,
                                             LearnedHMRModelConfig, TemporalConfig, ViTEncoderConfig,

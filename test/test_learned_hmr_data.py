@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from _learned_hmr_fakes import tiny_body_model
+from _learned_hmr_fakes import one_torch_thread, tiny_body_model  # noqa: F401 (autouse fixture)
 from onlinehmr_ros.core.learned_hmr.data import (DataError, LandmarkNoiseModel, RealSequenceDataset, SequencePool,
                                                  simulate_observations, synthetic_sequence, vertex_subset)
 from onlinehmr_ros.core.learned_hmr.features import landmark_features

@@ -10,6 +10,7 @@ from onlinehmr_ros.core.learned_hmr.data import simulate_observations, synthetic
 from onlinehmr_ros.core.metrics import pa_mpjpe
 from onlinehmr_ros.core.perception import PersonObservation
 from onlinehmr_ros.core.types import CameraIntrinsics
+from _learned_hmr_fakes import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope='module')

@@ -5,6 +5,7 @@ import torch
 from onlinehmr_ros.core.learned_hmr.config import (LandmarkEncoderConfig, LearnedHMRModelConfig, TemporalConfig,
                                                    ViTEncoderConfig)
 from onlinehmr_ros.core.learned_hmr.model import CausalHMRNet
+from _learned_hmr_fakes import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def _landmark_inputs(B, T, dtype, seed=0):

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from _learned_hmr_fakes import tiny_body_model, tiny_body_model_npz
+from _learned_hmr_fakes import one_torch_thread, tiny_body_model, tiny_body_model_npz  # noqa: F401 (autouse)
 from onlinehmr_ros.core.learned_hmr import load_checkpoint
 from onlinehmr_ros.core.learned_hmr.config import LearnedHMRModelConfig, TemporalConfig
 from onlinehmr_ros.core.learned_hmr.data import SequencePool, synthetic_sequence
