@@ -79,7 +79,8 @@ def _agreement(cfg, dtype) -> tuple[float, float]:
             p = net.forward_step({k: v[:, t] for k, v in inputs.items()}, cache, t)
             rot.append(p.rotmat)
             pel.append(p.pelvis_cam_m)
-    return (float((torch.cat(rot) - ref.rotmat[0]).abs().max()), float((torch.cat(pel) - ref.pelvis_cam_m[0]).abs().max()))
+    return (float((torch.cat(rot) - ref.rotmat[0]).abs().max()),
+            float((torch.cat(pel) - ref.pelvis_cam_m[0]).abs().max()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,8 @@ def test_own_checkpoint_round_trip_and_strict_keys(tmp_path):
     blob['state_dict']['head.extra'] = torch.zeros(1)
     del blob['state_dict']['head.out.bias']
     torch.save(blob, tmp_path / 'bad.pt')
-    with pytest.raises(CheckpointError, match=r"missing keys: \['head.out.bias'\][\s\S]*unexpected keys: \['head.extra'\]"):
+    expected = r"missing keys: \['head.out.bias'\][\s\S]*unexpected keys: \['head.extra'\]"
+    with pytest.raises(CheckpointError, match=expected):
         load_checkpoint(tmp_path / 'bad.pt')
     with pytest.raises(CheckpointError, match='does not exist'):
         load_checkpoint(tmp_path / 'none.pt')

@@ -16,8 +16,8 @@ def _landmark_inputs(B, T, dtype, seed=0):
 
 def _net(window=5, depth=2, encoder='landmarks', dtype=torch.float64, seed=0, tokens='parts'):
     torch.manual_seed(seed)
-    cfg = LearnedHMRModelConfig(encoder=encoder, landmarks=LandmarkEncoderConfig(tokens=tokens), temporal=TemporalConfig(window=window, depth=depth, dim=32,
-                                                                         num_heads=4),
+    cfg = LearnedHMRModelConfig(encoder=encoder, landmarks=LandmarkEncoderConfig(tokens=tokens),
+                                temporal=TemporalConfig(window=window, depth=depth, dim=32, num_heads=4),
                                 vit=ViTEncoderConfig(image_height_px=32, image_width_px=24, patch_size_px=8,
                                                      patch_padding_px=0, embed_dim=16, depth=1, num_heads=2))
     net = CausalHMRNet(cfg).to(dtype).eval()

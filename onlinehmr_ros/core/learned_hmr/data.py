@@ -341,7 +341,8 @@ def simulate_observations(seq: PosedSequence, rng: np.random.Generator,
     bias = rng.normal(0, noise.bias_2d_box_frac, (33, 2))
     if noise.mean_bias_2d_box_frac is not None:
         bias = bias + np.asarray(noise.mean_bias_2d_box_frac).reshape(33, 2)
-    lm = uv + (rng.normal(0, 1, (T, 33, 2)) * (s2[None, :, None] * factor[..., None]) + bias[None]) * size[:, None, None]
+    white = rng.normal(0, 1, (T, 33, 2)) * (s2[None, :, None] * factor[..., None])
+    lm = uv + (white + bias[None]) * size[:, None, None]
     vis_hi = 1.0 - np.abs(rng.normal(0, 0.02, (T, 33)))
     vis_lo = rng.uniform(0.0, 0.3, (T, 33))
     vis = np.where(in_lm & ~occ_lm, vis_hi, vis_lo).clip(0, 1)

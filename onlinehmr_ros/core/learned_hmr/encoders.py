@@ -197,9 +197,9 @@ def load_vit_backbone_checkpoint(encoder: ViTPatchEncoder, path: str | pathlib.P
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise CheckpointError(f'ViT backbone checkpoint {path} does not exist: download HMR2.0 '
-                              '(e.g. hmr2_data.tar.gz, logs/train/multiruns/hmr2/0/checkpoints/epoch=35-step=1000000.ckpt) '
-                              'on a machine with internet and pass its path')
+        raise CheckpointError(f'ViT backbone checkpoint {path} does not exist: download HMR2.0\'s release '
+                              '(hmr2_data.tar.gz: logs/train/multiruns/hmr2/0/checkpoints/*.ckpt) on a machine '
+                              'with internet and pass its path')
     try:
         blob = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/pickled files

@@ -140,7 +140,8 @@ def hmr_losses(pred: dict[str, torch.Tensor], gt: dict[str, torch.Tensor],
     # error each joint's uncertainty describes: pelvis-relative for joints 1..23, the camera-frame
     # position error for the pelvis itself (its pelvis-relative error is identically 0, which would
     # drive its log sigma to -inf)
-    joint_err = torch.cat([(pj[..., :1, :] - gj[..., :1, :]), (p_rel - g_rel)[..., 1:, :]], dim=-2).detach().norm(dim=-1)
+    joint_err = torch.cat([(pj[..., :1, :] - gj[..., :1, :]), (p_rel - g_rel)[..., 1:, :]], dim=-2)
+    joint_err = joint_err.detach().norm(dim=-1)
     ls = pred['joint_log_sigma'].clamp(min=LOG_SIGMA_MIN, max=LOG_SIGMA_MAX)
     nll = 0.5 * joint_err ** 2 * torch.exp(-2 * ls) + ls
     terms['l_sigma'] = weights.w_sigma * _masked_mean(nll, valid)

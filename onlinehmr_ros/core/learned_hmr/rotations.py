@@ -39,7 +39,8 @@ def axis_angle_from_rotmat(R: torch.Tensor) -> torch.Tensor:
     m = R
     tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
     cands = torch.stack([
-        torch.stack([1 + tr, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
+        torch.stack([1 + tr, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                     m[..., 1, 0] - m[..., 0, 1]], -1),
         torch.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
                      m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
         torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0],
@@ -48,7 +49,8 @@ def axis_angle_from_rotmat(R: torch.Tensor) -> torch.Tensor:
                      1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1),
     ], dim=-2)                                                     # (..., 4, 4): each row is 4|q_k| q
     diag = torch.stack([1 + tr, 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
-                        1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1)
+                        1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
+                        1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]], -1)
     best = diag.argmax(dim=-1, keepdim=True)
     q = torch.gather(cands, -2, best[..., None].expand(*best.shape[:-1], 1, 4)).squeeze(-2)
     q = torch.nn.functional.normalize(q, dim=-1)
