@@ -356,7 +356,6 @@ def _pipeline_config(base, changes: dict):
 
 
 def cmd_eval(args) -> int:
-    import dataclasses
     import time
 
     from tqdm import tqdm

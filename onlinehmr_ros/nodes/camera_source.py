@@ -19,8 +19,6 @@ from __future__ import annotations
 import sys
 import time
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -30,7 +28,7 @@ from onlinehmr_ros.core.sources import SourceError, open_source, resolve_intrins
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
-from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare
 
 
@@ -153,24 +151,7 @@ class CameraSourceNode(Node):
 
 
 def main(args=None) -> int:
-    ensure_ament_prefix_path()
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraSourceNode()
-        while rclpy.ok() and not (node.finished and node.shutdown_at_end):
-            rclpy.spin_once(node, timeout_sec=0.1)
-        return 0
-    except SourceError as exc:
-        print(f'camera_source: error: {exc}', file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
+    return run_node(CameraSourceNode, 'camera_source', args, done=lambda node: node.finished and node.shutdown_at_end)
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.run import USER_ERRORS
 
 #: node name -> (executable in setup.py / the launch file, module, class)
 NODES = {
@@ -179,13 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                         args.record, threads=args.threads, drain_s=3.0)
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
-    except Exception as exc:  # noqa: BLE001 -- report any start-up failure (bad input, missing model) and exit 1
-        from onlinehmr_ros.core.body_model import BodyModelError
-        from onlinehmr_ros.core.sources import SourceError
-        if isinstance(exc, (SourceError, BodyModelError, ValueError)):
-            print(f'onlinehmr_pipeline: error: {exc}', file=sys.stderr)
-            return 1
-        raise
+    except USER_ERRORS as exc:
+        print(f'onlinehmr_pipeline: error: {exc}', file=sys.stderr)
+        return 1
     print(f'{run.frames_in} frames in, {run.frames_out} world frames out in {run.wall_s:.1f} s '
           f'({run.frames_out / max(run.wall_s, 1e-9):.1f} fps)')
     for stage, p50, p95 in stage_report(run):

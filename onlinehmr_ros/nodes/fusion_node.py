@@ -14,14 +14,12 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
 import torch
 from geometry_msgs.msg import PoseStamped, TransformStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from onlinehmr_ros.core.body_model import BodyModelConfig, BodyModelError, load_body_model
+from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.display_mesh import decimate
 from onlinehmr_ros.core.fusion import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
 from onlinehmr_ros.core.geometry import quat_xyzw_to_wxyz
@@ -29,8 +27,8 @@ from onlinehmr_ros.core.types import CameraPose
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert, markers
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
-from onlinehmr_ros.ros.env import ensure_ament_prefix_path
 from onlinehmr_ros.ros.marker_cdr import encode_marker_array
+from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare, declare_config
 from onlinehmr_ros.ros.tf import TfBroadcaster
 
@@ -141,22 +139,7 @@ class FusionNode(Node):
 
 
 def main(args=None) -> int:
-    ensure_ament_prefix_path()
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FusionNode()
-        rclpy.spin(node)
-        return 0
-    except BodyModelError as exc:
-        print(f'fusion: error: {exc}', file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node(FusionNode, 'fusion', args)
 
 
 if __name__ == '__main__':

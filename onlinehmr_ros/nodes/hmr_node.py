@@ -15,13 +15,10 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from onlinehmr_ros.core.body_model import BodyModelError
 from onlinehmr_ros.core.fusion import root_orientation_xyzw
 from onlinehmr_ros.core.hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
 from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame
@@ -29,7 +26,7 @@ from onlinehmr_ros.core.visualize import overlay_humans
 from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
-from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare, declare_config
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -108,22 +105,7 @@ class HmrNode(Node):
 
 
 def main(args=None) -> int:
-    ensure_ament_prefix_path()
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = HmrNode()
-        rclpy.spin(node)
-        return 0
-    except BodyModelError as exc:
-        print(f'hmr: error: {exc}', file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node(HmrNode, 'hmr', args)
 
 
 if __name__ == '__main__':

@@ -11,8 +11,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -22,7 +20,7 @@ from onlinehmr_ros.core.soft_mask import SOFT_MASK_MODES, SoftMaskConfig
 from onlinehmr_ros.core.types import CameraIntrinsics, Frame
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics
-from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare
 
 
@@ -81,19 +79,7 @@ class MaskNode(Node):
 
 
 def main(args=None) -> int:
-    ensure_ament_prefix_path()
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = MaskNode()
-        rclpy.spin(node)
-        return 0
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node(MaskNode, 'mask', args)
 
 
 if __name__ == '__main__':

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -32,7 +30,7 @@ from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
-from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare, declare_config
 from onlinehmr_ros.ros.tf import TfBroadcaster
 
@@ -162,19 +160,7 @@ class SlamNode(Node):
 
 
 def main(args=None) -> int:
-    ensure_ament_prefix_path()
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SlamNode()
-        rclpy.spin(node)
-        return 0
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node(SlamNode, 'slam', args)
 
 
 if __name__ == '__main__':
