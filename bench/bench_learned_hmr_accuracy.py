@@ -2,7 +2,7 @@
 and the velocity-regularisation ablation.
 
     python -m bench.bench_learned_hmr_accuracy [--checkpoint PATH] [--ablation PATH] [--compare NAME=PATH]
-        [--sim-sequences 12] [--rendered 4] [--rendered-frames 150] [--rendered-pickle FILE] [--no-megamind]
+        [--sim-sequences 6] [--rendered 4] [--rendered-frames 150] [--rendered-pickle FILE ...] [--no-megamind]
 
 Evaluation sets:
 * ``sim``: held-out procedural sequences (seed 12345) with simulated mediapipe-calibrated landmarks
@@ -67,8 +67,13 @@ def _refine(fitter: BodyFitter, track_id: int, est, observation, intr, frame: in
     return fitter.fit(track_id, observation, intr, frame)
 
 
-def run_methods(pairs, ckpts: dict[str, str], body_model, methods=('learned', 'fitting', 'learned+refine')):
-    """Per method: list of (pred joints (F, 24, 3), frame indices, seq) and ms/frame."""
+def run_methods(pairs, ckpts: dict[str, str], body_model, methods=('learned', 'fitting', 'learned+refine'),
+                refine_iterations: int | None = None):
+    """Per method: list of (pred joints (F, 24, 3), frame indices, seq) and ms/frame.
+
+    ``refine_iterations``: solver iterations per frame of ``learned+refine`` (default: the fitter's
+    ``iterations_tracking``).
+    """
     out, ms = {}, {}
     for name in methods:
         rows, times = [], []
@@ -77,7 +82,10 @@ def run_methods(pairs, ckpts: dict[str, str], body_model, methods=('learned', 'f
             intr = CameraIntrinsics(seq.K, W, H)
             hmr = LearnedHMR(LearnedHMRConfig(checkpoint_path=ckpts['learned'], compute_vertices=False),
                              body_model=body_model) if 'learned' in name else None
-            fitter = BodyFitter(body_model, FitterConfig()) if name != 'learned' else None
+            fc = FitterConfig()
+            if name == 'learned+refine' and refine_iterations:
+                fc = dataclasses.replace(fc, iterations_tracking=refine_iterations)
+            fitter = BodyFitter(body_model, fc) if name != 'learned' else None
             joints, idx = [], []
             for t in np.flatnonzero(obs.frame_valid):
                 o = _observation(obs, int(t))
@@ -143,11 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--ablation', default=None, help='the same model trained without L_v / L_a')
     ap.add_argument('--compare', action='append', default=[], metavar='NAME=PATH',
                     help='further learned checkpoints to evaluate (learned alone), e.g. other lambda_5/lambda_6')
-    ap.add_argument('--sim-sequences', type=int, default=12)
+    ap.add_argument('--sim-sequences', type=int, default=6, help='simulated sequences (0: skip)')
     ap.add_argument('--rendered', type=int, default=4, help='rendered sequences (0: skip)')
     ap.add_argument('--rendered-frames', type=int, default=150)
-    ap.add_argument('--rendered-pickle', default=None, help='reuse pairs pickled by an earlier run / write them')
+    ap.add_argument('--rendered-pickle', action='append', default=[],
+                    help='reuse pairs pickled by an earlier run (repeatable: concatenated) / write them (one file)')
     ap.add_argument('--no-megamind', action='store_true')
+    ap.add_argument('--refine-iterations', type=int, default=None,
+                    help="iterations per frame of learned+refine (default: the fitter's iterations_tracking)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     body_model = load_body_model(BodyModelConfig())
@@ -160,25 +171,29 @@ def main(argv: list[str] | None = None) -> int:
     methods_full = ('learned', 'fitting', 'learned+refine')
 
     def run(pairs, title):
-        res, ms = run_methods(pairs, ckpts, body_model, methods_full)
+        res, ms = run_methods(pairs, ckpts, body_model, methods_full, args.refine_iterations)
         for name in [k for k in ckpts if k != 'learned']:
             r2, m2 = run_methods(pairs, {'learned': ckpts[name]}, body_model, ('learned',))
             res[name], ms[name] = r2['learned'], m2['learned']
         table(res, ms, title)
 
-    cfg = dataclasses.replace(TrainConfig(), eval_sequences=args.sim_sequences)
-    run(synthetic_eval_set(body_model, cfg), f'sim: {args.sim_sequences} held-out procedural sequences x 300 frames, '
-                                             'simulated landmarks')
+    if args.sim_sequences:
+        cfg = dataclasses.replace(TrainConfig(), eval_sequences=args.sim_sequences)
+        run(synthetic_eval_set(body_model, cfg), f'sim: {args.sim_sequences} held-out procedural sequences x 300 '
+                                                 'frames, simulated landmarks')
     if args.rendered:
         import os
-        if args.rendered_pickle and os.path.exists(args.rendered_pickle):
-            with open(args.rendered_pickle, 'rb') as f:
-                pairs = pickle.load(f)[:args.rendered]
+        if args.rendered_pickle and all(os.path.exists(p) for p in args.rendered_pickle):
+            pairs = []
+            for path in args.rendered_pickle:
+                with open(path, 'rb') as f:
+                    pairs += pickle.load(f)
+            pairs = pairs[:args.rendered]
         else:
             from onlinehmr_ros.core.learned_hmr.rendered import rendered_pairs
             pairs = rendered_pairs(body_model, args.rendered, args.rendered_frames, seed0=600)
             if args.rendered_pickle:
-                with open(args.rendered_pickle, 'wb') as f:
+                with open(args.rendered_pickle[0], 'wb') as f:
                     pickle.dump(pairs, f)
         run(pairs, f'rendered: {len(pairs)} generator sequences x {pairs[0][0].num_frames} frames, real mediapipe')
     if not args.no_megamind:
