@@ -14,7 +14,7 @@ Evaluation sets:
 
 Methods: ``learned`` (streaming, KV cache), ``fitting`` (:class:`~onlinehmr_ros.core.fitting.BodyFitter`,
 the hmr stage's default), ``learned+refine`` (each frame the fitter starts from the learned estimate and
-runs its tracking iterations; see :func:`_refine`).
+runs ``--refine-iterations`` iterations, default the fitter's ``iterations_tracking``; see :func:`_refine`).
 Metrics (mm, m/s^2, 10 m/s^3): PA-MPJPE, MPJPE, Accel error, Jitter, HF share; Megamind: Accel (GT-free
 acceleration), Jitter, HF share.
 """
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.fitting import BodyFitter, FitterConfig, FittingError
+from onlinehmr_ros.core.fitting import BodyFitter, FitInitialisation, FitterConfig, FittingError
 from onlinehmr_ros.core.learned_hmr.calibration import video_landmark_track
 from onlinehmr_ros.core.learned_hmr.data import SimulatedObservations
 from onlinehmr_ros.core.learned_hmr.evaluate import longest_run, sequence_metrics, smoothness
@@ -46,25 +46,12 @@ def _observation(obs: SimulatedObservations, t: int) -> PersonObservation:
                              float(obs.visibility[t].mean()))
 
 
-def _refine(fitter: BodyFitter, track_id: int, est, observation, intr, frame: int):
-    """Learned + fitting refinement: the fitter's warm start for this frame is the learned estimate.
-
-    ``BodyFitter.fit`` warm-starts from its track state; this evaluation hook replaces the state's
-    parameter vector with the learned estimate (keeping the fitter's own temporal history), so the
-    fitter runs ``iterations_tracking`` iterations from the network's output (first frame:
-    ``iterations_first``). A public ``x_init`` argument of ``fit`` would make this hook unnecessary.
-    """
-    from onlinehmr_ros.core.fitting import _TrackState  # evaluation hook, see docstring
-
-    x = np.concatenate([est.global_orient, est.body_pose, est.betas, est.transl]).astype(np.float64)
-    st = fitter._states.get(track_id)
-    if st is None:
-        st = _TrackState(x=x, joints_rel=[], transl_hist=[], betas_mean=est.betas.astype(np.float64), n_shape=0,
-                         last_frame=frame - 1)
-    else:
-        st = dataclasses.replace(st, x=x)
-    fitter._states[track_id] = st
-    return fitter.fit(track_id, observation, intr, frame)
+def _refine(fitter: BodyFitter, track_id: int, est, observation, intr, frame: int, iterations: int):
+    """Learned + fitting refinement, as the hmr stage's ``learned+refine`` estimator does it: the fit starts
+    from the learned estimate (``FitInitialisation``) for ``iterations`` iterations; the fitter's temporal
+    terms use its own history."""
+    init = FitInitialisation(est.global_orient, est.body_pose, est.betas, est.transl, iterations)
+    return fitter.fit(track_id, observation, intr, frame, init)
 
 
 def run_methods(pairs, ckpts: dict[str, str], body_model, methods=('learned', 'fitting', 'learned+refine'),
@@ -83,8 +70,7 @@ def run_methods(pairs, ckpts: dict[str, str], body_model, methods=('learned', 'f
             hmr = LearnedHMR(LearnedHMRConfig(checkpoint_path=ckpts['learned'], compute_vertices=False),
                              body_model=body_model) if 'learned' in name else None
             fc = FitterConfig()
-            if name == 'learned+refine' and refine_iterations:
-                fc = dataclasses.replace(fc, iterations_tracking=refine_iterations)
+            iters = refine_iterations or fc.iterations_tracking
             fitter = BodyFitter(body_model, fc) if name != 'learned' else None
             joints, idx = [], []
             for t in np.flatnonzero(obs.frame_valid):
@@ -96,7 +82,7 @@ def run_methods(pairs, ckpts: dict[str, str], body_model, methods=('learned', 'f
                     elif name == 'fitting':
                         j = fitter.fit(0, o, intr, int(t)).joints
                     else:
-                        j = _refine(fitter, 0, hmr.step(0, o, intr, int(t)), o, intr, int(t)).joints
+                        j = _refine(fitter, 0, hmr.step(0, o, intr, int(t)), o, intr, int(t), iters).joints
                 except FittingError:
                     continue
                 times.append(time.perf_counter() - t0)
