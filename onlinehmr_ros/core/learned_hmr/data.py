@@ -61,7 +61,8 @@ MEGAMIND_NOISE_3D_M = (
     0.0132, 0.0121, 0.0240, 0.0248, 0.0274, 0.0292, 0.0275, 0.0295, 0.0246, 0.0255, 0.0023, 0.0023, 0.0114,
     0.0147, 0.0164, 0.0183, 0.0166, 0.0191, 0.0249, 0.0227)
 
-# Measured by rendered.systematic_landmark_error on 6 generator sequences x 150 frames (seeds 500-505,
+# Measured by `python -m onlinehmr_ros.core.learned_hmr.rendered` (rendered.systematic_landmark_error) on
+# 6 generator sequences x 150 frames (seeds 500-505,
 # 897 detected frames; mediapipe 0.10.21 legacy pose) against the open body model's landmarks:
 # the mean 2D offset per landmark (x, y) / box long side (RMS 0.0110) ...
 RENDERED_MEAN_BIAS_2D_BOX_FRAC = (
