@@ -16,7 +16,7 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(include=[package_name, package_name + '.*']),
-    package_data={package_name: ['data/*.npz', 'data/*.md', 'data/*.task', 'data/*.yaml']},
+    package_data={package_name: ['data/*.npz', 'data/*.pt', 'data/*.md', 'data/*.yaml']},
     data_files=[
         ('share/' + package_name + '/launch', glob('launch/*.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml')),

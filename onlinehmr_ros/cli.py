@@ -6,6 +6,7 @@
                                         on Megamind.avi, recorded to MCAP, rendered, timed
     onlinehmr render-bag BAG --out DIR  overlay video and scene pictures from a recorded bag
     onlinehmr eval ...                  metrics on synthetic sequences with ground truth
+    onlinehmr train ...                 train the learned causal HMR (onlinehmr_ros.core.learned_hmr.train)
 
 results.npz (``onlinehmr run``), N frames, P tracks, NaN where a track is absent:
     stamps_ns (N,) int64           image stamps
@@ -449,11 +450,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--max-people', type=int, default=3)
     ev.add_argument('--json', default='', help='also write the rows as JSON')
     ev.set_defaults(func=cmd_eval)
+
+    sub.add_parser('train', help='train the learned causal HMR (see `onlinehmr train --help`)', add_help=False)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     from onlinehmr_ros.core.body_model import BodyModelError
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['train']:   # its own argument parser: `onlinehmr train --help`
+        from onlinehmr_ros.core.learned_hmr.train import main as train_main
+        return int(train_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

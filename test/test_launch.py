@@ -163,3 +163,16 @@ def test_rviz_config_shows_the_outputs():
     assert topics['MarkerArray'] == '/human/world_mesh'
     assert topics['Path'] == '/slam/path' and topics['PointCloud2'] == '/slam/map'
     assert topics['Image'] == '/human/debug_image' and 'TF' in topics
+
+
+def test_installed_distribution_ships_the_model_files():
+    """`pip install .` (make setup) must install the open body model and the learned checkpoint."""
+    from importlib.metadata import files
+    installed = {str(f) for f in files('onlinehmr_ros') or []}
+    for name in ('onlinehmr_ros/data/open_body_model.npz', 'onlinehmr_ros/data/learned_hmr_landmarks.pt',
+                 'onlinehmr_ros/data/OPEN_BODY_MODEL.md'):
+        assert name in installed, f'{name} is not installed by setup.py (package_data)'
+    shared = {f for f in installed if '/share/onlinehmr_ros/' in f}
+    assert any(f.endswith('launch/pipeline.launch.py') for f in shared)
+    assert any(f.endswith('config/pipeline.yaml') for f in shared) and any(f.endswith('rviz/onlinehmr.rviz')
+                                                                          for f in shared)
