@@ -167,8 +167,12 @@ def test_rviz_config_shows_the_outputs():
 
 def test_installed_distribution_ships_the_model_files():
     """`pip install .` (make setup) must install the open body model and the learned checkpoint."""
-    from importlib.metadata import files
-    installed = {str(f) for f in files('onlinehmr_ros') or []}
+    import sysconfig
+    from importlib.metadata import Distribution
+    # the dist-info pip wrote (not a setuptools egg-info a build may leave in the checkout)
+    dist_infos = list(pathlib.Path(sysconfig.get_paths()['purelib']).glob('onlinehmr_ros-*.dist-info'))
+    assert len(dist_infos) == 1, f'expected one installed onlinehmr_ros distribution, found {dist_infos}'
+    installed = {str(f) for f in Distribution.at(dist_infos[0]).files}
     for name in ('onlinehmr_ros/data/open_body_model.npz', 'onlinehmr_ros/data/learned_hmr_landmarks.pt',
                  'onlinehmr_ros/data/OPEN_BODY_MODEL.md'):
         assert name in installed, f'{name} is not installed by setup.py (package_data)'
