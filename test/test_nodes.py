@@ -54,7 +54,7 @@ def test_hmr_node_waits_accepts_encodings_and_rejects_others(rclpy_context):
     assert all(m.header.frame_id == 'cam' and len(m.humans) == 0 for m in out)   # nobody: empty, no error
     bad = convert.array_to_image(np.zeros((4, 4), np.float32), '32FC1', stamp_ns=2000)
     pub.publish(bad)
-    _spin(ex, lambda: node.rejected == 1, 10)
-    assert node.rejected == 1 and len(out) == 4
+    _spin(ex, lambda: node.camera.rejected == 1, 10)
+    assert node.camera.rejected == 1 and len(out) == 4
     ex.shutdown()
     node.destroy_node()

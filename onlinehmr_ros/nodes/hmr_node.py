@@ -21,10 +21,11 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from onlinehmr_ros.core.fusion import root_orientation_xyzw
 from onlinehmr_ros.core.hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
-from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame
+from onlinehmr_ros.core.types import HumansFrame
 from onlinehmr_ros.core.visualize import overlay_humans
 from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
 from onlinehmr_ros.ros import convert
+from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare, declare_config
@@ -51,35 +52,20 @@ class HmrNode(Node):
                                                            m.joint_parents))
         self.debug_pub = self.create_publisher(Image, '/human/debug_image', 10) if self.debug_image else None
         self.diagnostics = Diagnostics(self, 'camera-space HMR')
-        self.intrinsics: CameraIntrinsics | None = None
-        self.frames = 0
-        self.rejected = 0
+        self.camera = CameraInput(self, self.hfov_deg)
         self.people = 0
         self.stage_ms: dict[str, list[float]] = {}
         self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
-        self.create_subscription(CameraInfo, '/camera/camera_info', self._on_info, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, '/camera/camera_info', self.camera.on_info, qos_profile_sensor_data)
         self.create_timer(1.0, self._report)
         self.get_logger().info(f'body model {m.name} ({m.num_vertices} vertices), up to {config.max_people} '
                                f'people{", small-people zoom" if config.small_people else ""}')
 
-    def _on_info(self, msg: CameraInfo) -> None:
-        try:
-            self.intrinsics = convert.camera_info_to_intrinsics(msg)
-        except convert.ConversionError as exc:
-            self.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
-
     def _on_image(self, msg: Image) -> None:
-        try:
-            rgb = convert.image_to_rgb(msg)
-        except convert.ConversionError as exc:
-            self.rejected += 1
-            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+        frame = self.camera.frame(msg)
+        if frame is None:
             return
-        h, w = rgb.shape[:2]
-        intr = self.intrinsics
-        if intr is None or (intr.width_px, intr.height_px) != (w, h):
-            intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
-        frame = Frame(rgb, convert.stamp_to_ns(msg.header.stamp), intr, self.frames)
+        rgb, intr = frame.image_rgb, frame.intrinsics
         out = self.hmr.process(frame)
         humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans)
         self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],
@@ -87,19 +73,19 @@ class HmrNode(Node):
         if self.debug_pub is not None and self.debug_pub.get_subscription_count() > 0:   # rendering costs ms
             overlay = overlay_humans(rgb, humans, intr, self.hmr.body_model.faces)
             self.debug_pub.publish(convert.array_to_image(overlay, 'rgb8', frame.stamp_ns, msg.header.frame_id))
-        self.frames += 1
         self.people = len(humans.humans)
         for k, v in out.timings_ms.items():
             self.stage_ms.setdefault(k, []).append(v)
             del self.stage_ms[k][:-300]
 
     def _report(self) -> None:
-        if not self.frames:
-            self.diagnostics.publish(ERROR if self.rejected else WARN, 'waiting for /camera/image_raw',
-                                     {'rejected_images': self.rejected})
+        cam = self.camera
+        if not cam.frames:
+            self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for /camera/image_raw',
+                                     {'rejected_images': cam.rejected})
             return
-        values = {'frames': self.frames, 'people_tracked': self.people, 'rejected_images': self.rejected,
-                  'intrinsics': 'camera_info' if self.intrinsics is not None else f'hfov {self.hfov_deg} deg'}
+        values = {'frames': cam.frames, 'people_tracked': self.people, 'rejected_images': cam.rejected,
+                  'intrinsics': cam.source}
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         self.diagnostics.publish(OK, f'{self.people} people', values)
 

@@ -17,8 +17,8 @@ from sensor_msgs.msg import Image
 
 from onlinehmr_ros.core.human_mask import HumanMaskStage, SegmentationConfig
 from onlinehmr_ros.core.soft_mask import SOFT_MASK_MODES, SoftMaskConfig
-from onlinehmr_ros.core.types import CameraIntrinsics, Frame
 from onlinehmr_ros.ros import convert
+from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics
 from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare
@@ -49,32 +49,26 @@ class MaskNode(Node):
         self.pub = self.create_publisher(Image, '/human/soft_mask', qos_profile_sensor_data)
         self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
         self.diagnostics = Diagnostics(self, 'soft mask')
-        self.processed = 0
-        self.rejected = 0
+        # the mask needs no intrinsics: the Frame contract carries FOV-based ones of the right size
+        self.camera = CameraInput(self, hfov_deg=60.0)
         self.stage_ms: dict[str, list[float]] = {}
         self.create_timer(1.0, self._report)
 
     def _on_image(self, msg: Image) -> None:
-        try:
-            rgb = convert.image_to_rgb(msg)
-        except convert.ConversionError as exc:
-            self.rejected += 1
-            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+        frame = self.camera.frame(msg)
+        if frame is None:
             return
-        h, w = rgb.shape[:2]
-        # the mask needs no intrinsics; the Frame contract carries a placeholder of the right size
-        frame = Frame(rgb, convert.stamp_to_ns(msg.header.stamp), CameraIntrinsics.from_fov(w, h, 60.0))
         out = self.stage.process(frame)
         self.pub.publish(convert.array_to_image(out.soft_mask, '32FC1', frame.stamp_ns, msg.header.frame_id))
-        self.processed += 1
         for k, v in out.timings_ms.items():
             self.stage_ms.setdefault(k, []).append(v)
             del self.stage_ms[k][:-300]
 
     def _report(self) -> None:
-        self.diagnostics.publish(ERROR if self.rejected and not self.processed else OK,
-                                 'masking' if self.processed else 'waiting for images',
-                                 {'frames': self.processed, 'rejected_images': self.rejected,
+        cam = self.camera
+        self.diagnostics.publish(ERROR if cam.rejected and not cam.frames else OK,
+                                 'masking' if cam.frames else 'waiting for /camera/image_raw',
+                                 {'frames': cam.frames, 'rejected_images': cam.rejected,
                                   **{f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()}})
 
 

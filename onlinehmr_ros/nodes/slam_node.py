@@ -26,9 +26,10 @@ from std_msgs.msg import Float64
 
 from onlinehmr_ros.core.fusion import StampPairer
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
-from onlinehmr_ros.core.types import CameraIntrinsics, Frame, HumansFrame
+from onlinehmr_ros.core.types import HumansFrame
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
+from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare, declare_config
@@ -67,23 +68,15 @@ class SlamNode(Node):
         self.diagnostics = Diagnostics(self, 'slam')
         self.pairer: StampPairer[Image, Image] = StampPairer(int(self.mask_wait_s * 1e9), 32)
         self.humans_pairer: StampPairer[tuple, HumansFrame] = StampPairer(int(self.mask_wait_s * 1e9), 32)
-        self.intrinsics: CameraIntrinsics | None = None
+        self.camera = CameraInput(self, self.hfov_deg)
         self.path = Path()
-        self.frames = 0
-        self.rejected = 0
         self.last = None
         self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
         self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
-        self.create_subscription(CameraInfo, '/camera/camera_info', self._on_info, qos_profile_sensor_data)
+        self.create_subscription(CameraInfo, '/camera/camera_info', self.camera.on_info, qos_profile_sensor_data)
         self.create_subscription(Image, '/human/soft_mask', self._on_mask, qos_profile_sensor_data)
         self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_humans, 10)
         self.create_timer(1.0, self._report)
-
-    def _on_info(self, msg: CameraInfo) -> None:
-        try:
-            self.intrinsics = convert.camera_info_to_intrinsics(msg)
-        except convert.ConversionError as exc:
-            self.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
 
     # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order
     def _on_image(self, msg: Image) -> None:
@@ -113,20 +106,11 @@ class SlamNode(Node):
             self._process(image, mask, humans)
 
     def _process(self, image: Image, mask: Image | None, humans: HumansFrame | None) -> None:
-        try:
-            rgb = convert.image_to_rgb(image)
-            soft = None if mask is None else convert.image_to_array(mask)
-        except convert.ConversionError as exc:
-            self.rejected += 1
-            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+        frame = self.camera.frame(image)
+        if frame is None:
             return
-        h, w = rgb.shape[:2]
-        intr = self.intrinsics
-        if intr is None or (intr.width_px, intr.height_px) != (w, h):
-            intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
-        frame = Frame(rgb, convert.stamp_to_ns(image.header.stamp), intr, self.frames)
+        soft = None if mask is None else convert.image_to_array(mask)
         out = self.branch.process(frame, soft, humans)
-        self.frames += 1
         self.last = d = out.diagnostics
         for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
             self.stage_ms[k].append(v)
@@ -140,23 +124,23 @@ class SlamNode(Node):
         self.path.header = ps.header
         self.path.poses = (self.path.poses + [ps])[-self.path_length:]
         self.path_pub.publish(self.path)
-        if self.frames % self.map_every == 0 and len(out.map_points_world):
+        if self.camera.frames % self.map_every == 0 and len(out.map_points_world):
             self.map_pub.publish(convert.points_to_cloud(out.map_points_world_m, frame.stamp_ns, self.world_frame))
 
     def _report(self) -> None:
         d = self.last
         if d is None:
             self.diagnostics.publish(WARN, 'waiting for /camera/image_raw' + (' and /human/soft_mask'
-                                     if self.use_mask else ''), {'rejected_images': self.rejected,
+                                     if self.use_mask else ''), {'rejected_images': self.camera.rejected,
                                                                  'images_without_mask': self.pairer.stats.dropped_left})
             return
         level = OK if d.tracking else (ERROR if d.state == 'lost' else WARN)
         self.diagnostics.publish(level, d.status + ('' if d.tracking else ' (pose held)'), {
-            'state': d.state, 'frames': self.frames, 'features': d.n_features, 'inliers': d.n_inliers,
+            'state': d.state, 'frames': self.camera.frames, 'features': d.n_features, 'inliers': d.n_inliers,
             'keyframes': d.n_keyframes, 'map_points': d.n_map_points, 'segment': d.segment,
             'world_continuous': d.world_continuous, 'gravity_aligned': d.gravity_aligned, 'scale': d.scale,
             'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'ms_total': d.ms_total,
-            'images_without_mask': self.pairer.stats.dropped_left, 'rejected_images': self.rejected})
+            'images_without_mask': self.pairer.stats.dropped_left, 'rejected_images': self.camera.rejected})
 
 
 def main(args=None) -> int:

@@ -1,0 +1,50 @@
+"""Image + CameraInfo -> core Frame, the same way in every node that reads the camera."""
+from __future__ import annotations
+
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from onlinehmr_ros.core.types import CameraIntrinsics, Frame
+from onlinehmr_ros.ros import convert
+
+
+class CameraInput:
+    """Keeps the latest intrinsics of a camera and turns its images into core Frames.
+
+    Without CameraInfo (or with an uncalibrated one) the intrinsics come from
+    ``hfov_deg``; an image in an unsupported encoding is logged and counted in
+    ``rejected``, never raised into the executor.
+    """
+
+    def __init__(self, node: Node, hfov_deg: float):
+        self._node = node
+        self.hfov_deg = hfov_deg
+        self.intrinsics: CameraIntrinsics | None = None
+        self.rejected = 0
+        self.frames = 0
+
+    def on_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics = convert.camera_info_to_intrinsics(msg)
+        except convert.ConversionError as exc:
+            self._node.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
+
+    def frame(self, msg: Image) -> Frame | None:
+        """The image as a Frame (RGB uint8, stamp, intrinsics, running index), or None if rejected."""
+        try:
+            rgb = convert.image_to_rgb(msg)
+        except convert.ConversionError as exc:
+            self.rejected += 1
+            self._node.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return None
+        h, w = rgb.shape[:2]
+        intr = self.intrinsics
+        if intr is None or (intr.width_px, intr.height_px) != (w, h):
+            intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
+        frame = Frame(rgb, convert.stamp_to_ns(msg.header.stamp), intr, self.frames)
+        self.frames += 1
+        return frame
+
+    @property
+    def source(self) -> str:
+        return 'camera_info' if self.intrinsics is not None else f'hfov {self.hfov_deg} deg'
