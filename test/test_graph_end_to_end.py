@@ -83,3 +83,49 @@ def test_bag_without_image_topic_is_a_clear_error(tmp_path):
         w.write(c, 1, ts.serialize_cdr(ts.types['std_msgs/msg/String'](data='hi'), 'std_msgs/msg/String'))
     assert main(['run', str(bag), '--out', str(tmp_path / 'o')]) == 1
     assert main(['render-bag', str(bag), '--out', str(tmp_path / 'o')]) == 1
+
+
+@pytest.mark.slow
+def test_graph_multi_person_world_meshes(tmp_path):
+    """Two people through the node graph: each gets its own track id, colour and world mesh."""
+    import yaml
+    from rclpy.serialization import deserialize_message
+    from rosbags.highlevel import AnyReader
+
+    from onlinehmr_ros.core.synthetic.generator import SequenceConfig, generate_sequence
+    from onlinehmr_ros.msg import HumanMeshArray
+    from onlinehmr_ros.nodes.compose import run_graph
+    from onlinehmr_ros.ros.marker_cdr import DELETE, decode_marker_array
+    from onlinehmr_ros.ros.markers import MESH_NS
+
+    seq = generate_sequence(SequenceConfig(num_frames=45, num_people=2, camera_kind='handheld'), seed=3)
+    video_dir = seq.save(tmp_path / 'seq')
+    fx = float(seq.intrinsics.fx)
+    params = yaml.safe_load((ROOT / 'config' / 'pipeline.yaml').read_text())
+    params['hmr']['ros__parameters']['max_people'] = 2
+    params['camera_source']['ros__parameters']['intrinsics'] = [fx, fx, float(seq.intrinsics.cx),
+                                                                float(seq.intrinsics.cy)]
+    params_file = tmp_path / 'params.yaml'
+    params_file.write_text(yaml.safe_dump(params))
+    bag = tmp_path / 'bag'
+    run = run_graph(['--params-file', str(params_file)],
+                    {'input': str(video_dir / 'video.mp4'), 'rate_mode': 'lockstep'}, True, str(bag),
+                    record_topics=['/human/world_mesh', '/human/world_humans'], drain_s=4.0, timeout_s=600)
+    assert run.frames_in == 45 and run.frames_out >= 35
+    ids_per_frame, colours = [], {}
+    with AnyReader([bag]) as reader:
+        for conn, _, raw in reader.messages():
+            if conn.topic == '/human/world_humans':
+                msg = deserialize_message(raw, HumanMeshArray)
+                ids_per_frame.append(sorted(h.track_id for h in msg.humans))
+                if len(msg.humans) == 2:
+                    a, b = (np.asarray(h.root_position) for h in msg.humans)
+                    assert np.linalg.norm(a - b) > 0.2, 'two tracks on one person'
+            else:
+                for m in decode_marker_array(bytes(raw)):
+                    if m.ns == MESH_NS and m.action != DELETE:
+                        colours.setdefault(m.id, set()).add(tuple(np.round(m.color_rgba, 4)))
+    two = [ids for ids in ids_per_frame if len(ids) == 2]
+    assert len(two) >= 0.5 * len(ids_per_frame), f'two people in only {len(two)} of {len(ids_per_frame)} frames'
+    assert all(len(c) == 1 for c in colours.values()), 'a track changed colour'
+    assert len({next(iter(c)) for c in colours.values()}) == len(colours), 'two tracks share a colour'
