@@ -56,10 +56,12 @@ def test_graph_on_megamind(tmp_path):
                 assert all(m.type == TRIANGLE_LIST and len(m.points) <= 3 * 7000 for m in meshes)
                 stamps.setdefault('mesh_ids', []).extend(m.id for m in meshes)
     images = set(stamps['/camera/image_raw'])
-    # every output carries the stamp of an image
+    assert len(images) >= 36, f'recorder got {len(images)} of 40 images'   # it may join a few frames late
+    # every output carries the stamp of an image (from the recorder's first image on)
     for topic in ('/human/soft_mask', '/human/camera_humans', '/human/world_humans', '/slam/camera_pose'):
         assert stamps.get(topic), f'nothing recorded on {topic}'
-        assert set(stamps[topic]) <= images, f'{topic} carries stamps of no image'
+        later = {s for s in stamps[topic] if s >= min(images)}
+        assert later <= images, f'{topic} carries stamps of no image'
     assert len(stamps['/human/camera_humans']) == 40
     # one person in this video: one stable track id for (nearly) the whole clip
     ids, counts = np.unique(stamps['mesh_ids'], return_counts=True)

@@ -1,14 +1,15 @@
 """camera_source: publish images and CameraInfo from a video, image folder, webcam or rosbag2.
 
 Publishes (names remappable):
-    /camera/image_raw    sensor_msgs/Image (rgb8 or bgr8, parameter `encoding`), sensor-data QoS
+    /camera/image_raw    sensor_msgs/Image (rgb8 or bgr8, parameter `encoding`); reliable, keep last 5
+                         (serves sensor-data subscribers and reliable recorders alike)
     /camera/camera_info  sensor_msgs/CameraInfo, same stamp and frame
     /clock       rosgraph_msgs/Clock, when `publish_clock` is true (replays with use_sim_time)
     /diagnostics frames published / skipped
 
 Rates (`rate_mode`): `recorded` (the source's own timing), `fixed` (`rate_hz`), or
 `lockstep`: the next image goes out once a message stamped like the last one
-arrived on `lockstep_topic` (a HumanMeshArray, by default the hmr output), i.e.
+arrived on `lockstep_topic` (a HumanMeshArray, by default the world output of fusion), i.e.
 as fast as the pipeline keeps up; after `lockstep_timeout_s` it goes out anyway.
 
 A missing or unreadable input is an error and a non-zero exit; a frame that
@@ -20,7 +21,6 @@ import sys
 import time
 
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -29,6 +29,7 @@ from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
 from onlinehmr_ros.ros.run import run_node
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
 from onlinehmr_ros.ros.params import declare
 
 
@@ -43,8 +44,11 @@ class CameraSourceNode(Node):
                                  choices=('recorded', 'fixed', 'lockstep'))
         self.rate_hz = declare(self, 'rate_hz', 30.0, 'Rate for rate_mode=fixed (Hz); also the frame rate '
                                'assumed for image folders.', min_value=0.1, max_value=1000.0)
-        self.lockstep_topic = declare(self, 'lockstep_topic', '/human/camera_humans', 'HumanMeshArray topic that '
+        self.lockstep_topic = declare(self, 'lockstep_topic', '/human/world_humans', 'HumanMeshArray topic that '
                                       'acknowledges a frame in rate_mode=lockstep.', read_only=True)
+        self.lockstep_depth = declare(self, 'lockstep_depth', 2, 'Frames in flight in rate_mode=lockstep: the next '
+                                      'image goes out while fewer than this many are unacknowledged (1: lowest '
+                                      'latency; 2: the hmr node stays busy while an image travels, more fps).', min_value=1, max_value=16)
         self.lockstep_timeout_s = declare(self, 'lockstep_timeout_s', 2.0, 'Publish the next frame after this '
                                           'long without acknowledgement (s).', min_value=0.0, max_value=60.0)
         self.encoding = declare(self, 'encoding', 'rgb8', 'Encoding of the published images.',
@@ -69,17 +73,19 @@ class CameraSourceNode(Node):
         if not self.input:
             raise SourceError("parameter 'input' is empty: give a video, image folder, bag or webcam index")
 
-        self.image_pub = self.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
-        self.info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', qos_profile_sensor_data)
+        self.image_pub = self.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
+        self.info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', IMAGE_PUBLISHER_QOS)
         self.clock_pub = self.create_publisher(Clock, '/clock', 10) if self.publish_clock else None
         self.diagnostics = Diagnostics(self, 'camera source')
-        self._ack_stamp_ns = None
+        self._in_flight: dict[int, float] = {}   # lockstep: stamp -> time sent, not yet acknowledged
         if self.rate_mode == 'lockstep':
             self.create_subscription(HumanMeshArray, self.lockstep_topic, self._on_ack, 10)
         self.published = 0
         self.finished = False
         self._open()
-        period = {'recorded': 1.0 / self.source.fps, 'fixed': 1.0 / self.rate_hz, 'lockstep': 0.002}[self.rate_mode]
+        # lockstep is driven by the acknowledgements (_on_ack); its timer only starts the stream and
+        # handles timeouts, so it need not poll fast (a fast Python timer steals the interpreter from the nodes)
+        period = {'recorded': 1.0 / self.source.fps, 'fixed': 1.0 / self.rate_hz, 'lockstep': 0.05}[self.rate_mode]
         self.timer = self.create_timer(period, self._tick)
         self.get_logger().info(f'publishing {self.input} ({getattr(self.source, "frame_count", 0)} frames, '
                                f'{self.source.fps:.1f} fps) as {self.encoding} on {self.image_pub.topic_name}, '
@@ -90,18 +96,20 @@ class CameraSourceNode(Node):
                                   on_warning=lambda m: self.get_logger().warning(m))
         self._frames = iter(self.source)
         self._intrinsics = None
-        self._last_sent_stamp_ns = None
-        self._last_sent_time = 0.0
 
     def _on_ack(self, msg: HumanMeshArray) -> None:
-        self._ack_stamp_ns = convert.stamp_to_ns(msg.header.stamp)
+        acked = convert.stamp_to_ns(msg.header.stamp)
+        for stamp in [s for s in self._in_flight if s <= acked]:   # results come in stamp order
+            del self._in_flight[stamp]
+        self._tick()
 
     def _ready(self) -> bool:
-        if self.rate_mode != 'lockstep' or self._last_sent_stamp_ns is None:
+        if self.rate_mode != 'lockstep':
             return True
-        if self._ack_stamp_ns == self._last_sent_stamp_ns:
-            return True
-        return time.monotonic() - self._last_sent_time > self.lockstep_timeout_s
+        now = time.monotonic()
+        for stamp in [s for s, t in self._in_flight.items() if now - t > self.lockstep_timeout_s]:
+            del self._in_flight[stamp]                                 # never acknowledged: give up on it
+        return len(self._in_flight) < self.lockstep_depth
 
     def _next(self):
         try:
@@ -132,8 +140,8 @@ class CameraSourceNode(Node):
             self.clock_pub.publish(Clock(clock=convert.ns_to_stamp(stamp_ns)))
         self.image_pub.publish(convert.array_to_image(image, self.encoding, stamp_ns, self.frame_id))
         self.info_pub.publish(convert.intrinsics_to_camera_info(self._intrinsics, stamp_ns, self.frame_id))
-        self._last_sent_stamp_ns = stamp_ns
-        self._last_sent_time = time.monotonic()
+        if self.rate_mode == 'lockstep':
+            self._in_flight[stamp_ns] = time.monotonic()
         self.published += 1
         if self.published % 30 == 1:
             self._report(OK, 'publishing')

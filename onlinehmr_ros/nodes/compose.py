@@ -2,10 +2,17 @@
 
 ``launch``/``launch_ros``/``ros2cli`` are not on PyPI, so this console script
 starts the same nodes as ``launch/pipeline.launch.py`` (camera_source, mask,
-hmr, slam, fusion) in one process on one ``MultiThreadedExecutor`` -- as
-rclpy's composition examples do -- with the same parameter file. The nodes
+hmr, slam, fusion) in one process with the same parameter file. The nodes
 still talk over real rclpy topics, so ``ros2 topic echo``, RViz or a
 recorder in another process see everything.
+
+Executors (``--executor``): ``per-node`` (default) spins each node on its own
+``SingleThreadedExecutor`` in its own thread; ``multi`` puts them all on one
+``MultiThreadedExecutor`` as rclpy's composition examples do. Measured here
+(`python -m bench.bench_graph`): while one node's mutually exclusive callback
+group is busy, the MultiThreadedExecutor's wait loop keeps waking up in Python
+and holds the interpreter lock, starving the nodes that compute; per-node
+executors wait in C and the graph runs several times faster.
 
     onlinehmr_pipeline --input VIDEO [--params-file config/pipeline.yaml]
                        [--record out.mcap] [--rate-mode lockstep] [--ros-args ...]
@@ -13,14 +20,19 @@ recorder in another process see everything.
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
+import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+import threading
+
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
@@ -68,47 +80,91 @@ def _node_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
+class _Spinner:
+    """Spins nodes: one SingleThreadedExecutor thread per node, or one MultiThreadedExecutor."""
+
+    def __init__(self, context, kind: str, threads: int):
+        if kind not in ('per-node', 'multi'):
+            raise ValueError(f"executor must be 'per-node' or 'multi', got {kind!r}")
+        self._context = context
+        self._kind = kind
+        self._executors = []
+        self._threads = []
+        if kind == 'multi':
+            self._multi = MultiThreadedExecutor(num_threads=threads, context=context)
+            self._executors.append(self._multi)
+            self._threads.append(threading.Thread(target=self._spin, args=(self._multi,), daemon=True))
+            self._threads[-1].start()
+
+    def _spin(self, executor) -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def add(self, node) -> None:
+        if self._kind == 'multi':
+            self._multi.add_node(node)
+            return
+        ex = SingleThreadedExecutor(context=self._context)
+        ex.add_node(node)
+        self._executors.append(ex)
+        self._threads.append(threading.Thread(target=self._spin, args=(ex,), name=node.get_name(), daemon=True))
+        self._threads[-1].start()
+
+    def shutdown(self) -> None:
+        for ex in self._executors:
+            ex.shutdown(timeout_sec=5.0)
+        for t in self._threads:
+            t.join(timeout=5.0)
+
+
 def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_camera_source: bool = True,
               record_path: str | None = None, record_topics: list[str] | None = None, threads: int = 4,
-              drain_s: float = 3.0, timeout_s: float | None = None, progress=None) -> GraphRun:
+              drain_s: float = 3.0, timeout_s: float | None = None, progress=None,
+              executor: str = 'per-node') -> GraphRun:
     """Start the composed graph, spin until the camera source ends (plus ``drain_s``), stop.
 
     Args:
         ros_args: arguments after ``--ros-args`` (e.g. ``['--params-file', path]``).
         camera_overrides: parameters of camera_source that take precedence over the file.
         progress: optional callable(frames_published) called about every 0.5 s.
+        executor: 'per-node' (a SingleThreadedExecutor thread per node) or 'multi' (one
+            MultiThreadedExecutor with ``threads`` threads); see the module docstring.
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
     nodes = {}
-    executor = MultiThreadedExecutor(num_threads=threads, context=context)
+    spinner = _Spinner(context, executor, threads)
     recorder = None
     try:
         # the camera source starts last, once the others subscribe, so that no frame is lost
         for name in NODES:
             if name != 'camera_source':
                 nodes[name] = _node_class(name)(context=context)
-        if record_path:
-            from onlinehmr_ros.ros.recording import BagRecorder
-            rec_node = rclpy.create_node('onlinehmr_recorder', context=context)
-            nodes['recorder'] = rec_node
-            recorder = BagRecorder(rec_node, record_topics or OUTPUT_TOPICS, record_path)
+        if record_path:   # in its own process: writing images must not hold this interpreter's lock
+            recorder = subprocess.Popen([sys.executable, '-m', 'onlinehmr_ros.ros.recording', record_path,
+                                         *(record_topics or OUTPUT_TOPICS), '--ros-args', *ros_args],
+                                        stdout=subprocess.PIPE, text=True)
+            if recorder.stdout.readline().strip() != 'recording':
+                raise RuntimeError(f'the recorder did not start (exit code {recorder.wait()})')
         for n in nodes.values():
-            executor.add_node(n)
-        t_start = time.monotonic()
-        # let discovery settle so the first frames are not lost
-        while time.monotonic() - t_start < 1.0:
-            executor.spin_once(timeout_sec=0.05)
+            spinner.add(n)
+        time.sleep(1.0)   # let discovery settle so the first frames are not lost
         if with_camera_source:
             overrides = [Parameter(k, value=v) for k, v in (camera_overrides or {}).items()]
             nodes['camera_source'] = _node_class('camera_source')(context=context, parameter_overrides=overrides)
-            executor.add_node(nodes['camera_source'])
+            spinner.add(nodes['camera_source'])
         t0 = time.monotonic()
         last_progress = 0.0
         finished_at = None
+        fusion = nodes.get('fusion')
+        outputs, last_output_at = 0, t0
         while context.ok():
-            executor.spin_once(timeout_sec=0.05)
+            time.sleep(0.05)
             now = time.monotonic()
+            if fusion is not None and fusion.published != outputs:
+                outputs, last_output_at = fusion.published, now
             src = nodes.get('camera_source')
             if progress is not None and now - last_progress > 0.5 and src is not None:
                 progress(src.published)
@@ -119,16 +175,18 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
                 break
             if timeout_s is not None and now - t0 > timeout_s:
                 break
-        wall = time.monotonic() - t0
+        wall = last_output_at - t0    # first image out -> last world frame out (not the drain)
         src = nodes.get('camera_source')
-        fusion = nodes.get('fusion')
-        run = GraphRun(nodes, wall, src.published if src else 0, fusion.published if fusion else 0,
-                       dict(recorder.counts) if recorder else {})
-        return run
+        counts = {}
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            counts = json.loads(recorder.communicate(timeout=60)[0].strip().splitlines()[-1])
+            recorder = None
+        return GraphRun(nodes, wall, src.published if src else 0, fusion.published if fusion else 0, counts)
     finally:
         if recorder is not None:
-            recorder.close()
-        executor.shutdown()
+            recorder.kill()
+        spinner.shutdown()
         for n in nodes.values():
             n.destroy_node()
         rclpy.try_shutdown(context=context)
@@ -165,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
                     'config/pipeline.yaml)')
     ap.add_argument('--rate-mode', choices=('recorded', 'fixed', 'lockstep'), help='camera_source rate_mode')
     ap.add_argument('--record', metavar='BAG', help='record the output topics to this MCAP rosbag2 folder')
-    ap.add_argument('--threads', type=int, default=4, help='executor threads')
+    ap.add_argument('--executor', choices=('per-node', 'multi'), default='per-node',
+                    help='per-node: a SingleThreadedExecutor thread per node (default); multi: one '
+                    'MultiThreadedExecutor (see the module docstring)')
+    ap.add_argument('--threads', type=int, default=4, help='threads of the MultiThreadedExecutor')
     args = ap.parse_args(argv)
     if not args.no_camera_source and not args.input:
         ap.error('give --input (or --no-camera-source with a running camera driver)')
@@ -177,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides['rate_mode'] = args.rate_mode
     try:
         run = run_graph(['--params-file', params_file, *ros_args], overrides, not args.no_camera_source,
-                        args.record, threads=args.threads, drain_s=3.0)
+                        args.record, threads=args.threads, drain_s=3.0, executor=args.executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     except USER_ERRORS as exc:

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from onlinehmr_ros.core.fusion import root_orientation_xyzw
@@ -28,9 +28,8 @@ from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.run import run_node
+from onlinehmr_ros.ros.qos import LATCHED_QOS
 from onlinehmr_ros.ros.params import declare, declare_config
-
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class HmrNode(Node):
@@ -47,7 +46,7 @@ class HmrNode(Node):
         self.hmr = CameraHMR(config)
         m = self.hmr.body_model
         self.humans_pub = self.create_publisher(HumanMeshArray, '/human/camera_humans', 10)
-        self.model_pub = self.create_publisher(BodyModelInfo, '/human/body_model', LATCHED)
+        self.model_pub = self.create_publisher(BodyModelInfo, '/human/body_model', LATCHED_QOS)
         self.model_pub.publish(convert.body_model_info_msg(m.name, m.faces, m.num_vertices, m.joint_names,
                                                            m.joint_parents))
         self.debug_pub = self.create_publisher(Image, '/human/debug_image', 10) if self.debug_image else None

@@ -21,6 +21,7 @@ from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics
 from onlinehmr_ros.ros.run import run_node
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
 from onlinehmr_ros.ros.params import declare
 
 
@@ -46,7 +47,7 @@ class MaskNode(Node):
         super().__init__('mask', **kwargs)
         seg, soft = declare_mask_params(self)
         self.stage = HumanMaskStage(seg, soft)
-        self.pub = self.create_publisher(Image, '/human/soft_mask', qos_profile_sensor_data)
+        self.pub = self.create_publisher(Image, '/human/soft_mask', IMAGE_PUBLISHER_QOS)
         self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
         self.diagnostics = Diagnostics(self, 'soft mask')
         # the mask needs no intrinsics: the Frame contract carries FOV-based ones of the right size

@@ -117,3 +117,50 @@ class BagRecorder:
             for s in self._subscriptions:
                 self._node.destroy_subscription(s)
             self._writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m onlinehmr_ros.ros.recording BAG TOPIC [TOPIC ...]`: record until SIGINT/SIGTERM.
+
+    Prints one line ``recording`` once started and, at the end, one JSON line with the
+    number of messages written per topic. A separate process keeps the writing of large
+    messages (images) away from the interpreter that runs the pipeline.
+    """
+    import argparse
+    import json
+    import signal
+    import sys
+
+    import rclpy
+
+    from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+
+    ap = argparse.ArgumentParser(prog='python -m onlinehmr_ros.ros.recording', description=main.__doc__.split('\n')[0])
+    ap.add_argument('bag', help='output rosbag2 folder (MCAP); must not exist')
+    ap.add_argument('topics', nargs='+')
+    args, ros_args = ap.parse_known_args(argv)
+    ensure_ament_prefix_path()
+    rclpy.init(args=['recording', *ros_args])
+    node = rclpy.create_node('onlinehmr_recorder')
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    try:
+        recorder = BagRecorder(node, args.topics, args.bag)
+    except RecordingError as exc:
+        print(f'recording: error: {exc}', file=sys.stderr)
+        return 1
+    print('recording', flush=True)
+    try:
+        while not stop and rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.1)
+    finally:
+        recorder.close()
+        print(json.dumps(recorder.counts), flush=True)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
