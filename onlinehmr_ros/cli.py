@@ -105,6 +105,7 @@ def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from onlinehmr_ros.core.body_model import BodyModelConfig
+    from onlinehmr_ros.core.hmr import HMRConfig
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
     from onlinehmr_ros.core.sources import open_source, resolve_intrinsics
     from onlinehmr_ros.core.types import Frame
@@ -114,7 +115,7 @@ def cmd_run(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     warnings = []
     source = open_source(args.input, fps=args.fps, on_warning=warnings.append)
-    config = PipelineConfig(body_model=BodyModelConfig(type=args.body_model, path=args.body_model_path))
+    config = PipelineConfig(hmr=HMRConfig(body_model=BodyModelConfig(type=args.body_model, path=args.body_model_path)))
     pipeline = Pipeline(config)
     faces = pipeline.body_model.faces
     collector = _Collector()
@@ -350,7 +351,8 @@ def _pipeline_config(base, changes: dict):
         elif key == 'hmr.fitter':
             cfg = dataclasses.replace(cfg, hmr=dataclasses.replace(cfg.hmr, fitter=cfg.hmr.fitter.without_temporal_terms()))
         elif key == 'body_model':
-            cfg = dataclasses.replace(cfg, body_model=BodyModelConfig(type=value[0], path=value[1]))
+            cfg = dataclasses.replace(cfg, hmr=dataclasses.replace(
+                cfg.hmr, body_model=BodyModelConfig(type=value[0], path=value[1])))
         else:
             raise CliError(f'unknown ablation change {key}')
     return cfg

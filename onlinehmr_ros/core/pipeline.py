@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from onlinehmr_ros.core.body_model import BodyModelConfig
 from onlinehmr_ros.core.fusion import FusionConfig, WorldFusion
 from onlinehmr_ros.core.hmr import CameraHMR, HMRConfig
 from onlinehmr_ros.core.human_mask import HumanMaskStage, SegmentationConfig
@@ -29,9 +28,8 @@ from onlinehmr_ros.core.types import CameraPose, Frame, HumansFrame
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Every stage's settings (see each config's documentation)."""
+    """Every stage's settings (see each config's documentation); the body model is ``hmr.body_model``."""
 
-    body_model: BodyModelConfig = field(default_factory=BodyModelConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     soft_mask: SoftMaskConfig = field(default_factory=SoftMaskConfig)
     hmr: HMRConfig = field(default_factory=HMRConfig)
@@ -60,7 +58,7 @@ class Pipeline:
     def __init__(self, config: PipelineConfig = PipelineConfig()):
         self.config = config
         self.mask = HumanMaskStage(config.segmentation, config.soft_mask)
-        self.hmr = CameraHMR(config.hmr, config.body_model)
+        self.hmr = CameraHMR(config.hmr)
         self.slam = SlamBranch(config.slam)
         self.fusion = WorldFusion(config.fusion)
 

@@ -44,6 +44,17 @@ class LandmarkTrack:
     fps: float
 
 
+
+def append_first_person(people, lm: list, vis: list, l3: list, box: list, valid: list) -> None:
+    """Append the first detected person's landmarks to the per-frame lists (zeros and valid=False if none)."""
+    ok = bool(people) and bool(np.all(np.isfinite(people[0].bbox_px)))
+    p = people[0] if ok else None
+    lm.append(p.landmarks_px if ok else np.zeros((33, 2), np.float32))
+    vis.append(p.visibility if ok else np.zeros(33, np.float32))
+    l3.append(p.landmarks_3d_m if ok else np.zeros((33, 3), np.float32))
+    box.append(p.bbox_px if ok else np.zeros(4, np.float32))
+    valid.append(ok)
+
 def video_landmark_track(path: str, hfov_deg: float = 60.0, max_frames: int | None = None) -> LandmarkTrack:
     """Run the single-person mediapipe backend (tracking mode) over a video file.
 
@@ -61,14 +72,8 @@ def video_landmark_track(path: str, hfov_deg: float = 60.0, max_frames: int | No
                 break
             if intr is None:
                 intr = CameraIntrinsics.from_fov(sf.image_rgb.shape[1], sf.image_rgb.shape[0], hfov_deg)
-            people = backend.detect(Frame(sf.image_rgb, sf.stamp_ns, intr, sf.index))
-            ok = bool(people) and bool(np.all(np.isfinite(people[0].bbox_px)))
-            p = people[0] if ok else None
-            lm.append(p.landmarks_px if ok else np.zeros((33, 2), np.float32))
-            vis.append(p.visibility if ok else np.zeros(33, np.float32))
-            l3.append(p.landmarks_3d_m if ok else np.zeros((33, 3), np.float32))
-            box.append(p.bbox_px if ok else np.zeros(4, np.float32))
-            valid.append(ok)
+            append_first_person(backend.detect(Frame(sf.image_rgb, sf.stamp_ns, intr, sf.index)),
+                                lm, vis, l3, box, valid)
     return LandmarkTrack(np.stack(lm), np.stack(vis), np.stack(l3), np.stack(box), np.array(valid), intr, src.fps)
 
 
@@ -85,7 +90,7 @@ class NoiseCalibration:
 
 
 def _longest_valid_run(valid: np.ndarray) -> slice:
-    best, start, cur = (0, 0), None, 0
+    best, start = (0, 0), None
     for i, v in enumerate(list(valid) + [False]):
         if v and start is None:
             start = i

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from onlinehmr_ros.core.geometry import axis_angle_from_rotmat, project_points, rotmat_from_axis_angle
+from onlinehmr_ros.core.learned_hmr.calibration import append_first_person
 from onlinehmr_ros.core.learned_hmr.data import PosedSequence, SimulatedObservations, pose_sequence
 
 
@@ -41,14 +42,7 @@ def rendered_pairs(body_model, count: int, num_frames: int, seed0: int = 500, pr
         lm, vis, l3, box, valid = [], [], [], [], []
         with MediapipeLegacyPoseBackend(MediapipePoseConfig(segmentation=False)) as backend:
             for frame in syn.iter_frames():
-                people = backend.detect(frame)
-                ok = bool(people) and bool(np.all(np.isfinite(people[0].bbox_px)))
-                p = people[0] if ok else None
-                lm.append(p.landmarks_px if ok else np.zeros((33, 2), np.float32))
-                vis.append(p.visibility if ok else np.zeros(33, np.float32))
-                l3.append(p.landmarks_3d_m if ok else np.zeros((33, 3), np.float32))
-                box.append(p.bbox_px if ok else np.zeros(4, np.float32))
-                valid.append(ok)
+                append_first_person(backend.detect(frame), lm, vis, l3, box, valid)
         obs = SimulatedObservations(np.stack(lm), np.stack(vis), np.stack(l3), np.stack(box), np.array(valid),
                                     person.joints_visible.astype(np.float32))
         out.append((seq, obs))
