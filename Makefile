@@ -67,7 +67,10 @@ $(VENV)/.stamp-interfaces: $(VENV)/.stamp-tf2-msgs $(wildcard msg/*.msg) CMakeLi
 	touch $@
 
 # The Python package and its console scripts, next to the generated messages.
+# setuptools builds in build/lib and never deletes from it: a module moved or removed in the
+# sources would still be installed from there, so that stale copy goes first.
 $(VENV)/.stamp-package: $(VENV)/.stamp-interfaces setup.py $(PY_SOURCES) $(wildcard launch/* config/* rviz/*)
+	rm -rf build/lib build/bdist.*
 	$(PIP) install -q --no-deps --no-build-isolation .
 	touch $@
 

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from onlinehmr_ros.core.body_model import BodyModel, BodyModelConfig, BodyModelError, load_body_model
+from onlinehmr_ros.core.body.model import BodyModel, BodyModelConfig, BodyModelError, load_body_model
 
 
 def time_forward(model: BodyModel, batch: int, repeats: int, grad: bool = False) -> float:

@@ -8,7 +8,7 @@ Prints:
      ``max_people=3`` (Tasks landmarker): ms/frame per stage, fps.
   3. Smoothness on Megamind.avi with vs without the temporal terms (same perception
      output replayed): Accel, Jitter, share of spectral energy above 10 Hz (STFT,
-     Hann) from ``onlinehmr_ros.core.metrics``, and the lag between the two (cross-correlation).
+     Hann) from ``onlinehmr_ros.eval.metrics``, and the lag between the two (cross-correlation).
   4. Fit accuracy on synthetic people (open body model posed at random, landmarks
      projected with noise): MPJPE and PA-MPJPE (mm).
   5. vtest.avi small people: plain full-frame detector vs zoomed tiles + crops.
@@ -34,15 +34,15 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from onlinehmr_ros.core import metrics  # noqa: E402
-from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model  # noqa: E402
-from onlinehmr_ros.core.fitting import BodyFitter, FitterConfig  # noqa: E402
-from onlinehmr_ros.core.geometry import project_points, similarity_transform_points, umeyama  # noqa: E402
-from onlinehmr_ros.core.hmr import CameraHMR, HMRConfig, default_intrinsics, make_backend  # noqa: E402
-from onlinehmr_ros.core.perception import (MediapipePoseConfig, MediapipeTasksPoseBackend,  # noqa: E402
+from onlinehmr_ros.eval import metrics  # noqa: E402
+from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model  # noqa: E402
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig  # noqa: E402
+from onlinehmr_ros.core.common.geometry import project_points, similarity_transform_points, umeyama  # noqa: E402
+from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics, make_backend  # noqa: E402
+from onlinehmr_ros.core.hmr.perception.observation import (MediapipePoseConfig, MediapipeTasksPoseBackend,  # noqa: E402
                                            PersonObservation, PoseBackend, bbox_from_landmarks)
-from onlinehmr_ros.core.small_people import ZoomConfig, ZoomedPoseBackend  # noqa: E402
-from onlinehmr_ros.core.types import Frame  # noqa: E402
+from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend  # noqa: E402
+from onlinehmr_ros.core.common.datatypes import Frame  # noqa: E402
 
 DATA = pathlib.Path('/usr/share/doc/opencv-doc/examples/data')
 
@@ -141,7 +141,7 @@ def smoothness(outputs_with, outputs_without, fps: float) -> None:
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     print(f'\n3. Smoothness on Megamind.avi, track 0, {n} consecutive frames at {fps:.2f} fps '
-          '(onlinehmr_ros.core.metrics)')
+          '(onlinehmr_ros.eval.metrics)')
     print('  signal                      setting    Accel m/s^2  Jitter 10m/s^3  HF>10Hz share')
     rows = {}
     for sig_name, fn in (('pelvis-relative joints', lambda j: j - j[:, :1]), ('root (camera frame)', lambda j: j[:, :1])):

@@ -12,7 +12,7 @@ Evaluation sets:
 * ``Megamind.avi`` (opencv-doc, 23.976 fps, an animated character, no ground truth): Accel, Jitter and
   the high-frequency share of the pelvis-aligned predicted joints.
 
-Methods: ``learned`` (streaming, KV cache), ``fitting`` (:class:`~onlinehmr_ros.core.fitting.BodyFitter`,
+Methods: ``learned`` (streaming, KV cache), ``fitting`` (:class:`~onlinehmr_ros.core.hmr.fitting.BodyFitter`,
 the hmr stage's default), ``learned+refine`` (each frame the fitter starts from the learned estimate and
 runs ``--refine-iterations`` iterations, default the fitter's ``iterations_tracking``; see :func:`_refine`).
 Metrics (mm, m/s^2, 10 m/s^3): PA-MPJPE, MPJPE, Accel error, Jitter, HF share; Megamind: Accel (GT-free
@@ -28,15 +28,15 @@ import time
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.fitting import BodyFitter, FitInitialisation, FitterConfig, FittingError
-from onlinehmr_ros.core.learned_hmr.calibration import video_landmark_track
-from onlinehmr_ros.core.learned_hmr.data import SimulatedObservations
-from onlinehmr_ros.core.learned_hmr.evaluate import longest_run, sequence_metrics, smoothness
-from onlinehmr_ros.core.learned_hmr.runtime import LearnedHMR, LearnedHMRConfig, packaged_checkpoint_path
-from onlinehmr_ros.core.learned_hmr.train import TrainConfig, synthetic_eval_set
-from onlinehmr_ros.core.perception import PersonObservation
-from onlinehmr_ros.core.types import CameraIntrinsics
+from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitterConfig, FittingError
+from onlinehmr_ros.training.calibration import video_landmark_track
+from onlinehmr_ros.training.data import SimulatedObservations
+from onlinehmr_ros.training.evaluate import longest_run, sequence_metrics, smoothness
+from onlinehmr_ros.core.hmr.learned.runtime import LearnedHMR, LearnedHMRConfig, packaged_checkpoint_path
+from onlinehmr_ros.training.train import TrainConfig, synthetic_eval_set
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     pairs += pickle.load(f)
             pairs = pairs[:args.rendered]
         else:
-            from onlinehmr_ros.core.learned_hmr.rendered import rendered_pairs
+            from onlinehmr_ros.training.rendered import rendered_pairs
             pairs = rendered_pairs(body_model, args.rendered, args.rendered_frames, seed0=600)
             if args.rendered_pickle:
                 with open(args.rendered_pickle[0], 'wb') as f:

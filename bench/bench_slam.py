@@ -3,19 +3,19 @@
     OPENBLAS_NUM_THREADS=1 python -m bench.bench_slam [--frames 150] [--quick] [--no-generator] [--xfeat]
 
 Sequences (640x480, 30 fps, exact ground truth):
-  * ``box_orbit`` / ``box_forward``: the fast box scene of ``core.slam.box_scene`` (a textured room,
+  * ``box_orbit`` / ``box_forward``: the fast box scene of ``eval.synthetic.box_scene`` (a textured room,
     a person-sized textured box walking 3 m in front of the camera, 8-10 % of the image);
-  * ``gen_handheld`` / ``gen_robot``: the project's generator (``core.synthetic``, body-model people).
+  * ``gen_handheld`` / ``gen_robot``: the project's generator (``eval.synthetic``, body-model people).
 The camera-space humans given to the branch are the ground-truth joints in the camera frame
 (an oracle HMR), so the scale figures measure the SLAM side of the human ruler.
 
 Prints, per sequence and mask mode (none / hard / soft, the paper's ablation):
-  * ATE: mean translation error after a Sim(3) alignment (``core.metrics.camera_ate``, the TRAM
+  * ATE: mean translation error after a Sim(3) alignment (``eval.metrics.camera_ate``, the TRAM
     protocol = evo APE), SLAM units made metric by the alignment; checked against evo's APE;
   * ATE-S: the same with an SE(3) alignment of the metric trajectory ``s * t`` (frames after the
     first scale measurement): tests the metric scale;
   * RPE: evo RPE, translation part, 1-frame delta, metric trajectory (mean, metres);
-  * tracked share of frames; EMA on/off: ATE and camera jitter (``core.metrics.jitter``, 10 m/s^3);
+  * tracked share of frames; EMA on/off: ATE and camera jitter (``eval.metrics.jitter``, 10 m/s^3);
   * ms/frame p50 / p95 of the branch (soft-mask run), frames with and without a local BA;
   * scale s over time against the Sim(3) scale of the whole run;
   * the two local-BA solvers on one problem (time, cost, pose error).
@@ -30,12 +30,12 @@ import time
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.geometry import invert_transform, transform_points
-from onlinehmr_ros.core.metrics import camera_ate, jitter
-from onlinehmr_ros.core.slam.box_scene import SlamScene
+from onlinehmr_ros.core.common.geometry import invert_transform, transform_points
+from onlinehmr_ros.eval.metrics import camera_ate, jitter
+from onlinehmr_ros.eval.synthetic.box_scene import SlamScene
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
-from onlinehmr_ros.core.soft_mask import SoftMaskConfig, compute_soft_mask
-from onlinehmr_ros.core.types import Frame, HumansFrame, HumanState
+from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
+from onlinehmr_ros.core.common.datatypes import Frame, HumansFrame, HumanState
 
 
 @dataclasses.dataclass
@@ -61,7 +61,7 @@ def box_sequence(name: str, motion: str, n: int) -> Sequence:
 
 
 def generator_sequence(name: str, kind: str, seed: int, n: int) -> Sequence:
-    from onlinehmr_ros.core.synthetic import SequenceConfig, generate_sequence
+    from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence
     seq = generate_sequence(SequenceConfig(num_frames=n, num_people=2, camera_kind=kind), seed=seed)
     frames = list(seq.iter_frames())
     masks = [(seq.masks[i] > 0).astype(np.float32) for i in range(n)]
@@ -158,7 +158,7 @@ def evaluate(seq: Sequence, out) -> dict:
 
 def bench_ba_solvers(repeats: int = 5) -> None:
     """Both BA solvers on one local-BA-sized problem (5 keyframes, 2 fixed, 600 points, 0.5 px noise)."""
-    from onlinehmr_ros.core.geometry import intrinsics_from_fov, make_transform, rotmat_from_axis_angle
+    from onlinehmr_ros.core.common.geometry import intrinsics_from_fov, make_transform, rotmat_from_axis_angle
     from onlinehmr_ros.core.slam.optim import local_bundle_adjustment
     rng = np.random.default_rng(0)
     K = intrinsics_from_fov(640, 480, 65.0)
@@ -195,7 +195,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--frames', type=int, default=150)
     ap.add_argument('--quick', action='store_true', help='box_orbit only, soft and none')
-    ap.add_argument('--no-generator', action='store_true', help='skip the core.synthetic sequences')
+    ap.add_argument('--no-generator', action='store_true', help='skip the eval.synthetic sequences')
     ap.add_argument('--xfeat', action='store_true', help='also run box_orbit (soft mask) with XFeat features')
     args = ap.parse_args()
     cv2.setNumThreads(1)
@@ -224,7 +224,7 @@ def main() -> None:
             rows[(seq.name, mode)] = (evaluate(seq, out), ms_mask)
     if args.xfeat:
         from onlinehmr_ros.core.slam.features import FeatureConfig
-        from onlinehmr_ros.core.slam.tracker import SlamConfig
+        from onlinehmr_ros.core.slam.odometry import SlamConfig
         xcfg = SlamBranchConfig(slam=SlamConfig(features=FeatureConfig(backend='xfeat', max_features=1200)))
         out, ms_mask = run(seqs[0], 'soft', xcfg, mask_cfg)
         rows[(seqs[0].name + '+xfeat', 'soft')] = (evaluate(seqs[0], out), ms_mask)

@@ -6,7 +6,7 @@
                                         on Megamind.avi, recorded to MCAP, rendered, timed
     onlinehmr render-bag BAG --out DIR  overlay video and scene pictures from a recorded bag
     onlinehmr eval ...                  metrics on synthetic sequences with ground truth
-    onlinehmr train ...                 train the learned causal HMR (onlinehmr_ros.core.learned_hmr.train)
+    onlinehmr train ...                 train the learned causal HMR (onlinehmr_ros.training.train)
 
 results.npz (``onlinehmr run``), N frames, P tracks, NaN where a track is absent:
     stamps_ns (N,) int64           image stamps
@@ -31,7 +31,7 @@ import sys
 
 import numpy as np
 
-from onlinehmr_ros.core.sources import SourceError
+from onlinehmr_ros.core.io.sources import SourceError
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 
@@ -66,7 +66,7 @@ class _Collector:
         self.last_world_mesh: dict[int, np.ndarray] = {}
 
     def add(self, out) -> None:
-        from onlinehmr_ros.core.geometry import make_transform, rotmat_from_quat_wxyz
+        from onlinehmr_ros.core.common.geometry import make_transform, rotmat_from_quat_wxyz
         p = out.camera_pose
         self.stamps.append(out.stamp_ns)
         self.T.append(make_transform(rotmat_from_quat_wxyz(p.quat_wxyz), p.scale * np.asarray(p.t_world_cam)))
@@ -104,12 +104,12 @@ def cmd_run(args) -> int:
     import cv2
     from tqdm import tqdm
 
-    from onlinehmr_ros.core.body_model import BodyModelConfig
-    from onlinehmr_ros.core.hmr import HMRConfig
+    from onlinehmr_ros.core.body.model import BodyModelConfig
+    from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
-    from onlinehmr_ros.core.sources import open_source, resolve_intrinsics
-    from onlinehmr_ros.core.types import Frame
-    from onlinehmr_ros.core.visualize import overlay_humans, save_scene_views
+    from onlinehmr_ros.core.io.sources import open_source, resolve_intrinsics
+    from onlinehmr_ros.core.common.datatypes import Frame
+    from onlinehmr_ros.core.io.visualize import overlay_humans, save_scene_views
 
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -182,8 +182,8 @@ def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
     from rclpy.serialization import deserialize_message
     from rosbags.highlevel import AnyReader
 
-    from onlinehmr_ros.core.types import CameraIntrinsics
-    from onlinehmr_ros.core.visualize import overlay_humans, save_scene_views
+    from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+    from onlinehmr_ros.core.io.visualize import overlay_humans, save_scene_views
     from onlinehmr_ros.ros import convert
     from onlinehmr_ros.ros.recording import message_class
 
@@ -340,7 +340,7 @@ def _variants(ablations: list[str], smpl_path: str | None) -> list[tuple[str, di
 def _pipeline_config(base, changes: dict):
     import dataclasses
 
-    from onlinehmr_ros.core.body_model import BodyModelConfig
+    from onlinehmr_ros.core.body.model import BodyModelConfig
     cfg = base
     for key, value in changes.items():
         if key == 'soft_mask.mode':
@@ -363,17 +363,17 @@ def cmd_eval(args) -> int:
 
     from tqdm import tqdm
 
-    from onlinehmr_ros.core.evaluation import evaluate_sequence, format_table
-    from onlinehmr_ros.core.hmr import HMRConfig
+    from onlinehmr_ros.eval.evaluation import evaluate_sequence, format_table
+    from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
-    from onlinehmr_ros.core.synthetic.sequence import SyntheticSequence
+    from onlinehmr_ros.eval.synthetic.sequence import SyntheticSequence
 
     dirs = [pathlib.Path(d) for d in args.sequences]
     if not dirs:
         root = pathlib.Path(args.cache)
         dirs = sorted(p for p in root.glob('seq_*') if (p / 'meta.json').is_file())[:args.generate]
         if len(dirs) < args.generate:
-            from onlinehmr_ros.core.synthetic.__main__ import main as generate
+            from onlinehmr_ros.eval.synthetic.__main__ import main as generate
             print(f'generating {args.generate} synthetic sequences of {args.frames} frames into {root}')
             generate(['--out', str(root), '--count', str(args.generate), '--frames', str(args.frames),
                       '--seed', str(args.seed)])
@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.set_defaults(func=cmd_render_bag)
 
     ev = sub.add_parser('eval', help='metrics on synthetic sequences with exact ground truth (+ ablations)')
-    ev.add_argument('sequences', nargs='*', help='sequence folders (written by python -m onlinehmr_ros.core.synthetic)')
+    ev.add_argument('sequences', nargs='*', help='sequence folders (written by python -m onlinehmr_ros.eval.synthetic)')
     ev.add_argument('--generate', type=int, default=4, help='without folders: use/generate this many sequences')
     ev.add_argument('--frames', type=int, default=150, help='frames per generated sequence')
     ev.add_argument('--seed', type=int, default=0)
@@ -458,10 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from onlinehmr_ros.core.body_model import BodyModelError
+    from onlinehmr_ros.core.body.model import BodyModelError
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['train']:   # its own argument parser: `onlinehmr train --help`
-        from onlinehmr_ros.core.learned_hmr.train import main as train_main
+        from onlinehmr_ros.training.train import main as train_main
         return int(train_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:

@@ -49,9 +49,9 @@ import torch
 from scipy.optimize import nnls
 from tqdm import tqdm
 
-from onlinehmr_ros.core.body_model import (
+from onlinehmr_ros.core.body.model import (
     COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES, SMPL_JOINT_PARENTS)
-from onlinehmr_ros.core.geometry import rotmat_aligning_vectors, rotmat_from_axis_angle
+from onlinehmr_ros.core.common.geometry import rotmat_aligning_vectors, rotmat_from_axis_angle
 
 PHENOTYPES = ('gender', 'age', 'muscle', 'weight', 'height', 'proportions')
 #: phenotype sampling range (anny units); age 1/3 = anny's "child" anchor, 1 = "old".

@@ -13,9 +13,9 @@ import io
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body_model import SMPL_JOINT_PARENTS, BodyModel, validate_smpl_format
-from onlinehmr_ros.core.geometry import project_points
-from onlinehmr_ros.core.perception import PersonObservation, PoseBackend, bbox_from_landmarks
+from onlinehmr_ros.core.body.model import SMPL_JOINT_PARENTS, BodyModel, validate_smpl_format
+from onlinehmr_ros.core.common.geometry import project_points
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, bbox_from_landmarks
 
 # SMPL-like rest joints (m, y up, x to the body's left, z forward).
 _JOINTS = np.array([

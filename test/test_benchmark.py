@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.benchmark import BenchmarkError, format_timing_table, timing_summary, write_json
+from onlinehmr_ros.eval.benchmark import BenchmarkError, format_timing_table, timing_summary, write_json
 
 
 def test_percentiles_and_constant_time_ratio(tmp_path):

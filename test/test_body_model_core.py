@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core.body_landmarks import SMPL_VERTEX_IDS, SMPLX_VERTEX_IDS, face_and_hand_approximations
-from onlinehmr_ros.core.body_model import (
+from onlinehmr_ros.core.body.landmarks import SMPL_VERTEX_IDS, SMPLX_VERTEX_IDS, face_and_hand_approximations
+from onlinehmr_ros.core.body.model import (
     COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES, SMPL_JOINT_PARENTS, BodyModel,
     BodyModelConfig, BodyModelError, BodyModelOutput, load_body_model, open_body_model_path)
-from onlinehmr_ros.core.geometry import rotmat_aligning_vectors
+from onlinehmr_ros.core.common.geometry import rotmat_aligning_vectors
 
 OPEN_V, OPEN_F = 13718, 27420
 # SMPL-X kinematic tree (smplx: 22 body joints, jaw, eyes, 2 x 15 finger joints in chains of 3).

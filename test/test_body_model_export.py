@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core.body_model import (
+from onlinehmr_ros.core.body.model import (
     MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES, BodyModelConfig, load_body_model, open_body_model_path,
     validate_smpl_format)
 from scripts import export_open_body_model as export

@@ -11,7 +11,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from onlinehmr_ros.core.geometry import intrinsics_from_fov  # noqa: E402
+from onlinehmr_ros.core.common.geometry import intrinsics_from_fov  # noqa: E402
 from onlinehmr_ros.nodes.camera_source import CameraSourceNode  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
 

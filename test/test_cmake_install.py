@@ -29,7 +29,7 @@ def test_full_cmake_install(tmp_path):
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     site = next(prefix.glob('lib/python3*/site-packages'))
     pkg = site / 'onlinehmr_ros'
-    assert (pkg / 'msg' / '__init__.py').is_file() and (pkg / 'core' / 'geometry.py').is_file()
+    assert (pkg / 'msg' / '__init__.py').is_file() and (pkg / 'core' / 'common' / 'geometry.py').is_file()
     assert 'extend_path' in (pkg / '__init__.py').read_text(), "rosidl's empty __init__.py replaced ours"
     share = prefix / 'share' / 'onlinehmr_ros'
     for f in ('package.xml', 'launch/pipeline.launch.py', 'config/pipeline.yaml', 'rviz/onlinehmr.rviz',

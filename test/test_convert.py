@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip('rclpy')
-from onlinehmr_ros.core.types import CameraIntrinsics, CameraPose, HumansFrame, HumanState  # noqa: E402
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
 
 

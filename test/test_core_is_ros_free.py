@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 CORE = pathlib.Path(__file__).resolve().parent.parent / 'onlinehmr_ros' / 'core'
+#: ROS-free packages besides core/ (the evaluation harness and the training of the learned HMR)
+ALSO_ROS_FREE = (CORE.parent / 'eval', CORE.parent / 'training')
 FORBIDDEN_ROOTS = {'rclpy', 'rosidl_runtime_py', 'std_msgs', 'sensor_msgs', 'geometry_msgs',
                    'visualization_msgs', 'nav_msgs', 'diagnostic_msgs', 'tf2_ros', 'tf2_msgs',
                    'builtin_interfaces', 'rosgraph_msgs'}
@@ -21,7 +23,7 @@ def _imported_roots(path: pathlib.Path):
 
 
 def test_core_sources_import_no_ros():
-    files = sorted(CORE.rglob('*.py'))
+    files = sorted(CORE.rglob('*.py')) + sorted(p for d in ALSO_ROS_FREE for p in d.rglob('*.py'))
     assert files, f'no core sources found under {CORE}'
     offending = []
     for path in files:
@@ -35,8 +37,8 @@ def test_core_sources_import_no_ros():
 
 def test_importing_every_core_module_loads_no_rclpy():
     """Catches indirect imports (a core module importing a helper that imports rclpy)."""
-    modules = ['onlinehmr_ros.core.' + '.'.join(p.relative_to(CORE).with_suffix('').parts)
-               for p in sorted(CORE.rglob('*.py')) if p.name != '__init__.py']
+    modules = ['onlinehmr_ros.' + '.'.join(p.relative_to(CORE.parent).with_suffix('').parts)
+               for d in (CORE,) + ALSO_ROS_FREE for p in sorted(d.rglob('*.py')) if p.name != '__init__.py']
     code = ('import importlib, sys\n'
             f'for m in {modules!r}:\n    importlib.import_module(m)\n'
             'bad = sorted(m for m in sys.modules if m.split(".")[0] in ' + repr(FORBIDDEN_ROOTS) + ')\n'

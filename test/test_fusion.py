@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core import display_mesh, fusion
-from onlinehmr_ros.core.geometry import quat_wxyz_from_rotmat, rotmat_from_axis_angle
-from onlinehmr_ros.core.types import CameraPose, HumansFrame, HumanState
+from onlinehmr_ros.core.body import display_mesh
+from onlinehmr_ros.core.fusion import world as fusion
+from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat, rotmat_from_axis_angle
+from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
 
 
 def _pose(rng, stamp=5, scale=2.5):
@@ -55,7 +56,7 @@ def test_humans_to_world_moves_everything_and_keeps_identity():
 
 def test_world_parameters_reproduce_the_world_mesh():
     """Posing the body model with the world parameters gives R(q) M_c + s t."""
-    from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
+    from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
     model = load_body_model(BodyModelConfig())
     rng = np.random.default_rng(2)
     betas = torch.tensor(rng.normal(size=(1, model.num_betas)) * 0.5, dtype=torch.float32)

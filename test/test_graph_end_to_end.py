@@ -94,7 +94,7 @@ def test_graph_multi_person_world_meshes(tmp_path):
     from rclpy.serialization import deserialize_message
     from rosbags.highlevel import AnyReader
 
-    from onlinehmr_ros.core.synthetic.generator import SequenceConfig, generate_sequence
+    from onlinehmr_ros.eval.synthetic.generator import SequenceConfig, generate_sequence
     from onlinehmr_ros.msg import HumanMeshArray
     from onlinehmr_ros.nodes.compose import run_graph
     from onlinehmr_ros.ros.marker_cdr import DELETE, decode_marker_array

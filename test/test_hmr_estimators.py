@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.hmr import CameraHMR, HMRConfig, default_intrinsics
-from onlinehmr_ros.core.types import Frame, InputError
+from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics
+from onlinehmr_ros.core.common.datatypes import Frame, InputError
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 

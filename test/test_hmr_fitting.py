@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from hmr_fakes import make_fake_body_model, observation_from_landmarks, posed_person, random_pose
-from onlinehmr_ros.core.fitting import BodyFitter, FitterConfig, FittingError, LandmarkKinematics
-from onlinehmr_ros.core.geometry import similarity_transform_points, umeyama
-from onlinehmr_ros.core.perception import PersonObservation
-from onlinehmr_ros.core.types import CameraIntrinsics
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig, FittingError, LandmarkKinematics
+from onlinehmr_ros.core.common.geometry import similarity_transform_points, umeyama
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 
 INTR = CameraIntrinsics.from_fov(640, 480, 60.0)
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from _learned_hmr_fakes import one_torch_thread, tiny_body_model  # noqa: F401 (autouse fixture)
-from onlinehmr_ros.core.learned_hmr.data import (DataError, LandmarkNoiseModel, RealSequenceDataset, SequencePool,
+from onlinehmr_ros.training.data import (DataError, LandmarkNoiseModel, RealSequenceDataset, SequencePool,
                                                  simulate_observations, synthetic_sequence, vertex_subset)
-from onlinehmr_ros.core.learned_hmr.features import landmark_features
-from onlinehmr_ros.core.learned_hmr.training_body import TrainingBodyModel
-from onlinehmr_ros.core.types import InputError
+from onlinehmr_ros.core.hmr.learned.features import landmark_features
+from onlinehmr_ros.training.reduced_body import TrainingBodyModel
+from onlinehmr_ros.core.common.datatypes import InputError
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +45,7 @@ def test_simulated_observations_follow_the_noise_model(body_model):
                                occluder_prob=0.0, dropout_prob=0.0, mean_bias_2d_box_frac=None,
                                mean_bias_3d_m=None, scale_3d_mean=1.0, slow_3d_m=None)
     obs = simulate_observations(seq, rng, quiet)
-    from onlinehmr_ros.core.geometry import project_points
+    from onlinehmr_ros.core.common.geometry import project_points
     uv, _ = project_points(seq.K, seq.landmarks_cam.astype(np.float64))
     ok = obs.frame_valid
     assert ok.mean() > 0.9

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from onlinehmr_ros.core.learned_hmr.config import (LandmarkEncoderConfig, LearnedHMRModelConfig, TemporalConfig,
+from onlinehmr_ros.core.hmr.learned.config import (LandmarkEncoderConfig, LearnedHMRModelConfig, TemporalConfig,
                                                    ViTEncoderConfig)
-from onlinehmr_ros.core.learned_hmr.model import CausalHMRNet
+from onlinehmr_ros.core.hmr.learned.model import CausalHMRNet
 from _learned_hmr_fakes import one_torch_thread  # noqa: F401 (autouse fixture)
 
 

@@ -3,11 +3,11 @@ import numpy as np
 import torch
 
 from _learned_hmr_fakes import one_torch_thread, tiny_body_model, tiny_body_model_npz  # noqa: F401 (autouse)
-from onlinehmr_ros.core.learned_hmr import load_checkpoint
-from onlinehmr_ros.core.learned_hmr.config import LearnedHMRModelConfig, TemporalConfig
-from onlinehmr_ros.core.learned_hmr.data import SequencePool, synthetic_sequence
-from onlinehmr_ros.core.learned_hmr.losses import LossWeights
-from onlinehmr_ros.core.learned_hmr.train import TrainConfig, main, train
+from onlinehmr_ros.core.hmr.learned import load_checkpoint
+from onlinehmr_ros.core.hmr.learned.config import LearnedHMRModelConfig, TemporalConfig
+from onlinehmr_ros.training.data import SequencePool, synthetic_sequence
+from onlinehmr_ros.training.losses import LossWeights
+from onlinehmr_ros.training.train import TrainConfig, main, train
 
 
 def test_train_command_writes_a_strictly_loadable_checkpoint(tmp_path, capsys):

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core import metrics
-from onlinehmr_ros.core.geometry import rotmat_from_axis_angle
-from onlinehmr_ros.core.metrics import MetricsError
+from onlinehmr_ros.eval import metrics
+from onlinehmr_ros.core.common.geometry import rotmat_from_axis_angle
+from onlinehmr_ros.eval.metrics import MetricsError
 
 
 def _random_similarity(rng):

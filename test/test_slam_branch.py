@@ -6,12 +6,12 @@
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.geometry import rotmat_from_quat_wxyz, transform_points
-from onlinehmr_ros.core.metrics import camera_ate, jitter
-from onlinehmr_ros.core.slam.box_scene import SlamScene
+from onlinehmr_ros.core.common.geometry import rotmat_from_quat_wxyz, transform_points
+from onlinehmr_ros.eval.metrics import camera_ate, jitter
+from onlinehmr_ros.eval.synthetic.box_scene import SlamScene
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
-from onlinehmr_ros.core.soft_mask import SoftMaskConfig, compute_soft_mask
-from onlinehmr_ros.core.types import CameraPose, Frame
+from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
+from onlinehmr_ros.core.common.datatypes import CameraPose, Frame
 
 N = 80
 
@@ -98,7 +98,7 @@ def test_ema_reduces_camera_jitter(run):
 
 def test_branch_survives_a_cut_and_blank_frames():
     """After a cut the branch starts a new segment: EMA and scale start over, nothing crashes."""
-    from onlinehmr_ros.core.slam.tracker import SlamConfig
+    from onlinehmr_ros.core.slam.odometry import SlamConfig
     a = SlamScene(n_frames=40, width_px=320, height_px=240)
     b = SlamScene(n_frames=60, width_px=320, height_px=240, motion='forward', seed=7)
     cfg = SoftMaskConfig(kernel_size_px=7, iterations=2, sigma_px=5.0)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.geometry import intrinsics_from_fov, make_transform, rotmat_from_axis_angle
+from onlinehmr_ros.core.common.geometry import intrinsics_from_fov, make_transform, rotmat_from_axis_angle
 from onlinehmr_ros.core.slam.optim import local_bundle_adjustment, refine_pose, reprojection_errors
 
 K = intrinsics_from_fov(640, 480, 65.0)

@@ -24,7 +24,7 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
-from onlinehmr_ros.core.sources import SourceError, open_source, resolve_intrinsics
+from onlinehmr_ros.core.io.sources import SourceError, open_source, resolve_intrinsics
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics

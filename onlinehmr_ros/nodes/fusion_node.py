@@ -7,7 +7,7 @@ Publishes:   /human/world_mesh    (visualization_msgs/MarkerArray, numpy-encoded
              /human/world_humans  (HumanMeshArray in the world frame)
              /tf                  world -> human_<id>/pelvis (and joints, optional)
              /diagnostics
-The algorithm (M_w = R(q) M_c + s t, stamp pairing) is core.fusion.WorldFusion.
+The algorithm (M_w = R(q) M_c + s t, stamp pairing) is core.fusion.world.WorldFusion.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from geometry_msgs.msg import PoseStamped, TransformStamped
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.display_mesh import decimate
-from onlinehmr_ros.core.fusion import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
-from onlinehmr_ros.core.geometry import quat_xyzw_to_wxyz
-from onlinehmr_ros.core.types import CameraPose
+from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.display_mesh import decimate
+from onlinehmr_ros.core.fusion.world import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
+from onlinehmr_ros.core.common.geometry import quat_xyzw_to_wxyz
+from onlinehmr_ros.core.common.datatypes import CameraPose
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert, markers
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics

@@ -6,7 +6,7 @@ Publishes:   /human/camera_humans (HumanMeshArray in the image's optical frame, 
              /human/body_model    (BodyModelInfo: faces, joint names and parents; latched)
              /human/debug_image   (rgb8 overlay of the fitted meshes, optional)
              /diagnostics         per-stage ms, people tracked
-The algorithm is core.hmr.CameraHMR (perception -> tracking -> causal fitting);
+The algorithm is core.hmr.camera_hmr.CameraHMR (perception -> tracking -> causal fitting);
 its settings are parameters (max_people, small_people, fitter.*, tracker.*,
 mediapipe.*, zoom.*, body_model.*; `ros2 param describe /hmr <name>`).
 """
@@ -19,10 +19,10 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from onlinehmr_ros.core.fusion import root_orientation_xyzw
-from onlinehmr_ros.core.hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
-from onlinehmr_ros.core.types import HumansFrame
-from onlinehmr_ros.core.visualize import overlay_humans
+from onlinehmr_ros.core.fusion.world import root_orientation_xyzw
+from onlinehmr_ros.core.hmr.camera_hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
+from onlinehmr_ros.core.common.datatypes import HumansFrame
+from onlinehmr_ros.core.io.visualize import overlay_humans
 from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput

@@ -3,8 +3,8 @@
 Subscribes:  /camera/image_raw (sensor_msgs/Image; mono8, bgr8, rgb8, rgba8, bgra8), sensor-data QoS
 Publishes:   /human/soft_mask (sensor_msgs/Image 32FC1 in [0, 1], stamp and frame of the image)
              /diagnostics
-The algorithm is core.human_mask.HumanMaskStage (segmentation, then the
-paper's dilation, Gaussian blur and normalisation in core.soft_mask).
+The algorithm is core.mask.segmentation.HumanMaskStage (segmentation, then the
+paper's dilation, Gaussian blur and normalisation in core.mask.soft_mask).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from onlinehmr_ros.core.human_mask import HumanMaskStage, SegmentationConfig
-from onlinehmr_ros.core.soft_mask import SOFT_MASK_MODES, SoftMaskConfig
+from onlinehmr_ros.core.mask.segmentation import HumanMaskStage, SegmentationConfig
+from onlinehmr_ros.core.mask.soft_mask import SOFT_MASK_MODES, SoftMaskConfig
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from onlinehmr_ros.core.types import CameraIntrinsics, Frame
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
 from onlinehmr_ros.ros import convert
 
 

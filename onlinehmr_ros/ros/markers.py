@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from onlinehmr_ros.core.display_mesh import DisplayMesh
-from onlinehmr_ros.core.types import HumanState
-from onlinehmr_ros.core.visualize import track_color
+from onlinehmr_ros.core.body.display_mesh import DisplayMesh
+from onlinehmr_ros.core.common.datatypes import HumanState
+from onlinehmr_ros.core.io.visualize import track_color
 from onlinehmr_ros.ros.marker_cdr import DELETE, LINE_LIST, SPHERE_LIST, TRIANGLE_LIST, MarkerData
 
 MESH_NS, SKELETON_NS, JOINTS_NS = 'human_mesh', 'human_skeleton', 'human_joints'

@@ -14,7 +14,7 @@ gravity-aligned world), :mod:`.branch` (SLAM + world + EMA + scale),
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig, SlamDiagnostics, SlamOutput
 from onlinehmr_ros.core.slam.features import FeatureBackendError, FeatureConfig
 from onlinehmr_ros.core.slam.ground import GroundConfig, GroundPlane
-from onlinehmr_ros.core.slam.tracker import SlamConfig
+from onlinehmr_ros.core.slam.odometry import SlamConfig
 
 __all__ = ['FeatureBackendError', 'FeatureConfig', 'GroundConfig', 'GroundPlane', 'SlamBranch', 'SlamBranchConfig',
            'SlamConfig', 'SlamDiagnostics', 'SlamOutput']

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.types import Frame, InputError
+from onlinehmr_ros.core.common.datatypes import Frame, InputError
 
 
 class FeatureBackendError(RuntimeError):

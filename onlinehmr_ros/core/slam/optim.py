@@ -13,7 +13,7 @@ from scipy.optimize import least_squares
 from scipy.sparse import coo_matrix
 from scipy.spatial.transform import Rotation
 
-from onlinehmr_ros.core.geometry import make_transform
+from onlinehmr_ros.core.common.geometry import make_transform
 
 
 def _skew_batch(p: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""What every stage shares: the typed contracts between stages, the one geometry module, error types."""

@@ -1,0 +1,216 @@
+"""World fusion: camera-space humans + camera pose -> world-space humans (OnlineHMR).
+
+The paper's rigid transform, per person and frame:
+
+    M_w = R(q) · M_c + s · t
+
+with ``q`` the camera-to-world rotation and ``t`` the camera centre in SLAM
+units (``CameraPose.quat_wxyz`` / ``t_world_cam``) and ``s`` the metric scale
+(``CameraPose.scale``). The same map moves joints and keypoints. The body-model
+parameters are re-expressed in the world frame so that posing the model with
+them reproduces ``M_w``: ``global_orient_w = R(q) · R(global_orient_c)`` and
+``transl_w = p_w - (p_c - transl_c)``, where ``p`` is the posed pelvis (the
+root is not moved by the pose, so ``p_c - transl_c`` is the rest pelvis).
+
+:class:`StampPairer` pairs the two streams by image stamp, causally, with
+bounded memory (used by the fusion node; the in-process pipeline has both
+results of a frame at hand).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from onlinehmr_ros.core.common.geometry import (axis_angle_from_rotmat, quat_wxyz_from_rotmat, quat_wxyz_to_xyzw,
+                                         rotmat_from_axis_angle, rotmat_from_quat_wxyz)
+from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
+
+
+class FusionError(ValueError):
+    """Inputs that cannot be fused (different stamps, a pose without tracking)."""
+
+
+def camera_to_world_points(points_c: np.ndarray, pose: CameraPose) -> np.ndarray:
+    """``R(q) @ p + s * t`` for (..., 3) camera-frame points -> (..., 3) world points (metres)."""
+    R = rotmat_from_quat_wxyz(np.asarray(pose.quat_wxyz, np.float64))
+    t = pose.scale * np.asarray(pose.t_world_cam, np.float64)
+    p = np.asarray(points_c)
+    return (p @ R.T.astype(p.dtype) + t.astype(p.dtype)).astype(p.dtype, copy=False)
+
+
+def human_to_world(h: HumanState, pose: CameraPose) -> HumanState:
+    """One camera-frame person -> the same person in the world frame (see module docstring)."""
+    R = rotmat_from_quat_wxyz(np.asarray(pose.quat_wxyz, np.float64))
+    joints_w = camera_to_world_points(h.joints, pose)
+    rest_pelvis = h.joints[0].astype(np.float64) - h.transl
+    go_w = axis_angle_from_rotmat(R @ rotmat_from_axis_angle(h.global_orient.astype(np.float64)))
+    return replace(h,
+                   joints=joints_w,
+                   vertices=camera_to_world_points(h.vertices, pose),
+                   keypoints_coco=camera_to_world_points(h.keypoints_coco, pose),
+                   global_orient=go_w.astype(np.float32),
+                   transl=(joints_w[0] - rest_pelvis).astype(np.float32))
+
+
+def humans_to_world(humans: HumansFrame, pose: CameraPose, world_frame_id: str = 'world') -> HumansFrame:
+    """Apply ``M_w = R(q) M_c + s t`` to every person of a frame.
+
+    Raises:
+        FusionError: the pose belongs to another image, or SLAM had no pose for it.
+    """
+    if humans.stamp_ns != pose.stamp_ns:
+        raise FusionError(f'humans stamped {humans.stamp_ns} cannot be fused with a pose stamped {pose.stamp_ns}')
+    if not pose.tracking:
+        raise FusionError(f'no camera pose for the image stamped {pose.stamp_ns} ({pose.status or "not tracking"})')
+    return HumansFrame(stamp_ns=humans.stamp_ns, frame_id=world_frame_id,
+                       humans=tuple(human_to_world(h, pose) for h in humans.humans))
+
+
+def root_orientation_xyzw(h: HumanState) -> np.ndarray:
+    """(4,) pelvis orientation (x, y, z, w) in the person's frame, from ``global_orient``."""
+    return quat_wxyz_to_xyzw(quat_wxyz_from_rotmat(rotmat_from_axis_angle(h.global_orient.astype(np.float64))))
+
+
+A = TypeVar('A')
+B = TypeVar('B')
+
+
+@dataclass
+class PairerStats:
+    paired: int = 0
+    dropped_left: int = 0    # left items whose partner never came within max_wait_ns
+    dropped_right: int = 0   # right items nobody asked for
+
+
+class StampPairer(Generic[A, B]):
+    """Pair items of two streams that carry the same stamp, causally and with bounded memory.
+
+    A left item waits for its right partner until the newest stamp seen on
+    either stream is more than ``max_wait_ns`` ahead of it; then it is dropped
+    and counted. Each queue keeps at most ``max_queue`` items (the oldest go
+    first, counted). Nothing blocks: every call returns at once.
+    """
+
+    def __init__(self, max_wait_ns: int, max_queue: int = 64):
+        if max_wait_ns < 0 or max_queue < 1:
+            raise ValueError('max_wait_ns must be >= 0 and max_queue >= 1')
+        self.max_wait_ns = int(max_wait_ns)
+        self.max_queue = int(max_queue)
+        self._left: OrderedDict[int, A] = OrderedDict()
+        self._right: OrderedDict[int, B] = OrderedDict()
+        self._newest = None
+        self._expired_left: list[tuple[int, A]] = []
+        self.stats = PairerStats()
+
+    def add_left(self, stamp_ns: int, item: A) -> list[tuple[int, A, B]]:
+        return self._add(stamp_ns, item, self._left, is_left=True)
+
+    def add_right(self, stamp_ns: int, item: B) -> list[tuple[int, A, B]]:
+        return self._add(stamp_ns, item, self._right, is_left=False)
+
+    def _add(self, stamp_ns: int, item, queue: OrderedDict, is_left: bool) -> list:
+        stamp_ns = int(stamp_ns)
+        self._newest = stamp_ns if self._newest is None else max(self._newest, stamp_ns)
+        queue[stamp_ns] = item
+        out = []
+        if stamp_ns in self._left and stamp_ns in self._right:
+            out.append((stamp_ns, self._left.pop(stamp_ns), self._right.pop(stamp_ns)))
+            self.stats.paired += 1
+        self._expire()
+        return out
+
+    def _expire(self) -> None:
+        horizon = self._newest - self.max_wait_ns
+        for queue, counter in ((self._left, 'dropped_left'), (self._right, 'dropped_right')):
+            for s in [s for s in queue if s < horizon]:
+                item = queue.pop(s)
+                if queue is self._left:
+                    self._expired_left.append((s, item))
+                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            while len(queue) > self.max_queue:
+                s, item = queue.popitem(last=False)
+                if queue is self._left:
+                    self._expired_left.append((s, item))
+                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        del self._expired_left[:-self.max_queue]
+
+    def pop_expired_left(self) -> list[tuple[int, A]]:
+        """Left items dropped (partner never came) since the last call, oldest first, at most max_queue."""
+        out, self._expired_left = self._expired_left, []
+        return out
+
+    @property
+    def pending(self) -> tuple[int, int]:
+        """(left, right) items waiting."""
+        return len(self._left), len(self._right)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Attributes:
+        world_frame: frame_id of the world-space output.
+        max_wait_ns: how long (in image-stamp time) camera-space humans wait for their camera pose.
+        max_queue: bound of each pairing queue (items).
+        use_untracked_poses: fuse with poses that SLAM marks as not tracking (before
+            initialisation: the start pose, i.e. a camera that has not moved; when
+            lost: the last tracked pose) instead of dropping those images. Counted
+            in ``WorldFusion.untracked``. A static camera never initialises
+            monocular SLAM, so with False it would never produce world output.
+    """
+
+    world_frame: str = 'world'
+    max_wait_ns: int = 500_000_000
+    max_queue: int = 64
+    use_untracked_poses: bool = True
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    world: HumansFrame                 # people of one image in the world frame
+    pose: CameraPose                   # the camera pose used
+    ended_tracks: tuple[int, ...]      # tracks seen in the previous result but not in this one
+
+
+class WorldFusion:
+    """Pairs camera-space humans with camera poses by stamp and moves them to the world frame.
+
+    Causal and non-blocking: each call returns the results that became
+    complete with it. Poses without tracking are used or dropped according to
+    ``config.use_untracked_poses`` (counted in ``untracked`` / ``no_pose``).
+    """
+
+    def __init__(self, config: FusionConfig = FusionConfig()):
+        self.config = config
+        self._pairer: StampPairer[HumansFrame, CameraPose] = StampPairer(config.max_wait_ns, config.max_queue)
+        self._active: set[int] = set()
+        self.no_pose = 0        # images dropped because SLAM was not tracking
+        self.untracked = 0      # images fused with an untracked (start or last) pose
+
+    @property
+    def stats(self) -> PairerStats:
+        return self._pairer.stats
+
+    def add_humans(self, humans: HumansFrame) -> list[FusionResult]:
+        return self._finish(self._pairer.add_left(humans.stamp_ns, humans))
+
+    def add_pose(self, pose: CameraPose) -> list[FusionResult]:
+        return self._finish(self._pairer.add_right(pose.stamp_ns, pose))
+
+    def _finish(self, pairs) -> list[FusionResult]:
+        out = []
+        for _, humans, pose in pairs:
+            if not pose.tracking:
+                if not self.config.use_untracked_poses:
+                    self.no_pose += 1
+                    continue
+                self.untracked += 1
+                pose = replace(pose, tracking=True)
+            world = humans_to_world(humans, pose, self.config.world_frame)
+            ids = {h.track_id for h in world.humans}
+            ended = tuple(sorted(self._active - ids))
+            self._active = ids
+            out.append(FusionResult(world, pose, ended))
+        return out

@@ -1,0 +1,251 @@
+"""Camera-space online HMR (OnlineHMR branch 1) on the CPU: one entry class (ROS-free).
+
+:class:`CameraHMR` chains, for every frame,
+
+1. perception (:mod:`onlinehmr_ros.core.hmr.perception.observation`, optionally with the small-people
+   zoom of :mod:`onlinehmr_ros.core.hmr.perception.zoom`): 2D/3D landmarks and masks;
+2. tracking (:mod:`onlinehmr_ros.core.hmr.people_tracker`): stable track ids;
+3. causal per-track body fitting (:mod:`onlinehmr_ros.core.hmr.fitting`),
+
+and returns the people as :class:`~onlinehmr_ros.core.common.datatypes.HumansFrame` in the
+camera optical frame (``frame_id='camera'``), the union person mask for the soft
+mask, and the time spent in each stage.
+
+Causality: every stage only keeps state from frames already processed, so the
+result for frame t is the same whether or not later frames exist.
+
+Intrinsics: a :class:`~onlinehmr_ros.core.common.datatypes.Frame` always carries
+intrinsics; when the camera publishes none, build them with
+:func:`default_intrinsics` (horizontal field of view :data:`DEFAULT_HFOV_DEG`).
+Depth is metric only through the focal length: a focal length k times too
+large puts people k times too far (and their lateral offsets k times too
+large); body pose and shape barely change.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from onlinehmr_ros.core.body.model import BodyModel, BodyModelConfig, load_body_model
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
+from onlinehmr_ros.core.common.geometry import GeometryError, translation_from_2d3d
+from onlinehmr_ros.core.hmr.perception.observation import (MediapipePoseConfig, MediapipeTasksPoseBackend, PersonObservation,
+                                           PoseBackend, make_mediapipe_backend, union_mask)
+from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend
+from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState, InputError
+
+#: Horizontal field of view (degrees) assumed when the camera gives no intrinsics: a typical
+#: webcam / phone main camera (60-70 degrees). See the module docstring for its effect on depth.
+DEFAULT_HFOV_DEG = 60.0
+CAMERA_FRAME_ID = 'camera'
+BACKENDS = ('mediapipe',)
+#: how each tracked person's body is estimated from its landmarks
+ESTIMATORS = ('fitting', 'learned', 'learned+refine')
+
+
+def default_intrinsics(width_px: int, height_px: int, hfov_deg: float = DEFAULT_HFOV_DEG) -> CameraIntrinsics:
+    """Pinhole intrinsics for an image without CameraInfo (principal point at the centre)."""
+    return CameraIntrinsics.from_fov(width_px, height_px, hfov_deg)
+
+
+@dataclass(frozen=True)
+class HMRConfig:
+    """Settings of :class:`CameraHMR`.
+
+    Attributes:
+        backend: perception backend; ``'mediapipe'`` (CPU, models inside the wheel).
+        max_people: most people per frame (1: mediapipe's legacy single-person solution,
+            about 22 ms/frame; more: the Tasks PoseLandmarker).
+        small_people: add zoomed tiles and per-person crops for people too small for the
+            full-frame detector (:class:`~onlinehmr_ros.core.hmr.perception.zoom.ZoomedPoseBackend`;
+            uses the Tasks landmarker even for ``max_people=1``).
+        mediapipe: backend settings (``num_poses`` is set from ``max_people``).
+        zoom: small-people settings.
+        body_model: which body model to fit.
+        fitter: fitting weights and iterations (temporal terms included).
+        tracker: tracking settings.
+        compute_vertices: evaluate the full mesh for the output (else ``vertices`` is (0, 3)).
+        estimator: ``'fitting'`` (causal per-track fitting, the CPU default), ``'learned'`` (the
+            learned causal HMR with a per-track KV cache, :mod:`~onlinehmr_ros.core.hmr.learned`)
+            or ``'learned+refine'`` (the network's estimate refined by ``refine_iterations`` fitting
+            iterations against the 2D/3D landmarks: GenHMR's keypoint-guided refinement).
+        learned_checkpoint: landmark-token checkpoint for the learned estimators ('' = the packaged one).
+        refine_iterations: fitting iterations after the network in ``'learned+refine'``.
+    """
+
+    backend: str = 'mediapipe'
+    max_people: int = 1
+    small_people: bool = False
+    mediapipe: MediapipePoseConfig = field(default_factory=MediapipePoseConfig)
+    zoom: ZoomConfig = field(default_factory=ZoomConfig)
+    body_model: BodyModelConfig = field(default_factory=BodyModelConfig)
+    fitter: FitterConfig = field(default_factory=FitterConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    compute_vertices: bool = True
+    estimator: str = 'fitting'
+    learned_checkpoint: str = ''
+    refine_iterations: int = 5
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise InputError(f'backend must be one of {BACKENDS}, got {self.backend!r}')
+        if self.estimator not in ESTIMATORS:
+            raise InputError(f'estimator must be one of {ESTIMATORS}, got {self.estimator!r}')
+        if self.refine_iterations < 1:
+            raise InputError(f'refine_iterations must be >= 1, got {self.refine_iterations}')
+        if self.max_people < 1:
+            raise InputError(f'max_people must be >= 1, got {self.max_people}')
+
+
+@dataclass(frozen=True)
+class HMROutput:
+    """Result of :meth:`CameraHMR.process` for one frame.
+
+    Attributes:
+        humans: the tracked people in the camera optical frame (``frame_id='camera'``).
+        person_mask: (H, W) float32 in [0, 1], pixel-wise maximum of all people's masks
+            (input of the soft mask); zeros when nobody is seen.
+        timings_ms: milliseconds per stage: ``perception``, ``tracking``, ``fitting``, ``total``.
+        num_detections: people seen by perception (tracked or not yet confirmed).
+        fit_failures: track ids whose fit failed this frame (too few usable landmarks).
+        fits: the fitter's results, one per entry of ``humans.humans`` (residuals, iterations).
+    """
+
+    humans: HumansFrame
+    person_mask: np.ndarray
+    timings_ms: dict
+    num_detections: int
+    fit_failures: tuple[int, ...] = ()
+    fits: tuple[FitResult, ...] = ()
+
+
+def make_backend(config: HMRConfig) -> PoseBackend:
+    """The perception backend named by ``config`` (mediapipe, optionally with the small-people zoom)."""
+    mp_cfg = replace(config.mediapipe, num_poses=config.max_people)
+    if not config.small_people:
+        return make_mediapipe_backend(mp_cfg)
+    full = MediapipeTasksPoseBackend(mp_cfg)
+    crops = MediapipeTasksPoseBackend(replace(mp_cfg, tracking_mode=False))
+    return ZoomedPoseBackend(full, crops, config.zoom)
+
+
+def root_estimate(observation: PersonObservation, K: np.ndarray, min_visibility: float = 0.5) -> np.ndarray:
+    """(3,) camera-frame position of the hip centre from the 2D and metric 3D landmarks, NaN if unknown.
+
+    Uses the hip-centred 3D landmarks as if camera-aligned (mediapipe's world
+    landmarks are) and solves for the translation that projects them onto the 2D
+    landmarks (:func:`~onlinehmr_ros.core.common.geometry.translation_from_2d3d`).
+    """
+    w = np.where(observation.visibility >= min_visibility, observation.visibility, 0.0)
+    try:
+        t = translation_from_2d3d(K, observation.landmarks_3d_m, observation.landmarks_px, w)
+    except GeometryError:
+        return np.full(3, np.nan)
+    return t if t[2] > 0 else np.full(3, np.nan)
+
+
+class CameraHMR:
+    """Perception -> tracking -> causal per-track fitting, one frame at a time.
+
+    Args:
+        config: :class:`HMRConfig`.
+        body_model: the body model to fit: a loaded :class:`~onlinehmr_ros.core.body.model.BodyModel`,
+            a :class:`~onlinehmr_ros.core.body.model.BodyModelConfig` to load, or None for
+            ``config.body_model``.
+        backend: a perception backend to use instead of the one ``config`` names
+            (tests, other models); it is closed by :meth:`close`.
+    """
+
+    def __init__(self, config: HMRConfig = HMRConfig(), body_model: BodyModel | BodyModelConfig | None = None,
+                 backend: PoseBackend | None = None):
+        self.config = config
+        if body_model is None:
+            body_model = config.body_model
+        self.body_model = load_body_model(body_model) if isinstance(body_model, BodyModelConfig) else body_model
+        self.backend = backend if backend is not None else make_backend(config)
+        self.tracker = Tracker(config.tracker)
+        self.fitter = BodyFitter(self.body_model, config.fitter)
+        self.learned = None
+        if config.estimator != 'fitting':
+            from onlinehmr_ros.core.hmr.learned.runtime import LearnedHMR, LearnedHMRConfig
+            self.learned = LearnedHMR(LearnedHMRConfig(checkpoint_path=config.learned_checkpoint or None,
+                                                       body_model=BodyModelConfig(type=self.body_model.name)),
+                                      body_model=self.body_model)
+        self._frame_counter = 0
+
+    def reset(self) -> None:
+        """Start a new stream: forget tracks, fits and the backend's tracking state."""
+        self.backend.reset()
+        self.tracker.reset()
+        self.fitter.reset()
+        self._frame_counter = 0
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def process(self, frame: Frame) -> HMROutput:
+        """All people in ``frame``, fitted and tracked (empty ``humans`` when nobody is seen)."""
+        t0 = time.perf_counter()
+        people = self.backend.detect(frame)
+        t1 = time.perf_counter()
+        K = frame.intrinsics.K
+        roots = np.stack([root_estimate(p, K) for p in people]) if people else np.zeros((0, 3))
+        update = self.tracker.update(people, roots)
+        self.fitter.forget(update.ended_track_ids)
+        if self.learned is not None:
+            for tid in update.ended_track_ids:
+                self.learned.reset(tid)
+        t2 = time.perf_counter()
+        ids, fits, failures = [], [], []
+        learned_states = []
+        for person in update.people:
+            try:
+                if self.config.estimator == 'learned':
+                    est = self.learned.step(person.track_id, person.observation, frame.intrinsics, self._frame_counter)
+                    learned_states.append(est.to_human_state(self.body_model.name))
+                    continue
+                initial = None
+                if self.config.estimator == 'learned+refine':
+                    est = self.learned.step(person.track_id, person.observation, frame.intrinsics, self._frame_counter)
+                    initial = FitInitialisation(est.global_orient, est.body_pose, est.betas, est.transl,
+                                                self.config.refine_iterations)
+                fits.append(self.fitter.fit(person.track_id, person.observation, frame.intrinsics,
+                                            self._frame_counter, initial))
+                ids.append(person.track_id)
+            except FittingError:
+                failures.append(person.track_id)
+        humans = self._human_states(ids, fits) + learned_states
+        t3 = time.perf_counter()
+        self._frame_counter += 1
+        mask = union_mask(people, frame.height_px, frame.width_px)
+        timings = {'perception': 1e3 * (t1 - t0), 'tracking': 1e3 * (t2 - t1), 'fitting': 1e3 * (t3 - t2),
+                   'total': 1e3 * (time.perf_counter() - t0)}
+        return HMROutput(humans=HumansFrame(stamp_ns=frame.stamp_ns, frame_id=CAMERA_FRAME_ID, humans=tuple(humans)),
+                         person_mask=mask, timings_ms=timings, num_detections=len(people),
+                         fit_failures=tuple(failures), fits=tuple(fits))
+
+    def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:
+        f = np.float32
+        if not fits:
+            return []
+        if self.config.compute_vertices:
+            out = self.fitter.full_output(fits)  # one batched mesh evaluation for everybody
+            vertices = out.vertices.numpy().astype(f)
+            coco = out.keypoints_coco.numpy().astype(f)[:, :17]
+        else:
+            vertices = np.zeros((len(fits), 0, 3), dtype=f)
+            coco = np.stack([fit.keypoints_coco[:17] for fit in fits])
+        return [HumanState(track_id=int(tid), model=self.body_model.name, betas=fit.betas,
+                           global_orient=fit.global_orient, body_pose=fit.body_pose, transl=fit.transl,
+                           joints=fit.joints, joint_confidence=fit.joint_confidence, vertices=vertices[i],
+                           keypoints_coco=coco[i], confidence=float(fit.joint_confidence.mean()))
+                for i, (tid, fit) in enumerate(zip(track_ids, fits))]

@@ -1,0 +1,148 @@
+"""Streaming learned HMR for the pipeline: one KV cache per track, constant cost per frame.
+
+    hmr = LearnedHMR(LearnedHMRConfig())                 # the packaged landmark checkpoint
+    est = hmr.step(track_id, observation, intrinsics)   # PersonObservation -> LearnedBodyEstimate
+    hmr.reset(track_id)                                  # track lost / ended
+
+``step`` runs the network in streaming mode (:meth:`CausalHMRNet.forward_step`)
+on the track's cache, poses the body model and returns the body parameters in
+the camera optical frame with a per-joint confidence.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat
+from onlinehmr_ros.core.hmr.learned.encoders import CheckpointError
+from onlinehmr_ros.training.evaluate import pose_prediction
+from onlinehmr_ros.core.hmr.learned.features import observation_features
+from onlinehmr_ros.core.hmr.learned.model import load_checkpoint
+from onlinehmr_ros.core.hmr.learned.temporal import KVCache
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumanState
+
+
+def packaged_checkpoint_path() -> pathlib.Path:
+    """The landmark-token checkpoint shipped in the package (``onlinehmr_ros/data``)."""
+    return pathlib.Path(str(importlib.resources.files('onlinehmr_ros') / 'data' / 'learned_hmr_landmarks.pt'))
+
+
+@dataclass(frozen=True)
+class LearnedHMRConfig:
+    """Settings of the streaming learned HMR.
+
+    Attributes:
+        checkpoint_path: a :func:`~.model.save_checkpoint` file; None = the packaged one.
+        body_model: must be the body model the checkpoint was trained with (checked).
+        dtype: 'float32' or 'float64'.
+        compute_vertices: return the mesh vertices (False: ``vertices`` is (0, 3); the body model
+            still runs, since keypoints and landmarks are regressed from the vertices).
+        confidence_sigma_m: per-joint confidence = exp(-predicted error std / this), metres.
+    """
+
+    checkpoint_path: str | None = None
+    body_model: BodyModelConfig = field(default_factory=BodyModelConfig)
+    dtype: str = 'float32'
+    compute_vertices: bool = True
+    confidence_sigma_m: float = 0.05
+
+
+@dataclass(frozen=True)
+class LearnedBodyEstimate:
+    """One person at one frame from the learned HMR, camera optical frame, metres (numpy float32)."""
+
+    track_id: int
+    frame_index: int
+    betas: np.ndarray              # (num_betas,)
+    global_orient: np.ndarray      # (3,) axis-angle, body -> camera
+    body_pose: np.ndarray          # (69,) axis-angle, parent-relative
+    transl: np.ndarray             # (3,) body-model translation
+    joints: np.ndarray             # (24, 3) SMPL-24 joints
+    joint_confidence: np.ndarray   # (24,) in (0, 1]
+    vertices: np.ndarray           # (V, 3), (0, 3) when not computed
+    keypoints_coco: np.ndarray     # (23, 3) COCO-17 + 6 foot keypoints
+    landmarks_mediapipe: np.ndarray  # (33, 3) the body model's MediaPipe landmarks (for refinement)
+
+    def to_human_state(self, model: str) -> HumanState:
+        """As the pipeline contract (``HumanState``, COCO-17 keypoints)."""
+        return HumanState(track_id=self.track_id, model=model, betas=self.betas, global_orient=self.global_orient,
+                          body_pose=self.body_pose, transl=self.transl, joints=self.joints,
+                          joint_confidence=self.joint_confidence, vertices=self.vertices,
+                          keypoints_coco=self.keypoints_coco[:17], confidence=float(self.joint_confidence.mean()))
+
+
+class LearnedHMR:
+    """Streaming learned HMR with one KV cache per track (see module docstring).
+
+    Raises (constructor):
+        CheckpointError: missing/corrupt checkpoint, or one trained for another body model.
+    """
+
+    def __init__(self, config: LearnedHMRConfig = LearnedHMRConfig(), body_model=None):
+        self.config = config
+        if config.dtype not in ('float32', 'float64'):
+            raise ValueError(f"LearnedHMRConfig.dtype must be 'float32' or 'float64', got {config.dtype!r}")
+        self.dtype = torch.float32 if config.dtype == 'float32' else torch.float64
+        path = config.checkpoint_path or packaged_checkpoint_path()
+        self.net, self.metadata = load_checkpoint(path, self.dtype)
+        if self.net.cfg.encoder != 'landmarks':
+            raise CheckpointError(f'{path} holds a {self.net.cfg.encoder!r}-token model; LearnedHMR.step takes '
+                                  'perception landmarks and needs a landmark-token checkpoint')
+        trained_on = self.metadata.get('body_model')
+        if trained_on is not None and trained_on != config.body_model.type:
+            raise CheckpointError(f'{path} was trained with the {trained_on!r} body model but body_model.type is '
+                                  f'{config.body_model.type!r}; its shape coefficients mean nothing for another '
+                                  'model: use the same body model or retrain (onlinehmr train --body-model-type)')
+        self.body_model = (body_model if body_model is not None else load_body_model(config.body_model)).to(self.dtype)
+        self._caches: dict[int, KVCache] = {}
+        self._next_index: dict[int, int] = {}
+
+    @property
+    def window(self) -> int:
+        return self.net.window
+
+    def reset(self, track_id: int | None = None) -> None:
+        """Forget a track's cache (None: all tracks)."""
+        if track_id is None:
+            self._caches.clear()
+            self._next_index.clear()
+        else:
+            self._caches.pop(track_id, None)
+            self._next_index.pop(track_id, None)
+
+    def step(self, track_id: int, observation, intrinsics: CameraIntrinsics,
+             frame_index: int | None = None) -> LearnedBodyEstimate:
+        """Estimate one tracked person's body in the current frame.
+
+        Args:
+            track_id: the person's track.
+            observation: a :class:`~onlinehmr_ros.core.hmr.perception.observation.PersonObservation`.
+            intrinsics: the frame's intrinsics.
+            frame_index: the frame's index in the stream (increasing per track; a gap means the person
+                was not observed, and older cached frames age accordingly). None: previous + 1.
+        Returns:
+            the estimate; the track's cache now holds this frame.
+        """
+        cache = self._caches.setdefault(track_id, self.net.new_cache())
+        idx = self._next_index.get(track_id, 0) if frame_index is None else int(frame_index)
+        lm, box = observation_features(observation, intrinsics)
+        inputs = {'landmarks': torch.as_tensor(lm[None], dtype=self.dtype),
+                  'box': torch.as_tensor(box[None], dtype=self.dtype)}
+        with torch.no_grad():
+            pred = self.net.forward_step(inputs, cache, idx)
+            posed = pose_prediction(pred, self.body_model)
+            conf = pred.joint_confidence(self.config.confidence_sigma_m)
+        self._next_index[track_id] = idx + 1
+        f32 = lambda x: x[0].detach().to(torch.float32).numpy()  # noqa: E731
+        rot = pred.rotmat[0].double().numpy()
+        aa = axis_angle_from_rotmat(rot).astype(np.float32)
+        verts = f32(posed.vertices_cam) if self.config.compute_vertices else np.zeros((0, 3), np.float32)
+        return LearnedBodyEstimate(track_id=track_id, frame_index=idx, betas=f32(pred.betas), global_orient=aa[0],
+                                   body_pose=aa[1:].reshape(69), transl=f32(posed.transl), joints=f32(posed.joints_cam),
+                                   joint_confidence=f32(conf), vertices=verts, keypoints_coco=f32(posed.keypoints_coco),
+                                   landmarks_mediapipe=f32(posed.landmarks_cam))

@@ -1,0 +1,284 @@
+"""Image sources for the camera_source node and the offline CLI (ROS-free).
+
+A source yields :class:`SourceFrame` objects (RGB uint8 images with stamps)
+from a video file, an image folder, a webcam, or a rosbag2 file (MCAP or
+sqlite3, read with the pure-Python ``rosbags`` package). Intrinsics come from
+a ROS camera_info YAML, explicit ``fx fy cx cy``, or a field of view.
+
+Bad input: a missing or unreadable file raises :class:`SourceError` when the
+source is opened; a frame that cannot be decoded is skipped, counted in
+``skipped_frames`` and reported through the ``on_warning`` callback.
+"""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+import yaml
+
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+VIDEO_SUFFIXES = ('.avi', '.mp4', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg')
+BAG_SUFFIXES = ('.mcap', '.db3')
+
+
+class SourceError(RuntimeError):
+    """An image source that cannot be opened or read (missing file, no image topic, ...)."""
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    image_rgb: np.ndarray            # (H, W, 3) uint8 RGB
+    stamp_ns: int                    # source stamp: index / fps for files, header stamp for bags
+    index: int                       # index of this frame among the frames delivered
+    intrinsics: CameraIntrinsics | None = None  # from the bag's CameraInfo, when it has one
+
+
+Warn = Callable[[str], None]
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+class VideoFileSource:
+    """Frames of a video file (anything OpenCV's FFmpeg backend decodes)."""
+
+    def __init__(self, path: str, on_warning: Warn = _ignore):
+        self.path = pathlib.Path(path)
+        if not self.path.is_file():
+            raise SourceError(f'video file not found: {self.path}')
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            raise SourceError(f'cannot open video {self.path} (not a video, or a codec OpenCV lacks)')
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.skipped_frames = 0
+        self._warn = on_warning
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        delivered = 0
+        position = 0
+        failures_in_a_row = 0
+        while True:
+            ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                # A failed read before the announced end is a corrupt frame: skip it and go on.
+                if position < self.frame_count and failures_in_a_row < 10:
+                    self.skipped_frames += 1
+                    failures_in_a_row += 1
+                    self._warn(f'{self.path.name}: frame {position} could not be decoded, skipped')
+                    position += 1
+                    continue
+                break
+            failures_in_a_row = 0
+            yield SourceFrame(np.ascontiguousarray(bgr[:, :, ::-1]), int(round(position * 1e9 / self.fps)),
+                              delivered)
+            delivered += 1
+            position += 1
+        self._cap.release()
+
+
+class ImageFolderSource:
+    """Images of a folder in name order, stamped ``index / fps``."""
+
+    def __init__(self, path: str, fps: float = 30.0, on_warning: Warn = _ignore):
+        self.path = pathlib.Path(path)
+        if not self.path.is_dir():
+            raise SourceError(f'image folder not found: {self.path}')
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {self.path}')
+        if fps <= 0:
+            raise SourceError(f'fps must be positive, got {fps}')
+        self.fps = float(fps)
+        self.frame_count = len(self.files)
+        self.skipped_frames = 0
+        self._warn = on_warning
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        delivered = 0
+        for i, f in enumerate(self.files):
+            bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if bgr is None:
+                self.skipped_frames += 1
+                self._warn(f'{f.name} could not be decoded, skipped')
+                continue
+            yield SourceFrame(np.ascontiguousarray(bgr[:, :, ::-1]), int(round(i * 1e9 / self.fps)), delivered)
+            delivered += 1
+
+
+class WebcamSource:
+    """Frames of a V4L2 camera by index, stamped with the capture time (monotonic clock)."""
+
+    def __init__(self, index: int, on_warning: Warn = _ignore):
+        self._cap = cv2.VideoCapture(int(index))
+        if not self._cap.isOpened():
+            raise SourceError(f'cannot open webcam {index} (is /dev/video{index} present and free?)')
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.frame_count = 0
+        self.skipped_frames = 0
+        self._warn = on_warning
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        import time
+        delivered = 0
+        while True:
+            ok, bgr = self._cap.read()
+            if not ok:
+                self.skipped_frames += 1
+                self._warn('webcam frame could not be read, skipped')
+                if self.skipped_frames > 100:
+                    raise SourceError('webcam stopped delivering frames')
+                continue
+            yield SourceFrame(np.ascontiguousarray(bgr[:, :, ::-1]), time.monotonic_ns(), delivered)
+            delivered += 1
+
+
+class BagSource:
+    """sensor_msgs/Image (and CameraInfo) from a rosbag2 file or folder (MCAP or sqlite3).
+
+    Args:
+        path: a bag folder (with metadata.yaml) or a single .mcap / .db3 file.
+        image_topic: topic to read; if empty, the only sensor_msgs/msg/Image topic of the bag.
+    Raises:
+        SourceError: missing bag, no image topic, or several image topics and none chosen.
+    """
+
+    def __init__(self, path: str, image_topic: str = '', on_warning: Warn = _ignore):
+        from rosbags.highlevel import AnyReader
+        self.path = pathlib.Path(path)
+        if not self.path.exists():
+            raise SourceError(f'bag not found: {self.path}')
+        try:
+            self._reader = AnyReader([self.path])
+            self._reader.open()
+        except Exception as exc:  # rosbags raises several unrelated types for unreadable bags
+            raise SourceError(f'cannot read bag {self.path}: {exc}') from exc
+        images = [c for c in self._reader.connections if c.msgtype == 'sensor_msgs/msg/Image']
+        topics = sorted({c.topic for c in images})
+        if image_topic:
+            if image_topic not in topics:
+                raise SourceError(f"bag {self.path} has no sensor_msgs/msg/Image topic '{image_topic}' "
+                                  f'(image topics: {topics or "none"})')
+            topic = image_topic
+        elif len(topics) == 1:
+            topic = topics[0]
+        else:
+            raise SourceError(f'bag {self.path} has ' + ('no sensor_msgs/msg/Image topic' if not topics else
+                              f'several image topics {topics}: choose one with image_topic'))
+        self.image_topic = topic
+        self._image_conns = [c for c in images if c.topic == topic]
+        info_topic = topic.rsplit('/', 1)[0] + '/camera_info'
+        self._info_conns = [c for c in self._reader.connections
+                            if c.msgtype == 'sensor_msgs/msg/CameraInfo' and c.topic == info_topic]
+        self.frame_count = sum(c.msgcount for c in self._image_conns)
+        duration_s = max(self._reader.duration * 1e-9, 1e-9)
+        self.fps = self.frame_count / duration_s if self.frame_count > 1 else 30.0
+        self.skipped_frames = 0
+        self._warn = on_warning
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        intr = None
+        delivered = 0
+        for conn, _, raw in self._reader.messages(connections=self._image_conns + self._info_conns):
+            msg = self._reader.deserialize(raw, conn.msgtype)
+            if conn.msgtype == 'sensor_msgs/msg/CameraInfo':
+                K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+                if K[0, 0] > 0:
+                    intr = CameraIntrinsics(K, int(msg.width), int(msg.height))
+                continue
+            try:
+                rgb = _rosbags_image_to_rgb(msg)
+            except SourceError as exc:
+                self.skipped_frames += 1
+                self._warn(f'{exc}; skipped')
+                continue
+            stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            yield SourceFrame(rgb, stamp, delivered, intr)
+            delivered += 1
+        self._reader.close()
+
+
+def _rosbags_image_to_rgb(msg) -> np.ndarray:
+    enc = msg.encoding
+    channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'rgba8': 4, 'bgra8': 4}.get(enc)
+    if channels is None:
+        raise SourceError(f"image encoding '{enc}' not supported (mono8, bgr8, rgb8, rgba8, bgra8)")
+    data = np.asarray(msg.data, dtype=np.uint8)
+    if data.size < msg.step * msg.height or msg.step < msg.width * channels:
+        raise SourceError(f'corrupt image message ({data.size} bytes for {msg.width}x{msg.height} {enc})')
+    a = data[:msg.step * msg.height].reshape(msg.height, msg.step)[:, :msg.width * channels]
+    a = a.reshape(msg.height, msg.width, channels)
+    if enc == 'mono8':
+        return np.repeat(a, 3, axis=2)
+    if enc.startswith('bgr'):
+        return np.ascontiguousarray(a[:, :, 2::-1])
+    return np.ascontiguousarray(a[:, :, :3])
+
+
+def open_source(uri: str, fps: float = 30.0, image_topic: str = '', on_warning: Warn = _ignore):
+    """Open a source from a string: a webcam index ('0'), a video, an image folder, or a bag.
+
+    Raises:
+        SourceError: nothing usable at ``uri``.
+    """
+    if uri.isdigit():
+        return WebcamSource(int(uri), on_warning)
+    p = pathlib.Path(uri)
+    if not p.exists():
+        raise SourceError(f'input not found: {uri} (give a video file, an image folder, a rosbag2 file '
+                          'or folder, or a webcam index)')
+    if p.is_dir():
+        if (p / 'metadata.yaml').is_file():
+            return BagSource(uri, image_topic, on_warning)
+        return ImageFolderSource(uri, fps, on_warning)
+    if p.suffix.lower() in BAG_SUFFIXES:
+        return BagSource(uri, image_topic, on_warning)
+    return VideoFileSource(uri, on_warning)
+
+
+def load_camera_info_yaml(path: str) -> CameraIntrinsics:
+    """Intrinsics from a ROS camera_info YAML (camera_calibration format).
+
+    Expects ``image_width``, ``image_height`` and ``camera_matrix: {rows: 3, cols: 3, data: [9 values]}``.
+    Raises:
+        SourceError: missing file or fields.
+    """
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise SourceError(f'camera_info YAML not found: {p}')
+    with open(p) as f:
+        d = yaml.safe_load(f) or {}
+    try:
+        K = np.asarray(d['camera_matrix']['data'], dtype=np.float64).reshape(3, 3)
+        return CameraIntrinsics(K, int(d['image_width']), int(d['image_height']))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SourceError(f'{p} is not a ROS camera_info YAML (needs image_width, image_height, '
+                          f'camera_matrix.data with 9 values): {exc}') from exc
+
+
+def resolve_intrinsics(width_px: int, height_px: int, camera_info_yaml: str = '',
+                       fx_fy_cx_cy: tuple[float, float, float, float] | None = None,
+                       hfov_deg: float = 60.0) -> CameraIntrinsics:
+    """Intrinsics for an image size, from (in order of precedence) a YAML, fx fy cx cy, or a field of view.
+
+    Raises:
+        SourceError: the YAML's image size differs from the images'.
+    """
+    if camera_info_yaml:
+        intr = load_camera_info_yaml(camera_info_yaml)
+        if (intr.width_px, intr.height_px) != (width_px, height_px):
+            raise SourceError(f'{camera_info_yaml} is for {intr.width_px}x{intr.height_px} images but the '
+                              f'input is {width_px}x{height_px}')
+        return intr
+    if fx_fy_cx_cy is not None:
+        fx, fy, cx, cy = fx_fy_cx_cy
+        return CameraIntrinsics(np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), width_px, height_px)
+    return CameraIntrinsics.from_fov(width_px, height_px, hfov_deg)
