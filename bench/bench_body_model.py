@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModel, BodyModelConfig, BodyModelError, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.model import BodyModel, BodyModelError
 
 
 def time_forward(model: BodyModel, batch: int, repeats: int, grad: bool = False) -> float:

@@ -17,10 +17,10 @@ import torch
 def main(argv=None) -> int:
     from rclpy.serialization import serialize_message
 
-    from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
     from onlinehmr_ros.core.body.display_mesh import decimate
-    from onlinehmr_ros.core.fusion.world import root_orientation_xyzw
+    from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
     from onlinehmr_ros.core.common.datatypes import HumansFrame, HumanState
+    from onlinehmr_ros.core.fusion.world import root_orientation_xyzw
     from onlinehmr_ros.ros import convert, markers
     from onlinehmr_ros.ros.marker_cdr import encode_marker_array
 

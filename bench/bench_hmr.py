@@ -34,15 +34,15 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from onlinehmr_ros.eval import metrics  # noqa: E402
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model  # noqa: E402
-from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig  # noqa: E402
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model  # noqa: E402
+from onlinehmr_ros.core.common.datatypes import Frame  # noqa: E402
 from onlinehmr_ros.core.common.geometry import project_points, similarity_transform_points, umeyama  # noqa: E402
 from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics, make_backend  # noqa: E402
-from onlinehmr_ros.core.hmr.perception.observation import (MediapipePoseConfig, MediapipeTasksPoseBackend,  # noqa: E402
-                                           PersonObservation, PoseBackend, bbox_from_landmarks)
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig  # noqa: E402
+from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipePoseConfig, MediapipeTasksPoseBackend
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, bbox_from_landmarks
 from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend  # noqa: E402
-from onlinehmr_ros.core.common.datatypes import Frame  # noqa: E402
+from onlinehmr_ros.eval import metrics  # noqa: E402
 
 DATA = pathlib.Path('/usr/share/doc/opencv-doc/examples/data')
 

@@ -18,11 +18,11 @@ import time
 import numpy as np
 import torch
 
-from onlinehmr_ros.eval.benchmark import format_timing_table, timing_summary
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 from onlinehmr_ros.core.hmr.learned.model import CausalHMRNet, load_checkpoint
 from onlinehmr_ros.core.hmr.learned.runtime import LearnedHMR, LearnedHMRConfig, packaged_checkpoint_path
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, bbox_from_landmarks
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.eval.benchmark import format_timing_table, timing_summary
 
 
 def _random_observations(n: int, seed: int = 0):

@@ -28,15 +28,15 @@ import time
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitterConfig, FittingError
-from onlinehmr_ros.training.calibration import video_landmark_track
-from onlinehmr_ros.training.data import SimulatedObservations
-from onlinehmr_ros.training.evaluate import longest_run, sequence_metrics, smoothness
-from onlinehmr_ros.core.hmr.learned.runtime import LearnedHMR, LearnedHMRConfig, packaged_checkpoint_path
-from onlinehmr_ros.training.train import TrainConfig, synthetic_eval_set
-from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitterConfig, FittingError
+from onlinehmr_ros.core.hmr.learned.runtime import LearnedHMR, LearnedHMRConfig, packaged_checkpoint_path
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
+from onlinehmr_ros.training.calibration import video_landmark_track
+from onlinehmr_ros.training.evaluate import longest_run, sequence_metrics, smoothness
+from onlinehmr_ros.training.observations import SimulatedObservations
+from onlinehmr_ros.training.train import TrainConfig, synthetic_eval_set
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 

@@ -37,10 +37,10 @@ def _frames(path: str, width: int) -> tuple[list[np.ndarray], float]:
 
 
 def main(argv=None) -> int:
-    from onlinehmr_ros.eval.benchmark import format_timing_table, timing_summary, write_json
+    from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
     from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
-    from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
+    from onlinehmr_ros.eval.benchmark import format_timing_table, timing_summary, write_json
 
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--frames', type=int, default=3000)

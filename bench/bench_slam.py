@@ -30,12 +30,12 @@ import time
 import cv2
 import numpy as np
 
+from onlinehmr_ros.core.common.datatypes import Frame, HumansFrame, HumanState
 from onlinehmr_ros.core.common.geometry import invert_transform, transform_points
+from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
+from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.eval.metrics import camera_ate, jitter
 from onlinehmr_ros.eval.synthetic.box_scene import SlamScene
-from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
-from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
-from onlinehmr_ros.core.common.datatypes import Frame, HumansFrame, HumanState
 
 
 @dataclasses.dataclass

@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
-from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence, person_vertices_world
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.io.raster import Mesh, render_meshes
+from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence, person_vertices_world
 from onlinehmr_ros.eval.synthetic.scene import Room
 
 _CYCLE = (('handheld', 1), ('handheld', 2), ('static', 2), ('robot', 3), ('handheld', 3), ('static', 1))

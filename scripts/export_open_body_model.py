@@ -49,8 +49,8 @@ import torch
 from scipy.optimize import nnls
 from tqdm import tqdm
 
-from onlinehmr_ros.core.body.model import (
-    COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES, SMPL_JOINT_PARENTS)
+from onlinehmr_ros.core.body.skeleton import (COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES,
+                                              SMPL_JOINT_PARENTS)
 from onlinehmr_ros.core.common.geometry import rotmat_aligning_vectors, rotmat_from_axis_angle
 
 PHENOTYPES = ('gender', 'age', 'muscle', 'weight', 'height', 'proportions')

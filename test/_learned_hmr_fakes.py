@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core.body.model import SMPL_JOINT_PARENTS, BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.skeleton import SMPL_JOINT_PARENTS
 
 REST_JOINTS = np.array([
     [0, 0, 0], [0.06, -0.09, 0], [-0.06, -0.09, 0], [0, 0.11, 0], [0.1, -0.47, 0], [-0.1, -0.47, 0],

@@ -13,7 +13,9 @@ import io
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body.model import SMPL_JOINT_PARENTS, BodyModel, validate_smpl_format
+from onlinehmr_ros.core.body.loading import validate_smpl_format
+from onlinehmr_ros.core.body.model import BodyModel
+from onlinehmr_ros.core.body.skeleton import SMPL_JOINT_PARENTS
 from onlinehmr_ros.core.common.geometry import project_points
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, bbox_from_landmarks
 

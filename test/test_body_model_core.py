@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from onlinehmr_ros.core.body.landmarks import SMPL_VERTEX_IDS, SMPLX_VERTEX_IDS, face_and_hand_approximations
-from onlinehmr_ros.core.body.model import (
-    COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES, SMPL_JOINT_PARENTS, BodyModel,
-    BodyModelConfig, BodyModelError, BodyModelOutput, load_body_model, open_body_model_path)
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model, open_body_model_path
+from onlinehmr_ros.core.body.model import BodyModel, BodyModelError, BodyModelOutput
+from onlinehmr_ros.core.body.skeleton import (COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES,
+                                              SMPL_JOINT_PARENTS)
 from onlinehmr_ros.core.common.geometry import rotmat_aligning_vectors
 
 OPEN_V, OPEN_F = 13718, 27420

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core.body.model import (
-    MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES, BodyModelConfig, load_body_model, open_body_model_path,
-    validate_smpl_format)
+from onlinehmr_ros.core.body.loading import (BodyModelConfig, load_body_model, open_body_model_path,
+                                             validate_smpl_format)
+from onlinehmr_ros.core.body.skeleton import MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES
 from scripts import export_open_body_model as export
 
 

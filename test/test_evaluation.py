@@ -5,12 +5,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
+from onlinehmr_ros.core.common.geometry import (invert_transform, look_at_T_world_cam, quat_wxyz_from_rotmat,
+                                                transform_points)
 from onlinehmr_ros.eval import metrics
 from onlinehmr_ros.eval.evaluation import EvaluationError, evaluate_sequence, format_table
-from onlinehmr_ros.core.common.geometry import (invert_transform, look_at_T_world_cam, quat_wxyz_from_rotmat,
-                                         transform_points)
 from onlinehmr_ros.eval.synthetic.sequence import PersonTrack, SyntheticSequence
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
 
 N = 150
 FPS = 30.0

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from onlinehmr_ros.core.body import display_mesh
-from onlinehmr_ros.core.fusion import world as fusion
-from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat, rotmat_from_axis_angle
 from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
+from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat, rotmat_from_axis_angle
+from onlinehmr_ros.core.fusion import sync, world as fusion
 
 
 def _pose(rng, stamp=5, scale=2.5):
@@ -56,7 +56,7 @@ def test_humans_to_world_moves_everything_and_keeps_identity():
 
 def test_world_parameters_reproduce_the_world_mesh():
     """Posing the body model with the world parameters gives R(q) M_c + s t."""
-    from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+    from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
     model = load_body_model(BodyModelConfig())
     rng = np.random.default_rng(2)
     betas = torch.tensor(rng.normal(size=(1, model.num_betas)) * 0.5, dtype=torch.float32)
@@ -97,7 +97,7 @@ def test_root_orientation_is_global_orient():
 
 
 def test_stamp_pairer_pairs_in_any_order_and_drops_late_items():
-    p = fusion.StampPairer(max_wait_ns=100, max_queue=3)
+    p = sync.StampPairer(max_wait_ns=100, max_queue=3)
     assert p.add_left(10, 'h10') == []
     assert p.add_right(10, 'p10') == [(10, 'h10', 'p10')]
     assert p.add_right(20, 'p20') == []            # pose first
@@ -158,7 +158,7 @@ def test_world_fusion_pairs_moves_and_reports_ended_tracks():
 
 
 def test_stamp_pairer_hands_back_expired_left_items():
-    p = fusion.StampPairer(max_wait_ns=10, max_queue=8)
+    p = sync.StampPairer(max_wait_ns=10, max_queue=8)
     p.add_left(1, 'a')
     p.add_left(2, 'b')
     assert p.pop_expired_left() == []

@@ -20,10 +20,10 @@ def test_graph_on_megamind(tmp_path):
     from rclpy.serialization import deserialize_message
     from rosbags.highlevel import AnyReader
 
-    from onlinehmr_ros.cli import render_bag
     from onlinehmr_ros.msg import HumanMeshArray
     from onlinehmr_ros.nodes.compose import run_graph
     from onlinehmr_ros.ros import convert
+    from onlinehmr_ros.ros.bag_render import render_bag
     from onlinehmr_ros.ros.marker_cdr import DELETE, TRIANGLE_LIST, decode_marker_array
     from onlinehmr_ros.ros.markers import MESH_NS, marker_problems
     from onlinehmr_ros.ros.recording import message_class

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from hmr_fakes import ScriptedBackend, make_fake_body_model, observation_from_landmarks, posed_person
+from onlinehmr_ros.core.common.datatypes import Frame
 from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
-from onlinehmr_ros.core.common.datatypes import Frame
 
 W, H = 320, 240
 INTR = default_intrinsics(W, H)
@@ -113,7 +113,7 @@ def test_mediapipe_on_basketball_image():
         pytest.skip('opencv-doc sample media not installed (make setup installs them)')
     img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     intr = default_intrinsics(img.shape[1], img.shape[0])
-    from onlinehmr_ros.core.hmr.perception.observation import MediapipePoseConfig
+    from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipePoseConfig
     cfg = HMRConfig(max_people=3, mediapipe=MediapipePoseConfig(min_detection_confidence=0.2))
     with CameraHMR(cfg) as hmr:
         out = hmr.process(Frame(img, 0, intr))

@@ -3,8 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
+from onlinehmr_ros.core.common.datatypes import Frame
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics
-from onlinehmr_ros.core.common.datatypes import Frame, InputError
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 

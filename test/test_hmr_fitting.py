@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from hmr_fakes import make_fake_body_model, observation_from_landmarks, posed_person, random_pose
-from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig, FittingError, LandmarkKinematics
-from onlinehmr_ros.core.common.geometry import similarity_transform_points, umeyama
-from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
+from onlinehmr_ros.core.body.kinematics import LandmarkKinematics
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.core.common.geometry import similarity_transform_points, umeyama
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig, FittingError
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
 
 INTR = CameraIntrinsics.from_fov(640, 480, 60.0)
 

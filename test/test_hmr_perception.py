@@ -7,10 +7,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.hmr.perception.observation import (ImagePoseDetector, PersonObservation, PoseBackend, bbox_from_landmarks,
-                                           box_containment, box_iou, suppress_duplicates, union_mask)
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
+from onlinehmr_ros.core.common.errors import InputError
+from onlinehmr_ros.core.hmr.perception.observation import (ImagePoseDetector, PersonObservation, PoseBackend,
+                                                           bbox_from_landmarks, box_containment, box_iou,
+                                                           suppress_duplicates, union_mask)
 from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend, square_crop, tile_origins
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, InputError
 
 OPENCV_DATA = pathlib.Path('/usr/share/doc/opencv-doc/examples/data')
 
@@ -134,7 +136,7 @@ def test_zoom_finds_small_people_and_follows_them_by_crops():
 
 def test_pose_task_bundle_has_both_models():
     pytest.importorskip('mediapipe')
-    from onlinehmr_ros.core.hmr.perception.observation import pose_task_bundle_bytes
+    from onlinehmr_ros.core.hmr.perception.mediapipe import pose_task_bundle_bytes
     with zipfile.ZipFile(io.BytesIO(pose_task_bundle_bytes())) as zf:
         names = zf.namelist()
         assert sorted(names) == ['pose_detector.tflite', 'pose_landmarks_detector.tflite']
@@ -147,7 +149,7 @@ def test_legacy_backend_on_megamind_frames():
     path = OPENCV_DATA / 'Megamind.avi'
     if not path.is_file():
         pytest.skip('opencv-doc sample media not installed (make setup installs them)')
-    from onlinehmr_ros.core.hmr.perception.observation import MediapipeLegacyPoseBackend, MediapipePoseConfig
+    from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipeLegacyPoseBackend, MediapipePoseConfig
     cap = cv2.VideoCapture(str(path))
     with MediapipeLegacyPoseBackend(MediapipePoseConfig()) as backend:
         found = []

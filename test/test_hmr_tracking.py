@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from onlinehmr_ros.core.common.geometry import intrinsics_from_fov, project_points
-from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, bbox_from_landmarks
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, bbox_from_landmarks
 
 K = intrinsics_from_fov(640, 480, 60.0)
 

@@ -3,9 +3,10 @@ import cv2
 import numpy as np
 import pytest
 
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.mask.segmentation import HumanMaskStage, HumanSegmenter, SegmentationConfig
 from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, InputError
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 

@@ -4,14 +4,15 @@ import pytest
 import torch
 
 from _learned_hmr_fakes import one_torch_thread, tiny_body_model, tiny_body_model_npz  # noqa: F401 (autouse)
-from onlinehmr_ros.core.body.model import BodyModelConfig
+from onlinehmr_ros.core.body.loading import BodyModelConfig
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 from onlinehmr_ros.core.hmr.learned import (CausalHMRNet, CheckpointError, LearnedHMR, LearnedHMRConfig,
                                             LearnedHMRModelConfig, TemporalConfig, ViTEncoderConfig,
                                             load_checkpoint, load_vit_backbone_checkpoint, save_checkpoint)
-from onlinehmr_ros.training.data import make_training_arrays, simulate_observations, synthetic_sequence
 from onlinehmr_ros.core.hmr.learned.encoders import ViTPatchEncoder
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.training.data import make_training_arrays, synthetic_sequence
+from onlinehmr_ros.training.observations import simulate_observations
 
 TINY_VIT = ViTEncoderConfig(image_height_px=32, image_width_px=24, patch_size_px=8, patch_padding_px=0,
                             embed_dim=16, depth=2, num_heads=2)

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from _learned_hmr_fakes import one_torch_thread, tiny_body_model  # noqa: F401 (autouse fixture)
-from onlinehmr_ros.training.data import (DataError, LandmarkNoiseModel, RealSequenceDataset, SequencePool,
-                                                 simulate_observations, synthetic_sequence, vertex_subset)
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.hmr.learned.features import landmark_features
+from onlinehmr_ros.training.data import (DataError, RealSequenceDataset, SequencePool, synthetic_sequence,
+                                         vertex_subset)
+from onlinehmr_ros.training.observations import LandmarkNoiseModel, simulate_observations
 from onlinehmr_ros.training.reduced_body import TrainingBodyModel
-from onlinehmr_ros.core.common.datatypes import InputError
 
 
 @pytest.fixture(scope='module')

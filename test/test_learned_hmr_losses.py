@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from onlinehmr_ros.training.losses import (LossWeights, acceleration_loss, hmr_losses, project_to_pixels,
-                                                   velocity_loss)
+                                           velocity_loss)
 from _learned_hmr_fakes import one_torch_thread  # noqa: F401 (autouse fixture)
 
 

@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 from onlinehmr_ros.core.hmr.learned import (CausalHMRNet, LearnedHMR, LearnedHMRConfig, load_checkpoint,
                                             packaged_checkpoint_path, save_checkpoint)
-from onlinehmr_ros.training.data import simulate_observations, synthetic_sequence
-from onlinehmr_ros.eval.metrics import pa_mpjpe
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.eval.metrics import pa_mpjpe
+from onlinehmr_ros.training.data import synthetic_sequence
+from onlinehmr_ros.training.observations import simulate_observations
 from _learned_hmr_fakes import one_torch_thread  # noqa: F401 (autouse fixture)
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from onlinehmr_ros.eval import metrics
 from onlinehmr_ros.core.common.geometry import rotmat_from_axis_angle
+from onlinehmr_ros.eval import metrics
 from onlinehmr_ros.eval.metrics import MetricsError
 
 

@@ -6,12 +6,12 @@
 import numpy as np
 import pytest
 
+from onlinehmr_ros.core.common.datatypes import CameraPose, Frame
 from onlinehmr_ros.core.common.geometry import rotmat_from_quat_wxyz, transform_points
+from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
+from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.eval.metrics import camera_ate, jitter
 from onlinehmr_ros.eval.synthetic.box_scene import SlamScene
-from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
-from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
-from onlinehmr_ros.core.common.datatypes import CameraPose, Frame
 
 N = 80
 

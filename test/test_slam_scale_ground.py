@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
 from onlinehmr_ros.core.common.geometry import (intrinsics_from_fov, invert_transform, make_transform,
-                                         rotmat_from_axis_angle, transform_points)
-from onlinehmr_ros.core.slam.scale import MetricDepthModel, ScaleConfig, ScaleError, ScaleEstimator
+                                                rotmat_from_axis_angle, transform_points)
 from onlinehmr_ros.core.slam.ground import (R_WORLD_OPTICAL_LEVEL, GravityAligner, GroundConfig, fit_ground_plane,
                                             rotation_world_from_slam, track_ground_offset)
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
+from onlinehmr_ros.core.slam.scale import MetricDepthModel, ScaleConfig, ScaleError, ScaleEstimator
 
 S_TRUE = 2.5                     # metres per SLAM unit in these fakes
 INTR = CameraIntrinsics(intrinsics_from_fov(640, 480, 65.0), 640, 480)

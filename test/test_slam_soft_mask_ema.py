@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from onlinehmr_ros.core.slam.ema import EmaConfig, EmaTrajectorySmoother, ema_weights
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat, rotmat_from_axis_angle
 from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, SoftMasker, compute_soft_mask, union_of_masks
-from onlinehmr_ros.core.common.datatypes import InputError
+from onlinehmr_ros.core.slam.ema import EmaConfig, EmaTrajectorySmoother, ema_weights
 
 
 def test_soft_mask_hand_computed_no_blur():

@@ -5,13 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from onlinehmr_ros.eval.metrics import camera_ate
-from onlinehmr_ros.eval.synthetic.box_scene import SlamScene
+from onlinehmr_ros.core.common.datatypes import Frame
+from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
 from onlinehmr_ros.core.slam.features import FeatureConfig, FeatureExtractor
 from onlinehmr_ros.core.slam.odometry import (LOST, NOT_INITIALISED, REINITIALISED, RELOCALISED, TRACKING,
-                                             MonocularSlam, SlamConfig)
-from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
-from onlinehmr_ros.core.common.datatypes import Frame
+                                              MonocularSlam, SlamConfig)
+from onlinehmr_ros.eval.metrics import camera_ate
+from onlinehmr_ros.eval.synthetic.box_scene import SlamScene
 
 W, H = 320, 240
 MASK_CFG = SoftMaskConfig(kernel_size_px=7, iterations=2, sigma_px=5.0)

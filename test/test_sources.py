@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.io import sources
 from onlinehmr_ros.core.common.geometry import intrinsics_from_fov
+from onlinehmr_ros.core.io import sources
 
 
 def _write_bag(path, storage, n=5, with_info=True, topic='/cam/image_raw'):

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 from onlinehmr_ros.core.common.geometry import look_at_T_world_cam
+from onlinehmr_ros.core.io.raster import Mesh, RasterError, render_meshes
 from onlinehmr_ros.eval.synthetic.camera_motion import CameraMotionConfig, CameraMotionError, camera_trajectory
 from onlinehmr_ros.eval.synthetic.human_motion import ACTION_CODES, Act, MotionError, Walk, plan_to_motion
-from onlinehmr_ros.core.io.raster import Mesh, RasterError, render_meshes
 from onlinehmr_ros.eval.synthetic.scene import Room, RoomConfig, SceneError
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 
 INTR = CameraIntrinsics.from_fov(160, 120, 60.0)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.common.geometry import invert_transform, project_points, transform_points
 from onlinehmr_ros.eval.synthetic import (GeneratorError, RoomConfig, SequenceConfig, SequenceError,
                                           SyntheticSequence, contact_sheet, generate_sequence,
@@ -111,9 +111,9 @@ def test_save_load_round_trip(seq, tmp_path):
 def test_evaluating_ground_truth_gives_zero_errors(seq, body_model):
     from types import SimpleNamespace
 
-    from onlinehmr_ros.eval.evaluation import evaluate_sequence
-    from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat
     from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
+    from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat
+    from onlinehmr_ros.eval.evaluation import evaluate_sequence
 
     T_cam_world = invert_transform(seq.T_world_cam)
     outputs = []

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from onlinehmr_ros.core.common.datatypes import CameraPose, Frame, HumansFrame
 from onlinehmr_ros.core.fusion.world import FusionConfig, WorldFusion
 from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig
 from onlinehmr_ros.core.mask.segmentation import HumanMaskStage, SegmentationConfig
-from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig, SlamDiagnostics
 from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig
-from onlinehmr_ros.core.common.datatypes import CameraPose, Frame, HumansFrame
+from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig, SlamDiagnostics
 
 
 @dataclass(frozen=True)

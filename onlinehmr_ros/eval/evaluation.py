@@ -49,9 +49,9 @@ from typing import Protocol, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from onlinehmr_ros.eval import metrics
-from onlinehmr_ros.core.common.geometry import invert_transform, rotmat_from_axis_angle, transform_points
 from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame
+from onlinehmr_ros.core.common.geometry import invert_transform, rotmat_from_axis_angle, transform_points
+from onlinehmr_ros.eval import metrics
 
 #: columns of the table, in order: (key, header, format)
 TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (

@@ -28,9 +28,9 @@ from onlinehmr_ros.core.io.sources import SourceError, open_source, resolve_intr
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
-from onlinehmr_ros.ros.run import run_node
-from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
 from onlinehmr_ros.ros.params import declare
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
+from onlinehmr_ros.ros.run import run_node
 
 
 class CameraSourceNode(Node):

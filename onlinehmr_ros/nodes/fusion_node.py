@@ -19,17 +19,17 @@ from geometry_msgs.msg import PoseStamped, TransformStamped
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.body.display_mesh import decimate
-from onlinehmr_ros.core.fusion.world import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
-from onlinehmr_ros.core.common.geometry import quat_xyzw_to_wxyz
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.common.datatypes import CameraPose
+from onlinehmr_ros.core.common.geometry import quat_xyzw_to_wxyz
+from onlinehmr_ros.core.fusion.world import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert, markers
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
 from onlinehmr_ros.ros.marker_cdr import encode_marker_array
-from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare, declare_config
+from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.tf import TfBroadcaster
 
 

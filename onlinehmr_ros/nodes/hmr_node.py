@@ -19,17 +19,17 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
+from onlinehmr_ros.core.common.datatypes import HumansFrame
 from onlinehmr_ros.core.fusion.world import root_orientation_xyzw
 from onlinehmr_ros.core.hmr.camera_hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
-from onlinehmr_ros.core.common.datatypes import HumansFrame
 from onlinehmr_ros.core.io.visualize import overlay_humans
 from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
-from onlinehmr_ros.ros.run import run_node
-from onlinehmr_ros.ros.qos import LATCHED_QOS
 from onlinehmr_ros.ros.params import declare, declare_config
+from onlinehmr_ros.ros.qos import LATCHED_QOS
+from onlinehmr_ros.ros.run import run_node
 
 
 class HmrNode(Node):

@@ -20,9 +20,9 @@ from onlinehmr_ros.core.mask.soft_mask import SOFT_MASK_MODES, SoftMaskConfig
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics
-from onlinehmr_ros.ros.run import run_node
-from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
 from onlinehmr_ros.ros.params import declare
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
+from onlinehmr_ros.ros.run import run_node
 
 
 def declare_mask_params(node: Node) -> tuple[SegmentationConfig, SoftMaskConfig]:

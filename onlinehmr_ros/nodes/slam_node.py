@@ -24,15 +24,15 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float64
 
-from onlinehmr_ros.core.fusion.world import StampPairer
-from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.core.common.datatypes import HumansFrame
+from onlinehmr_ros.core.fusion.sync import StampPairer
+from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
-from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.params import declare, declare_config
+from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.tf import TfBroadcaster
 
 

@@ -11,8 +11,8 @@ from geometry_msgs.msg import PoseStamped, TransformStamped
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from onlinehmr_ros.core.common.geometry import quat_wxyz_to_xyzw
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
+from onlinehmr_ros.core.common.geometry import quat_wxyz_to_xyzw
 from onlinehmr_ros.msg import BodyModelInfo, HumanMesh, HumanMeshArray
 
 

@@ -12,8 +12,8 @@ from onlinehmr_ros.ros.env import ensure_ament_prefix_path
 
 #: start-up errors reported as `<name>: error: <message>` with exit code 1 (not a traceback)
 from onlinehmr_ros.core.body.model import BodyModelError  # noqa: E402
+from onlinehmr_ros.core.common.errors import InputError  # noqa: E402
 from onlinehmr_ros.core.io.sources import SourceError  # noqa: E402
-from onlinehmr_ros.core.common.datatypes import InputError  # noqa: E402
 
 USER_ERRORS = (BodyModelError, SourceError, InputError, ValueError)
 

@@ -16,7 +16,7 @@ the filter's centre tap) and reports
   mode, so its noise is temporally correlated),
 * the distribution of the visibility values.
 
-The simulator (:class:`~onlinehmr_ros.training.data.LandmarkNoiseModel`)
+The simulator (:class:`~onlinehmr_ros.training.observations.LandmarkNoiseModel`)
 draws AR(1) noise with these statistics. Run ``python -m
 onlinehmr_ros.training.calibration VIDEO`` to print them.
 """
@@ -60,7 +60,7 @@ def video_landmark_track(path: str, hfov_deg: float = 60.0, max_frames: int | No
 
     Intrinsics: from ``hfov_deg`` (the video carries none), principal point at the centre.
     """
-    from onlinehmr_ros.core.hmr.perception.observation import MediapipeLegacyPoseBackend, MediapipePoseConfig
+    from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipeLegacyPoseBackend, MediapipePoseConfig
     from onlinehmr_ros.core.io.sources import VideoFileSource
 
     src = VideoFileSource(path)

@@ -12,39 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from onlinehmr_ros.core.hmr.learned.model import CausalHMRNet, HMRPrediction, pose_prediction
 from onlinehmr_ros.eval import metrics
-from onlinehmr_ros.training.data import PosedSequence, SimulatedObservations, make_training_arrays
-from onlinehmr_ros.core.hmr.learned.model import CausalHMRNet, HMRPrediction
-from onlinehmr_ros.core.hmr.learned.rotations import axis_angle_from_rotmat
-
-
-@dataclass(frozen=True)
-class PosedPrediction:
-    """Body-model outputs of a network prediction (torch, differentiable)."""
-
-    joints_cam: torch.Tensor      # (..., 24, 3) metres, camera optical frame
-    vertices_cam: torch.Tensor    # (..., V', 3) the selected vertices
-    transl: torch.Tensor          # (..., 3) body-model translation
-    global_orient: torch.Tensor   # (..., 3) axis-angle
-    body_pose: torch.Tensor       # (..., 69) axis-angle
-    landmarks_cam: torch.Tensor   # (..., 33, 3)
-    keypoints_coco: torch.Tensor  # (..., 23, 3)
-
-
-def pose_prediction(pred: HMRPrediction, body_model, vertex_ids: np.ndarray | slice | None = None) -> PosedPrediction:
-    """Evaluate the body model on the network output and place the pelvis at ``pred.pelvis_cam_m``.
-
-    ``transl = pelvis_cam - joint0(betas, pose, transl=0)``: the body model's translation is additive,
-    so this puts joint 0 exactly at the predicted pelvis position.
-    """
-    aa = axis_angle_from_rotmat(pred.rotmat)
-    go, bp = aa[..., 0, :], aa[..., 1:, :].flatten(-2)
-    out = body_model(pred.betas, go, bp, torch.zeros_like(pred.pelvis_cam_m))
-    shift = pred.pelvis_cam_m - out.joints[..., 0, :]
-    verts = out.vertices if vertex_ids is None else out.vertices[..., vertex_ids, :]
-    s = shift[..., None, :]
-    return PosedPrediction(out.joints + s, verts + s, shift, go, bp, out.landmarks_mediapipe + s,
-                           out.keypoints_coco + s)
+from onlinehmr_ros.training.data import PosedSequence, make_training_arrays
+from onlinehmr_ros.training.observations import SimulatedObservations
 
 
 def stream_sequence(net: CausalHMRNet, arrays: dict[str, np.ndarray]) -> tuple[HMRPrediction, np.ndarray]:

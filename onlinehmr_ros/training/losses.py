@@ -33,9 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-
-LOG_SIGMA_MIN = float(torch.log(torch.tensor(1e-3)))   # the uncertainty head's range: 1 mm ...
-LOG_SIGMA_MAX = float(torch.log(torch.tensor(2.0)))    # ... to 2 m
+from onlinehmr_ros.core.hmr.learned.model import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from onlinehmr_ros.core.hmr.learned.config import NUM_SMPL_JOINTS
+from onlinehmr_ros.core.body.skeleton import NUM_SMPL_JOINTS
 
 
 class TrainingBodyModelError(ValueError):

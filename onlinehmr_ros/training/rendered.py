@@ -18,13 +18,14 @@ import numpy as np
 
 from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat, project_points, rotmat_from_axis_angle
 from onlinehmr_ros.training.calibration import append_first_person
-from onlinehmr_ros.training.data import PosedSequence, SimulatedObservations, pose_sequence
+from onlinehmr_ros.training.data import PosedSequence, pose_sequence
+from onlinehmr_ros.training.observations import SimulatedObservations
 
 
 def rendered_pairs(body_model, count: int, num_frames: int, seed0: int = 500, progress: bool = False
                    ) -> list[tuple[PosedSequence, SimulatedObservations]]:
     """``count`` rendered one-person sequences (seeds ``seed0 ..``) with mediapipe observations."""
-    from onlinehmr_ros.core.hmr.perception.observation import MediapipeLegacyPoseBackend, MediapipePoseConfig
+    from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipeLegacyPoseBackend, MediapipePoseConfig
     from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence
 
     out = []
@@ -93,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+    from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 
     ap = argparse.ArgumentParser(description='Systematic landmark error of mediapipe on rendered frames '
-                                             '(the numbers behind data.RENDERED_*).')
+                                             '(the numbers behind observations.RENDERED_*).')
     ap.add_argument('--count', type=int, default=6)
     ap.add_argument('--frames', type=int, default=150)
     ap.add_argument('--seed0', type=int, default=500)

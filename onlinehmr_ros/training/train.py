@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.hmr.learned.config import LearnedHMRModelConfig, TemporalConfig
-from onlinehmr_ros.training.data import (LandmarkNoiseModel, MotionConfig, RealSequenceDataset,
-                                                 SequencePool, simulate_observations, synthetic_sequence,
-                                                 vertex_subset)
-from onlinehmr_ros.training.evaluate import evaluate_net
-from onlinehmr_ros.training.losses import LossWeights, hmr_losses
 from onlinehmr_ros.core.hmr.learned.model import CausalHMRNet, HMRPrediction, save_checkpoint
 from onlinehmr_ros.core.hmr.learned.rotations import axis_angle_from_rotmat
+from onlinehmr_ros.training.data import RealSequenceDataset, SequencePool, synthetic_sequence, vertex_subset
+from onlinehmr_ros.training.evaluate import evaluate_net
+from onlinehmr_ros.training.losses import LossWeights, hmr_losses
+from onlinehmr_ros.training.motion import MotionConfig
+from onlinehmr_ros.training.observations import LandmarkNoiseModel, simulate_observations
 from onlinehmr_ros.training.reduced_body import TrainingBodyModel
 
 

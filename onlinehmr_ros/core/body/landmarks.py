@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from onlinehmr_ros.core.body.model import (
-    COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES, BodyModelError)
+from onlinehmr_ros.core.body.model import BodyModelError
+from onlinehmr_ros.core.body.skeleton import (COCO_KEYPOINT_NAMES, MEDIAPIPE_LANDMARK_NAMES, SMPL_JOINT_NAMES,
+                                              SMPLX_TO_SMPL24)
 
 # smplx/vertex_ids.py, key 'smplh' (SMPL and SMPL-H share the 6890-vertex topology).
 SMPL_VERTEX_IDS = {
@@ -182,10 +183,5 @@ def smplx_regressors(J_regressor: np.ndarray, num_vertices: int, faces: np.ndarr
         np.add.at(r, faces[lmk_faces_idx[i]], lmk_bary_coords[i])
         face_rows[name] = r
     hand_rows = {name: J_regressor[j].astype(np.float64) for name, j in _SMPLX_KNUCKLES.items()}
-    return _build(num_vertices, _smplx_j24(J_regressor), SMPLX_VERTEX_IDS, face_rows, hand_rows)
-
-
-def _smplx_j24(J_regressor: np.ndarray) -> np.ndarray:
-    """SMPL-X joint regressor rows in SMPL-24 order (hands = middle1 joints, as in body_model)."""
-    from onlinehmr_ros.core.body.model import _SMPLX_TO_SMPL24
-    return J_regressor[_SMPLX_TO_SMPL24]
+    # the joint rows in SMPL-24 order (hands = the middle1 joints, skeleton.SMPLX_TO_SMPL24)
+    return _build(num_vertices, J_regressor[SMPLX_TO_SMPL24], SMPLX_VERTEX_IDS, face_rows, hand_rows)

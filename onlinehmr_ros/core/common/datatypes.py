@@ -11,11 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import intrinsics_from_fov
-
-
-class InputError(ValueError):
-    """Bad input to a core stage (wrong shape, encoding, value range)."""
 
 
 @dataclass(frozen=True)

@@ -12,21 +12,21 @@ them reproduces ``M_w``: ``global_orient_w = R(q) · R(global_orient_c)`` and
 ``transl_w = p_w - (p_c - transl_c)``, where ``p`` is the posed pelvis (the
 root is not moved by the pose, so ``p_c - transl_c`` is the rest pelvis).
 
-:class:`StampPairer` pairs the two streams by image stamp, causally, with
-bounded memory (used by the fusion node; the in-process pipeline has both
-results of a frame at hand).
+:class:`WorldFusion` pairs the two streams by image stamp with
+:class:`~onlinehmr_ros.core.fusion.sync.StampPairer`, causally, with bounded
+memory (used by the fusion node; the in-process pipeline has both results of a
+frame at hand).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
 
 import numpy as np
 
-from onlinehmr_ros.core.common.geometry import (axis_angle_from_rotmat, quat_wxyz_from_rotmat, quat_wxyz_to_xyzw,
-                                         rotmat_from_axis_angle, rotmat_from_quat_wxyz)
 from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
+from onlinehmr_ros.core.common.geometry import (axis_angle_from_rotmat, quat_wxyz_from_rotmat, quat_wxyz_to_xyzw,
+                                                rotmat_from_axis_angle, rotmat_from_quat_wxyz)
+from onlinehmr_ros.core.fusion.sync import PairerStats, StampPairer
 
 
 class FusionError(ValueError):
@@ -72,80 +72,6 @@ def humans_to_world(humans: HumansFrame, pose: CameraPose, world_frame_id: str =
 def root_orientation_xyzw(h: HumanState) -> np.ndarray:
     """(4,) pelvis orientation (x, y, z, w) in the person's frame, from ``global_orient``."""
     return quat_wxyz_to_xyzw(quat_wxyz_from_rotmat(rotmat_from_axis_angle(h.global_orient.astype(np.float64))))
-
-
-A = TypeVar('A')
-B = TypeVar('B')
-
-
-@dataclass
-class PairerStats:
-    paired: int = 0
-    dropped_left: int = 0    # left items whose partner never came within max_wait_ns
-    dropped_right: int = 0   # right items nobody asked for
-
-
-class StampPairer(Generic[A, B]):
-    """Pair items of two streams that carry the same stamp, causally and with bounded memory.
-
-    A left item waits for its right partner until the newest stamp seen on
-    either stream is more than ``max_wait_ns`` ahead of it; then it is dropped
-    and counted. Each queue keeps at most ``max_queue`` items (the oldest go
-    first, counted). Nothing blocks: every call returns at once.
-    """
-
-    def __init__(self, max_wait_ns: int, max_queue: int = 64):
-        if max_wait_ns < 0 or max_queue < 1:
-            raise ValueError('max_wait_ns must be >= 0 and max_queue >= 1')
-        self.max_wait_ns = int(max_wait_ns)
-        self.max_queue = int(max_queue)
-        self._left: OrderedDict[int, A] = OrderedDict()
-        self._right: OrderedDict[int, B] = OrderedDict()
-        self._newest = None
-        self._expired_left: list[tuple[int, A]] = []
-        self.stats = PairerStats()
-
-    def add_left(self, stamp_ns: int, item: A) -> list[tuple[int, A, B]]:
-        return self._add(stamp_ns, item, self._left, is_left=True)
-
-    def add_right(self, stamp_ns: int, item: B) -> list[tuple[int, A, B]]:
-        return self._add(stamp_ns, item, self._right, is_left=False)
-
-    def _add(self, stamp_ns: int, item, queue: OrderedDict, is_left: bool) -> list:
-        stamp_ns = int(stamp_ns)
-        self._newest = stamp_ns if self._newest is None else max(self._newest, stamp_ns)
-        queue[stamp_ns] = item
-        out = []
-        if stamp_ns in self._left and stamp_ns in self._right:
-            out.append((stamp_ns, self._left.pop(stamp_ns), self._right.pop(stamp_ns)))
-            self.stats.paired += 1
-        self._expire()
-        return out
-
-    def _expire(self) -> None:
-        horizon = self._newest - self.max_wait_ns
-        for queue, counter in ((self._left, 'dropped_left'), (self._right, 'dropped_right')):
-            for s in [s for s in queue if s < horizon]:
-                item = queue.pop(s)
-                if queue is self._left:
-                    self._expired_left.append((s, item))
-                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-            while len(queue) > self.max_queue:
-                s, item = queue.popitem(last=False)
-                if queue is self._left:
-                    self._expired_left.append((s, item))
-                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-        del self._expired_left[:-self.max_queue]
-
-    def pop_expired_left(self) -> list[tuple[int, A]]:
-        """Left items dropped (partner never came) since the last call, oldest first, at most max_queue."""
-        out, self._expired_left = self._expired_left, []
-        return out
-
-    @property
-    def pending(self) -> tuple[int, int]:
-        """(left, right) items waiting."""
-        return len(self._left), len(self._right)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 :class:`CameraHMR` chains, for every frame,
 
-1. perception (:mod:`onlinehmr_ros.core.hmr.perception.observation`, optionally with the small-people
-   zoom of :mod:`onlinehmr_ros.core.hmr.perception.zoom`): 2D/3D landmarks and masks;
+1. perception (:mod:`onlinehmr_ros.core.hmr.perception`: the mediapipe backends, optionally with the
+   small-people zoom): 2D/3D landmarks and masks;
 2. tracking (:mod:`onlinehmr_ros.core.hmr.people_tracker`): stable track ids;
 3. causal per-track body fitting (:mod:`onlinehmr_ros.core.hmr.fitting`),
 
@@ -28,14 +28,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from onlinehmr_ros.core.body.model import BodyModel, BodyModelConfig, load_body_model
-from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.model import BodyModel
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import GeometryError, translation_from_2d3d
-from onlinehmr_ros.core.hmr.perception.observation import (MediapipePoseConfig, MediapipeTasksPoseBackend, PersonObservation,
-                                           PoseBackend, make_mediapipe_backend, union_mask)
-from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend
+from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState, InputError
+from onlinehmr_ros.core.hmr.perception.mediapipe import (MediapipePoseConfig, MediapipeTasksPoseBackend,
+                                                         make_mediapipe_backend)
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, union_mask
+from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend
 
 #: Horizontal field of view (degrees) assumed when the camera gives no intrinsics: a typical
 #: webcam / phone main camera (60-70 degrees). See the module docstring for its effect on depth.

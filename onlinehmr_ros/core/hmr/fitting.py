@@ -41,8 +41,8 @@ x0.76, PA-MPJPE unchanged). When no CameraInfo is given,
 :data:`onlinehmr_ros.core.hmr.camera_hmr.DEFAULT_HFOV_DEG` is the default field of view.
 
 Speed: the solver evaluates the model only where it is needed.
-:class:`LandmarkKinematics` evaluates the model's linear blend skinning
-directly at the landmarks (precomputed landmark-joint terms) and joints, for a
+:class:`~onlinehmr_ros.core.body.kinematics.LandmarkKinematics` evaluates the model's linear blend
+skinning directly at the landmarks (precomputed landmark-joint terms) and joints, for a
 whole batch of parameter vectors at once (the forward-difference Jacobian of a solver step is one
 batched call). The full mesh is evaluated once per frame for the output
 (:meth:`BodyFitter.full_output`).
@@ -57,11 +57,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body.model import NUM_BODY_POSE, NUM_SMPL_JOINTS, BodyModel, BodyModelOutput
-from onlinehmr_ros.core.common.geometry import (GeometryError, axis_angle_from_rotmat, rotmat_from_axis_angle,
-                                        translation_from_2d3d, umeyama)
-from onlinehmr_ros.core.hmr.perception.observation import LEFT_HIP, RIGHT_HIP, PersonObservation
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, InputError
+from onlinehmr_ros.core.body.kinematics import LandmarkKinematics
+from onlinehmr_ros.core.body.model import BodyModel, BodyModelOutput
+from onlinehmr_ros.core.body.skeleton import (MEDIAPIPE_LEFT_HIP, MEDIAPIPE_RIGHT_HIP, NUM_BODY_POSE,
+                                              NUM_MEDIAPIPE_LANDMARKS, NUM_SMPL_JOINTS)
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.core.common.errors import InputError
+from onlinehmr_ros.core.common.geometry import (GeometryError, axis_angle_from_rotmat, translation_from_2d3d,
+                                                umeyama)
+from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
 
 #: Mediapipe landmarks that observe each SMPL-24 joint (for confidences and rest-pose alignment).
 JOINT_LANDMARKS: tuple[tuple[int, ...], ...] = (
@@ -184,122 +188,6 @@ class FitResult:
     iterations: int
 
 
-class LandmarkKinematics:
-    """Fast batched evaluation of a body model at its landmarks, keypoints and joints (float64 numpy).
-
-    The fitter's inner loop needs the 33 landmarks and 24 joints for ~90
-    parameter vectors per solver step (a forward-difference Jacobian). A
-    landmark is a fixed linear combination of vertices (``reg @ vertices``) and
-    linear blend skinning is linear per vertex, so
-
-    ``landmark_k = sum_j  Rw_j M_kj + w_kj (t_j - Rw_j Jrest_j)``  with
-    ``M_kj = sum_v reg_kv W_vj (v_template + S beta + P pose_feature)_v`` and
-    ``w_kj = sum_v reg_kv W_vj``,
-
-    where ``M_kj`` is linear in the shape and in the pose feature, so its three
-    parts are precomputed once per model for every landmark-joint pair with a
-    non-zero ``w_kj``. Joints are the joint regressor folded into the shape space
-    (``Jrest = J_reg v_template + (J_reg S) beta``). This is exactly the linear
-    blend skinning of ``smplx.lbs`` (shape and pose blend shapes, forward
-    kinematics, skinning), evaluated on a few hundred landmark-joint pairs
-    instead of the whole mesh; a test checks it against ``BodyModel.forward``.
-    """
-
-    def __init__(self, model: BodyModel, min_pair_weight: float = 1e-7):
-        m = model.smplx_model
-        as64 = lambda x: x.detach().cpu().numpy().astype(np.float64)  # noqa: E731
-        J_reg = as64(m.J_regressor)                                  # (J, V)
-        self.num_joints = Jn = J_reg.shape[0]
-        self.num_betas = B = model.num_betas
-        v_t = as64(m.v_template)                                     # (V, 3)
-        V = v_t.shape[0]
-        sd = as64(m.shapedirs)[:, :, :B]                             # (V, 3, B)
-        P = m.posedirs.shape[0]
-        pd = as64(m.posedirs).reshape(P, V, 3).transpose(1, 2, 0)   # (V, 3, P)
-        W = as64(m.lbs_weights)                                      # (V, J)
-        self.J_template = J_reg @ v_t                                # (J, 3)
-        self._J_shapedirs_flat = np.einsum('jv,vcb->bjc', J_reg, sd).reshape(B, -1)  # (B, J*3)
-        self.parents = m.parents.cpu().numpy().astype(np.int64)
-        self.joint_map = model.joint_map.cpu().numpy()
-        self._sets = {name: self._pairs(as64(reg), W, v_t, sd, pd, min_pair_weight)
-                      for name, reg in (('mediapipe', model.mediapipe_landmark_regressor),
-                                        ('coco', model.coco_keypoint_regressor))}
-        depth = np.zeros(Jn, dtype=np.int64)
-        for i in range(1, Jn):
-            depth[i] = depth[self.parents[i]] + 1
-        # joints grouped by depth in the tree: each level's parents are already posed
-        self._levels = [(np.flatnonzero(depth == d), self.parents[depth == d]) for d in range(1, depth.max() + 1)]
-
-    @staticmethod
-    def _pairs(reg, W, v_t, sd, pd, min_pair_weight):
-        """Precomputed landmark-joint pairs of one regressor (K, V)."""
-        K = reg.shape[0]
-        B, P = sd.shape[2], pd.shape[2]
-        w = reg @ W                                                  # (K, J)
-        ks, js = np.nonzero(np.abs(w) > min_pair_weight)
-        M0 = np.zeros((len(ks), 3))
-        MS = np.zeros((len(ks), 3, B))
-        MP = np.zeros((len(ks), 3, P))
-        for j in np.unique(js):
-            rows = np.flatnonzero(js == j)
-            cols = np.flatnonzero(W[:, j] != 0)
-            A = reg[ks[rows]][:, cols] * W[cols, j]                  # (r, v)
-            M0[rows] = A @ v_t[cols]
-            MS[rows] = np.einsum('rv,vcb->rcb', A, sd[cols])
-            MP[rows] = np.einsum('rv,vcp->rcp', A, pd[cols])
-        scatter = np.zeros((K, len(ks)))
-        scatter[ks, np.arange(len(ks))] = 1.0
-        return {'joint': js, 'w': w[ks, js], 'M0': M0, 'MS': MS.transpose(2, 0, 1).reshape(B, -1),
-                'MP': MP.transpose(2, 0, 1).reshape(P, -1), 'scatter': scatter, 'row_sum': reg.sum(1)}
-
-    def full_pose(self, global_orient: np.ndarray, body_pose: np.ndarray) -> np.ndarray:
-        """(N, J, 3) axis-angle of every model joint (SMPL-X: 21 body joints, the rest at rest)."""
-        N = global_orient.shape[0]
-        if self.num_joints == NUM_SMPL_JOINTS:
-            return np.concatenate([global_orient, body_pose], axis=1).reshape(N, NUM_SMPL_JOINTS, 3)
-        rest = np.zeros((N, 3 * (self.num_joints - 22)))
-        return np.concatenate([global_orient, body_pose[:, :63], rest], axis=1).reshape(N, self.num_joints, 3)
-
-    def __call__(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
-                 transl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, B), (N, 3), (N, 69), (N, 3) -> landmarks (N, 33, 3), joints (N, 24, 3), metres."""
-        out = self.evaluate(betas, global_orient, body_pose, transl, ('mediapipe',))
-        return out['mediapipe'], out['joints']
-
-    def keypoints_coco(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
-                       transl: np.ndarray) -> np.ndarray:
-        """(N, 23, 3) COCO-17 + 6 foot keypoints, metres."""
-        return self.evaluate(betas, global_orient, body_pose, transl, ('coco',))['coco']
-
-    def evaluate(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray, transl: np.ndarray,
-                 sets: tuple[str, ...] = ('mediapipe', 'coco')) -> dict[str, np.ndarray]:
-        """Dict with ``joints`` (N, 24, 3) and each of ``sets`` (``mediapipe`` (N, 33, 3), ``coco`` (N, 23, 3))."""
-        N = betas.shape[0]
-        Jn = self.num_joints
-        R = rotmat_from_axis_angle(self.full_pose(global_orient, body_pose))   # (N, J, 3, 3)
-        Jr = self.J_template + (betas @ self._J_shapedirs_flat).reshape(N, Jn, 3)
-        pose_feature = (R[:, 1:] - np.eye(3)).reshape(N, -1)
-        rel = Jr.copy()
-        rel[:, 1:] -= Jr[:, self.parents[1:]]
-        Rw = np.empty_like(R)
-        tw = np.empty((N, Jn, 3))
-        Rw[:, 0] = R[:, 0]
-        tw[:, 0] = Jr[:, 0]
-        for idx, par in self._levels:
-            Rp = Rw[:, par]
-            Rw[:, idx] = np.einsum('nkij,nkjl->nkil', Rp, R[:, idx])
-            tw[:, idx] = np.einsum('nkij,nkj->nki', Rp, rel[:, idx]) + tw[:, par]
-        t_off = tw - np.einsum('njab,njb->nja', Rw, Jr)             # translation of A_j
-        out = {'joints': tw[:, self.joint_map] + transl[:, None, :]}
-        for name in sets:
-            st = self._sets[name]
-            M = st['M0'] + (betas @ st['MS'] + pose_feature @ st['MP']).reshape(N, -1, 3)
-            jj = st['joint']
-            pts = (Rw[:, jj] @ M[..., None])[..., 0] + st['w'][:, None] * t_off[:, jj]
-            out[name] = st['scatter'] @ pts + st['row_sum'][:, None] * transl[:, None, :]
-        return out
-
-
 @dataclass(frozen=True)
 class FitInitialisation:
     """Parameters to start one fit from (camera optical frame), and how many iterations to run.
@@ -351,7 +239,7 @@ class BodyFitter:
         self._P = 3 + NUM_BODY_POSE + self._B + 3
         self._states: dict[int, _TrackState] = {}
         # (24, 33) averaging matrix: row j averages the landmarks that observe joint j
-        self._joint_mean = np.zeros((NUM_SMPL_JOINTS, 33))
+        self._joint_mean = np.zeros((NUM_SMPL_JOINTS, NUM_MEDIAPIPE_LANDMARKS))
         for j, ix in enumerate(JOINT_LANDMARKS):
             self._joint_mean[j, list(ix)] = 1.0 / len(ix)
         z = np.zeros((1, 3))
@@ -379,7 +267,8 @@ class BodyFitter:
     def _initial_x(self, lm3d: np.ndarray, w3d: np.ndarray, uv: np.ndarray, w2d: np.ndarray,
                    K: np.ndarray) -> np.ndarray:
         """Orientation from the torso (Umeyama, rest pose -> observed), translation from 2D-3D."""
-        rest = self._rest_landmarks - 0.5 * (self._rest_landmarks[LEFT_HIP] + self._rest_landmarks[RIGHT_HIP])
+        lm = self._rest_landmarks
+        rest = lm - 0.5 * (lm[MEDIAPIPE_LEFT_HIP] + lm[MEDIAPIPE_RIGHT_HIP])
         sel = np.array(_TORSO)
         wt = w3d[sel]
         R = np.diag([1.0, -1.0, -1.0])  # upright, facing the camera
@@ -471,7 +360,7 @@ class BodyFitter:
             """(N, P) parameter vectors -> (N, R) weighted residuals."""
             go, bp, be, tr = self._split(X)
             L, Jt = kin(be, go, bp, tr)
-            hip = 0.5 * (L[:, LEFT_HIP] + L[:, RIGHT_HIP])
+            hip = 0.5 * (L[:, MEDIAPIPE_LEFT_HIP] + L[:, MEDIAPIPE_RIGHT_HIP])
             r3 = (L - hip[:, None] - lm3d) * s3
             z = np.maximum(L[..., 2:3], 1e-3)
             proj = (L[..., :2] / z) @ Kx.T + K[:2, 2]
@@ -493,7 +382,7 @@ class BodyFitter:
         go, bp, be, tr = self._split(x[None])
         ev = kin.evaluate(be, go, bp, tr)
         L, coco, joints = ev['mediapipe'][0], ev['coco'][0], ev['joints'][0]
-        hip = 0.5 * (L[LEFT_HIP] + L[RIGHT_HIP])
+        hip = 0.5 * (L[MEDIAPIPE_LEFT_HIP] + L[MEDIAPIPE_RIGHT_HIP])
         proj = (L[:, :2] / np.maximum(L[:, 2:3], 1e-3)) @ Kx.T + K[:2, 2]
         res2d_px = np.where(w2d > 0, np.linalg.norm(proj - uv, axis=1), np.nan)
         res3d = np.where(w3d > 0, np.linalg.norm(L - hip - lm3d, axis=1), np.nan)
@@ -583,4 +472,4 @@ class BodyFitter:
                               body_pose=stack('body_pose'), transl=stack('transl'))
 
 
-__all__ = ['BodyFitter', 'FitResult', 'FitterConfig', 'FittingError', 'JOINT_LANDMARKS', 'LandmarkKinematics']
+__all__ = ['BodyFitter', 'FitResult', 'FitterConfig', 'FittingError', 'JOINT_LANDMARKS']

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, box_iou
-from onlinehmr_ros.core.common.datatypes import InputError
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.common.geometry import invert_transform, project_points, transform_points
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.core.common.geometry import invert_transform, project_points, transform_points
 
 _SUBPIXEL_SHIFT = 4
 

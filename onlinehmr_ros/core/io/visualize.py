@@ -10,8 +10,8 @@ import colorsys
 
 import numpy as np
 
-from onlinehmr_ros.core.io.raster import Lighting, Mesh, render_meshes
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumansFrame
+from onlinehmr_ros.core.io.raster import Lighting, Mesh, render_meshes
 
 
 def track_color(track_id: int, alpha: float = 1.0) -> np.ndarray:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from onlinehmr_ros.core.common.datatypes import Frame
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
-from onlinehmr_ros.core.common.datatypes import Frame, InputError
 
 SEGMENTER_BACKENDS = ('selfie',)
 

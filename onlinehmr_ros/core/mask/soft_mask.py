@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.common.datatypes import InputError
+from onlinehmr_ros.core.common.errors import InputError
 
 SOFT_MASK_MODES = ('soft', 'hard', 'none')
 

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from onlinehmr_ros.core.slam.ema import EmaConfig, EmaTrajectorySmoother
-from onlinehmr_ros.core.common.geometry import invert_transform, make_transform, quat_wxyz_from_rotmat, \
-    rotmat_from_quat_wxyz, transform_points
-from onlinehmr_ros.core.slam.scale import MetricDepthModel, ScaleConfig, ScaleEstimator
-from onlinehmr_ros.core.slam.ground import GravityAligner, GroundConfig, GroundPlane, fit_ground_plane, \
-    track_ground_offset
-from onlinehmr_ros.core.slam.odometry import INITIALISING, NOT_INITIALISED, MonocularSlam, SlamConfig
 from onlinehmr_ros.core.common.datatypes import CameraPose, Frame, HumansFrame
+from onlinehmr_ros.core.common.geometry import (invert_transform, make_transform, quat_wxyz_from_rotmat,
+                                                rotmat_from_quat_wxyz, transform_points)
+from onlinehmr_ros.core.slam.ema import EmaConfig, EmaTrajectorySmoother
+from onlinehmr_ros.core.slam.ground import (GravityAligner, GroundConfig, GroundPlane, fit_ground_plane,
+                                            track_ground_offset)
+from onlinehmr_ros.core.slam.odometry import INITIALISING, NOT_INITIALISED, MonocularSlam, SlamConfig
+from onlinehmr_ros.core.slam.scale import MetricDepthModel, ScaleConfig, ScaleEstimator
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import quat_hemisphere_align
-from onlinehmr_ros.core.common.datatypes import InputError
 
 
 @dataclass(frozen=True)

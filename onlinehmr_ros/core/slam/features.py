@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.common.datatypes import Frame, InputError
+from onlinehmr_ros.core.common.datatypes import Frame
+from onlinehmr_ros.core.common.errors import InputError
 
 
 class FeatureBackendError(RuntimeError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from onlinehmr_ros.core.common.datatypes import InputError
+from onlinehmr_ros.core.common.errors import InputError
 
 # rotation world(REP-103, level camera) <- optical frame
 R_WORLD_OPTICAL_LEVEL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])

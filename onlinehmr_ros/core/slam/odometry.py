@@ -40,10 +40,11 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from onlinehmr_ros.core.common.datatypes import Frame
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import invert_transform, make_transform
 from onlinehmr_ros.core.slam.features import FeatureConfig, FeatureExtractor, Features
 from onlinehmr_ros.core.slam.optim import local_bundle_adjustment, refine_pose, reprojection_errors
-from onlinehmr_ros.core.common.datatypes import Frame, InputError
 
 # tracking states (also the first word of the status string)
 NOT_INITIALISED = 'not_initialised'

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from onlinehmr_ros.core.common.datatypes import Frame, HumansFrame
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import backproject_pixels, project_points
-from onlinehmr_ros.core.common.datatypes import Frame, HumansFrame, InputError
 
 if TYPE_CHECKING:  # the SLAM package imports this module
     from onlinehmr_ros.core.slam.ground import GroundPlane

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.eval.synthetic.generator import SequenceConfig, generate_sequence
 from onlinehmr_ros.eval.synthetic.preview import save_contact_sheet
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.common.geometry import (invert_transform, make_transform, rotmat_from_axis_angle,
-                                         transform_points)
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
+from onlinehmr_ros.core.common.geometry import (invert_transform, make_transform, rotmat_from_axis_angle,
+                                                transform_points)
 
 FOOT_JOINT_HEIGHT_M = 0.05          # height of the SMPL foot joints (10, 11) above the floor
 

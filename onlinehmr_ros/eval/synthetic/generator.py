@@ -17,16 +17,18 @@ import cv2
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModel, BodyModelConfig, MEDIAPIPE_LANDMARK_NAMES, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.model import BodyModel
+from onlinehmr_ros.core.body.skeleton import MEDIAPIPE_LANDMARK_NAMES
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 from onlinehmr_ros.core.common.geometry import (axis_angle_from_rotmat, invert_transform, project_points,
-                                         rotmat_from_axis_angle, transform_points)
+                                                rotmat_from_axis_angle, transform_points)
+from onlinehmr_ros.core.io.raster import Lighting, Mesh, render_meshes
 from onlinehmr_ros.eval.synthetic.appearance import random_outfit, vertex_colours
 from onlinehmr_ros.eval.synthetic.camera_motion import CAMERA_KINDS, CameraMotionConfig, camera_trajectory
 from onlinehmr_ros.eval.synthetic.human_motion import PersonMotion, plan_to_motion, random_plan
-from onlinehmr_ros.core.io.raster import Lighting, Mesh, render_meshes
 from onlinehmr_ros.eval.synthetic.scene import Room, RoomConfig
 from onlinehmr_ros.eval.synthetic.sequence import PersonTrack, SyntheticSequence
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 
 #: SMPL body frame (y up, z forward) -> world (z up): +90 degrees about x.
 R_WORLD_BODY = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])

@@ -19,8 +19,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from onlinehmr_ros.core.common.geometry import invert_transform, transform_points
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
+from onlinehmr_ros.core.common.geometry import invert_transform, transform_points
 
 VIDEO_NAME = 'video.mp4'
 ARRAYS_NAME = 'sequence.npz'

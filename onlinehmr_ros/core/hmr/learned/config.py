@@ -9,9 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-NUM_MEDIAPIPE_LANDMARKS = 33
-NUM_SMPL_JOINTS = 24            # pelvis (root) + 23 body joints
-NUM_BODY_JOINTS = 23
+from onlinehmr_ros.core.body.skeleton import NUM_MEDIAPIPE_LANDMARKS
 
 
 class LearnedHMRConfigError(ValueError):

@@ -22,8 +22,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from onlinehmr_ros.core.hmr.learned.config import (LANDMARK_PARTS, NUM_MEDIAPIPE_LANDMARKS, LandmarkEncoderConfig,
-                                                   ViTEncoderConfig)
+from onlinehmr_ros.core.body.skeleton import NUM_MEDIAPIPE_LANDMARKS
+from onlinehmr_ros.core.hmr.learned.config import LANDMARK_PARTS, LandmarkEncoderConfig, ViTEncoderConfig
 
 LANDMARK_FEATURE_DIM = 8
 BOX_FEATURE_DIM = 4

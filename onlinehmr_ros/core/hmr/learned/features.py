@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, InputError
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.core.common.errors import InputError
 
 MIN_BOX_SIZE_PX = 4.0
 

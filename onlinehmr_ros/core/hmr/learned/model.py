@@ -21,18 +21,20 @@ import pathlib
 from dataclasses import dataclass
 from typing import Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
-from onlinehmr_ros.core.hmr.learned.config import (NUM_SMPL_JOINTS, LearnedHMRModelConfig,
-                                                   model_config_from_dict)
+from onlinehmr_ros.core.body.skeleton import NUM_SMPL_JOINTS
+from onlinehmr_ros.core.hmr.learned.config import LearnedHMRModelConfig, model_config_from_dict
 from onlinehmr_ros.core.hmr.learned.encoders import (CheckpointError, LandmarkTokenEncoder, TokenEncoder,
                                                      ViTPatchEncoder)
-from onlinehmr_ros.training.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN
-from onlinehmr_ros.core.hmr.learned.rotations import rotmat_from_rot6d
+from onlinehmr_ros.core.hmr.learned.rotations import axis_angle_from_rotmat, rotmat_from_rot6d
 from onlinehmr_ros.core.hmr.learned.temporal import CausalTemporalStack, KVCache
 
 CHECKPOINT_FORMAT = 'onlinehmr_ros.learned_hmr/1'
+LOG_SIGMA_MIN = float(torch.log(torch.tensor(1e-3)))   # the uncertainty head's range: 1 mm ...
+LOG_SIGMA_MAX = float(torch.log(torch.tensor(2.0)))    # ... to 2 m
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,35 @@ class CausalHMRNet(nn.Module):
 
     def new_cache(self) -> KVCache:
         return KVCache(self.window)
+
+
+@dataclass(frozen=True)
+class PosedPrediction:
+    """Body-model outputs of a network prediction (torch, differentiable)."""
+
+    joints_cam: torch.Tensor      # (..., 24, 3) metres, camera optical frame
+    vertices_cam: torch.Tensor    # (..., V', 3) the selected vertices
+    transl: torch.Tensor          # (..., 3) body-model translation
+    global_orient: torch.Tensor   # (..., 3) axis-angle
+    body_pose: torch.Tensor       # (..., 69) axis-angle
+    landmarks_cam: torch.Tensor   # (..., 33, 3)
+    keypoints_coco: torch.Tensor  # (..., 23, 3)
+
+
+def pose_prediction(pred: HMRPrediction, body_model, vertex_ids: np.ndarray | slice | None = None) -> PosedPrediction:
+    """Evaluate the body model on the network output and place the pelvis at ``pred.pelvis_cam_m``.
+
+    ``transl = pelvis_cam - joint0(betas, pose, transl=0)``: the body model's translation is additive,
+    so this puts joint 0 exactly at the predicted pelvis position.
+    """
+    aa = axis_angle_from_rotmat(pred.rotmat)
+    go, bp = aa[..., 0, :], aa[..., 1:, :].flatten(-2)
+    out = body_model(pred.betas, go, bp, torch.zeros_like(pred.pelvis_cam_m))
+    shift = pred.pelvis_cam_m - out.joints[..., 0, :]
+    verts = out.vertices if vertex_ids is None else out.vertices[..., vertex_ids, :]
+    s = shift[..., None, :]
+    return PosedPrediction(out.joints + s, verts + s, shift, go, bp, out.landmarks_mediapipe + s,
+                           out.keypoints_coco + s)
 
 
 def save_checkpoint(net: CausalHMRNet, path: str | pathlib.Path, metadata: dict | None = None) -> None:

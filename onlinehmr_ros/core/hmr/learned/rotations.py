@@ -2,9 +2,11 @@
 
 ``onlinehmr_ros.core.common.geometry`` holds the project's numpy/scipy rotation
 conversions and is what the runtime uses on the network's outputs. Training
-needs the same conversions as differentiable torch operations on batched
-tensors (gradients through the body model), which scipy cannot give; these
-are those, and nothing else.
+needs the rotation-matrix -> axis-angle conversion as a differentiable torch
+operation on batched tensors (gradients through the body model), which neither
+scipy nor smplx gives (axis-angle -> matrix is ``smplx.lbs.batch_rodrigues``,
+used by the body model's skinning); that and the 6D representation are here,
+and nothing else.
 
 6D representation: Zhou et al., "On the Continuity of Rotation
 Representations in Neural Networks" (CVPR 2019), as in HMR2.0: the first two
@@ -62,17 +64,3 @@ def axis_angle_from_rotmat(R: torch.Tensor) -> torch.Tensor:
     factor = torch.where(small, 2.0 / w.clamp(min=1e-6), 2.0 * torch.atan2(n_safe, w) / n_safe)
     return xyz * factor[..., None]
 
-
-def rotmat_from_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
-    """(..., 3) axis-angle (rad) -> (..., 3, 3) rotation matrix (Rodrigues), differentiable."""
-    angle = axis_angle.norm(dim=-1, keepdim=True)
-    small = angle < 1e-8
-    axis = axis_angle / torch.where(small, torch.ones_like(angle), angle)
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    Kx = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(axis.shape[:-1] + (3, 3))
-    s = torch.sin(angle)[..., None]
-    c = torch.cos(angle)[..., None]
-    eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand(Kx.shape)
-    R = eye + s * Kx + (1 - c) * (Kx @ Kx)
-    return torch.where(small[..., None], eye, R)

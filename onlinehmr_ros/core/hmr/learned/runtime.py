@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.body.model import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumanState
 from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat
 from onlinehmr_ros.core.hmr.learned.encoders import CheckpointError
-from onlinehmr_ros.training.evaluate import pose_prediction
 from onlinehmr_ros.core.hmr.learned.features import observation_features
-from onlinehmr_ros.core.hmr.learned.model import load_checkpoint
+from onlinehmr_ros.core.hmr.learned.model import load_checkpoint, pose_prediction
 from onlinehmr_ros.core.hmr.learned.temporal import KVCache
-from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumanState
 
 
 def packaged_checkpoint_path() -> pathlib.Path:

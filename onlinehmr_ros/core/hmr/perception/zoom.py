@@ -25,9 +25,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from onlinehmr_ros.core.hmr.perception.observation import (ImagePoseDetector, PersonObservation, PoseBackend, box_iou,
-                                           suppress_duplicates)
-from onlinehmr_ros.core.common.datatypes import Frame, InputError
+from onlinehmr_ros.core.common.datatypes import Frame
+from onlinehmr_ros.core.common.errors import InputError
+from onlinehmr_ros.core.hmr.perception.observation import (ImagePoseDetector, PersonObservation, PoseBackend,
+                                                           box_iou, suppress_duplicates)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class ZoomedPoseBackend(PoseBackend):
     Args:
         full_frame: backend run on the whole frame every frame (large people).
         detector: stateless detector run on tiles and crops (e.g. a
-            :class:`~onlinehmr_ros.core.hmr.perception.observation.MediapipeTasksPoseBackend`).
+            :class:`~onlinehmr_ros.core.hmr.perception.mediapipe.MediapipeTasksPoseBackend`).
         config: :class:`ZoomConfig`.
     """
 

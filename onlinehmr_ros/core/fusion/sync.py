@@ -1,0 +1,84 @@
+"""Joining streams by image stamp, causally and with bounded memory (any node, any stage).
+
+Every output of the pipeline carries the stamp of the image it was computed from,
+so results of one image meet by equal stamps. :class:`StampPairer` pairs two
+streams (fusion: people and camera poses).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+A = TypeVar('A')
+B = TypeVar('B')
+
+
+@dataclass
+class PairerStats:
+    paired: int = 0
+    dropped_left: int = 0    # left items whose partner never came within max_wait_ns
+    dropped_right: int = 0   # right items nobody asked for
+
+
+class StampPairer(Generic[A, B]):
+    """Pair items of two streams that carry the same stamp, causally and with bounded memory.
+
+    A left item waits for its right partner until the newest stamp seen on
+    either stream is more than ``max_wait_ns`` ahead of it; then it is dropped
+    and counted. Each queue keeps at most ``max_queue`` items (the oldest go
+    first, counted). Nothing blocks: every call returns at once.
+    """
+
+    def __init__(self, max_wait_ns: int, max_queue: int = 64):
+        if max_wait_ns < 0 or max_queue < 1:
+            raise ValueError('max_wait_ns must be >= 0 and max_queue >= 1')
+        self.max_wait_ns = int(max_wait_ns)
+        self.max_queue = int(max_queue)
+        self._left: OrderedDict[int, A] = OrderedDict()
+        self._right: OrderedDict[int, B] = OrderedDict()
+        self._newest = None
+        self._expired_left: list[tuple[int, A]] = []
+        self.stats = PairerStats()
+
+    def add_left(self, stamp_ns: int, item: A) -> list[tuple[int, A, B]]:
+        return self._add(stamp_ns, item, self._left, is_left=True)
+
+    def add_right(self, stamp_ns: int, item: B) -> list[tuple[int, A, B]]:
+        return self._add(stamp_ns, item, self._right, is_left=False)
+
+    def _add(self, stamp_ns: int, item, queue: OrderedDict, is_left: bool) -> list:
+        stamp_ns = int(stamp_ns)
+        self._newest = stamp_ns if self._newest is None else max(self._newest, stamp_ns)
+        queue[stamp_ns] = item
+        out = []
+        if stamp_ns in self._left and stamp_ns in self._right:
+            out.append((stamp_ns, self._left.pop(stamp_ns), self._right.pop(stamp_ns)))
+            self.stats.paired += 1
+        self._expire()
+        return out
+
+    def _expire(self) -> None:
+        horizon = self._newest - self.max_wait_ns
+        for queue, counter in ((self._left, 'dropped_left'), (self._right, 'dropped_right')):
+            for s in [s for s in queue if s < horizon]:
+                item = queue.pop(s)
+                if queue is self._left:
+                    self._expired_left.append((s, item))
+                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+            while len(queue) > self.max_queue:
+                s, item = queue.popitem(last=False)
+                if queue is self._left:
+                    self._expired_left.append((s, item))
+                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        del self._expired_left[:-self.max_queue]
+
+    def pop_expired_left(self) -> list[tuple[int, A]]:
+        """Left items dropped (partner never came) since the last call, oldest first, at most max_queue."""
+        out, self._expired_left = self._expired_left, []
+        return out
+
+    @property
+    def pending(self) -> tuple[int, int]:
+        """(left, right) items waiting."""
+        return len(self._left), len(self._right)

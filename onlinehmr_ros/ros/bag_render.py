@@ -1,0 +1,104 @@
+"""Pictures from a bag recorded from the pipeline's topics: overlay video, scene views, a summary picture.
+
+``onlinehmr render-bag BAG --out DIR`` and ``onlinehmr demo`` call :func:`render_bag`.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+
+class BagRenderError(RuntimeError):
+    """The bag lacks what the pictures need (a topic, the body model's faces, images)."""
+
+
+def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
+    """Overlay video and scene pictures from a bag recorded from the pipeline's topics.
+
+    Returns:
+        counts of what was found (frames, overlaid frames, poses, tracks).
+    Raises:
+        BagRenderError: the bag lacks the image or camera_humans topic.
+    """
+    import cv2
+    from rclpy.serialization import deserialize_message
+    from rosbags.highlevel import AnyReader
+
+    from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+    from onlinehmr_ros.core.io.visualize import overlay_humans, save_scene_views
+    from onlinehmr_ros.ros import convert
+    from onlinehmr_ros.ros.recording import message_class
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = ('/camera/image_raw', '/camera/camera_info', '/human/camera_humans', '/human/body_model',
+              '/slam/camera_pose', '/human/world_humans', '/slam/map')
+    images, humans, cams, world_last, paths = {}, {}, [], {}, {}
+    K = faces = None
+    map_points = np.zeros((0, 3))
+    with AnyReader([pathlib.Path(bag)]) as reader:
+        topics = {c.topic for c in reader.connections}
+        for need in ('/camera/image_raw', '/human/camera_humans'):
+            if need not in topics:
+                raise BagRenderError(f'{bag} has no {need} topic (topics: {sorted(topics)})')
+        conns = [c for c in reader.connections if c.topic in wanted]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = deserialize_message(raw, message_class(conn.msgtype))
+            if conn.topic == '/camera/image_raw':
+                images[convert.stamp_to_ns(msg.header.stamp)] = convert.image_to_rgb(msg)
+            elif conn.topic == '/camera/camera_info' and K is None:
+                K = np.reshape(msg.k, (3, 3))
+            elif conn.topic == '/human/camera_humans':
+                humans[convert.stamp_to_ns(msg.header.stamp)] = convert.msg_to_humans(msg)
+            elif conn.topic == '/human/body_model':
+                faces = np.asarray(msg.faces, np.int64).reshape(-1, 3)
+            elif conn.topic == '/slam/camera_pose':
+                p = msg.pose.position
+                cams.append((p.x, p.y, p.z))
+            elif conn.topic == '/human/world_humans':
+                for h in convert.msg_to_humans(msg).humans:
+                    paths.setdefault(h.track_id, []).append(h.joints[0])
+                    if h.vertices.shape[0]:
+                        world_last[h.track_id] = h.vertices
+            elif conn.topic == '/slam/map':
+                map_points = np.frombuffer(bytes(msg.data), np.float32).reshape(-1, msg.point_step // 4)[:, :3]
+    if faces is None:
+        raise BagRenderError(f'{bag} has no /human/body_model message (faces); record it too')
+    if not images:
+        raise BagRenderError(f'{bag} holds no images')
+    first = next(iter(images.values()))
+    h, w = first.shape[:2]
+    intr = CameraIntrinsics(K, w, h) if K is not None else CameraIntrinsics.from_fov(w, h, 60.0)
+    writer = cv2.VideoWriter(str(out / 'overlay.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    overlaid = 0
+    shown = []
+    for stamp in sorted(images):
+        frame_humans = humans.get(stamp)
+        img = images[stamp]
+        if frame_humans is not None and frame_humans.humans:
+            img = overlay_humans(img, frame_humans, intr, faces)
+            overlaid += 1
+            shown.append(stamp)
+        writer.write(img[:, :, ::-1])
+    writer.release()
+    best = None
+    if shown:   # a frame a third of the way into the people's frames: past the start-up, typical
+        stamp = shown[len(shown) // 3]
+        best = overlay_humans(images[stamp], humans[stamp], intr, faces)
+        cv2.imwrite(str(out / 'overlay_frame.png'), best[:, :, ::-1])
+    save_scene_views(str(out / 'scene_top.png'), str(out / 'scene_oblique.png'), np.asarray(cams).reshape(-1, 3),
+                     {t: np.asarray(p) for t, p in paths.items()}, world_last, faces, map_points)
+    if best is not None:
+        _side_by_side(out / 'overlay_frame.png', out / 'scene_oblique.png', out / 'summary.png')
+    return {'frames': len(images), 'overlaid': overlaid, 'poses': len(cams), 'tracks': len(paths)}
+
+
+def _side_by_side(left: pathlib.Path, right: pathlib.Path, out: pathlib.Path, height: int = 480) -> None:
+    import cv2
+    imgs = []
+    for p in (left, right):
+        img = cv2.imread(str(p))
+        imgs.append(cv2.resize(img, (int(round(img.shape[1] * height / img.shape[0])), height),
+                               interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(out), np.concatenate(imgs, axis=1))
