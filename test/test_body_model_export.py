@@ -87,6 +87,26 @@ def test_zero_pose_of_anny_equals_the_exported_rest_mesh(small_export):
     np.testing.assert_allclose(v.numpy(), anny_v, atol=1e-6)
 
 
+def test_quads_with_equal_diagonals_are_split_the_same_way_whatever_the_rounding():
+    """anny splits quads along the shorter diagonal; a rectangle's diagonals differ only by rounding."""
+    square = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], float)          # quad 0 1 2 3
+    kite = np.array([[2, 0, 0], [4, 0, 0], [4.5, 2, 0], [2, 1, 0]], float)          # quad 4 5 6 7: |4-6| > |5-7|
+    v = np.concatenate([square, kite, [[9, 9, 9]]])
+    split_ac = lambda a, b, c, d: [(a, b, c), (c, d, a)]  # noqa: E731 (anny's first form)
+    split_bd = lambda a, b, c, d: [(a, b, d), (d, b, c)]  # noqa: E731 (anny's second form)
+    lone = [(0, 4, 8)]                                   # a triangle of the mesh, not half a quad
+    expected = np.array(split_bd(0, 1, 2, 3) + split_bd(4, 5, 6, 7) + lone)
+    for eps in (1e-16, -1e-16, 0.0):                     # which diagonal rounding made shorter
+        w = v.copy()
+        w[2, 0] += eps
+        for square_split in (split_ac, split_bd):
+            faces = np.array(square_split(0, 1, 2, 3) + split_bd(4, 5, 6, 7) + lone)
+            np.testing.assert_array_equal(export.canonical_triangulation(w, faces), expected)
+    # a clear shorter diagonal is kept, in either form
+    faces = np.array(split_ac(5, 6, 7, 4) + lone)       # |5-7| < |6-4|: anny's first form
+    np.testing.assert_array_equal(export.canonical_triangulation(v, faces), faces)
+
+
 def test_committed_file_matches_the_generator_structure(small_export):
     arrays, _ = small_export
     with np.load(open_body_model_path()) as npz:
