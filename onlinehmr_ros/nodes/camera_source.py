@@ -34,8 +34,12 @@ from onlinehmr_ros.ros.run import run_node
 
 
 class CameraSourceNode(Node):
-    def __init__(self, **kwargs):
+    """Publishes the input's images; ``start_paused=True`` holds the first image until :meth:`start`
+    (the composed runner starts the stream once every subscriber is matched)."""
+
+    def __init__(self, start_paused: bool = False, **kwargs):
         super().__init__('camera_source', **kwargs)
+        self._paused = start_paused
         self.input = declare(self, 'input', '', 'Video file, image folder, rosbag2 (.mcap/.db3 or folder) or webcam '
                              'index.', read_only=True)
         self.bag_image_topic = declare(self, 'bag_image_topic', '', 'Image topic to read from a bag (empty: the '
@@ -120,8 +124,12 @@ class CameraSourceNode(Node):
                 return next(self._frames, None)
             return None
 
+    def start(self) -> None:
+        """Start publishing (after ``start_paused=True``)."""
+        self._paused = False
+
     def _tick(self) -> None:
-        if self.finished or not self._ready():
+        if self.finished or self._paused or not self._ready():
             return
         if self.max_frames and self.published >= self.max_frames:
             return self._finish()

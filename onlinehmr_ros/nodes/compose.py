@@ -120,11 +120,44 @@ class _Spinner:
             t.join(timeout=5.0)
 
 
+class GraphStartError(RuntimeError):
+    """The graph's publishers did not reach their subscribers in time (discovery failed)."""
+
+
+def wait_until_matched(nodes: list, recorded_topics: list[str], timeout_s: float) -> None:
+    """Block until every publisher of ``nodes`` is matched with every subscription of ``nodes`` on its
+    topic, plus one more (the recorder's, in its own process) on each of ``recorded_topics``.
+
+    Raises:
+        GraphStartError: after ``timeout_s``, naming the topics still short of subscribers.
+    """
+    recorded = {nodes[0].resolve_topic_name(t) for t in recorded_topics} if nodes else set()
+    local: dict[str, int] = {}
+    for n in nodes:
+        for s in n.subscriptions:
+            local[s.topic_name] = local.get(s.topic_name, 0) + 1
+    publishers = [p for n in nodes for p in n.publishers]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        short = [f'{p.topic_name} ({p.get_subscription_count()} of {want})' for p in publishers
+                 for want in [local.get(p.topic_name, 0) + (p.topic_name in recorded)]
+                 if p.get_subscription_count() < want]
+        if not short:
+            return
+        if time.monotonic() > deadline:
+            raise GraphStartError(f'after {timeout_s:.0f} s these publishers still miss subscribers: '
+                                  f'{", ".join(sorted(set(short)))} (is ROS discovery blocked?)')
+        time.sleep(0.05)
+
+
 def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_camera_source: bool = True,
               record_path: str | None = None, record_topics: list[str] | None = None, threads: int = 4,
               drain_s: float = 3.0, timeout_s: float | None = None, progress=None,
-              executor: str = 'per-node') -> GraphRun:
+              executor: str = 'per-node', match_timeout_s: float = 60.0) -> GraphRun:
     """Start the composed graph, spin until the camera source ends (plus ``drain_s``), stop.
+
+    The camera source starts paused and is started once every publisher reaches its subscribers
+    (:func:`wait_until_matched`), the recorder's included, so no image or result is lost.
 
     Args:
         ros_args: arguments after ``--ros-args`` (e.g. ``['--params-file', path]``).
@@ -132,6 +165,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
         progress: optional callable(frames_published) called about every 0.5 s.
         executor: 'per-node' (a SingleThreadedExecutor thread per node) or 'multi' (one
             MultiThreadedExecutor with ``threads`` threads); see the module docstring.
+        match_timeout_s: how long discovery may take before :class:`GraphStartError`.
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
@@ -151,11 +185,17 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
                 raise RuntimeError(f'the recorder did not start (exit code {recorder.wait()})')
         for n in nodes.values():
             spinner.add(n)
-        time.sleep(1.0)   # let discovery settle so the first frames are not lost
         if with_camera_source:
             overrides = [Parameter(k, value=v) for k, v in (camera_overrides or {}).items()]
-            nodes['camera_source'] = _node_class('camera_source')(context=context, parameter_overrides=overrides)
+            nodes['camera_source'] = _node_class('camera_source')(start_paused=True, context=context,
+                                                                  parameter_overrides=overrides)
             spinner.add(nodes['camera_source'])
+        # no frame may be lost: the first image goes out once every publisher of the graph reaches its
+        # subscribers (the other nodes', and the recorder's, which subscribes to a topic once it sees it)
+        wait_until_matched(list(nodes.values()), (record_topics or OUTPUT_TOPICS) if recorder else [],
+                           match_timeout_s)
+        if with_camera_source:
+            nodes['camera_source'].start()
         t0 = time.monotonic()
         last_progress = 0.0
         finished_at = None
@@ -242,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.record, threads=args.threads, drain_s=3.0, executor=args.executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
-    except USER_ERRORS as exc:
+    except USER_ERRORS + (GraphStartError,) as exc:
         print(f'onlinehmr_pipeline: error: {exc}', file=sys.stderr)
         return 1
     print(f'{run.frames_in} frames in, {run.frames_out} world frames out in {run.wall_s:.1f} s '
