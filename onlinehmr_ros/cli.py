@@ -66,10 +66,9 @@ class _Collector:
         self.last_world_mesh: dict[int, np.ndarray] = {}
 
     def add(self, out) -> None:
-        from onlinehmr_ros.core.common.geometry import make_transform, rotmat_from_quat_wxyz
         p = out.camera_pose
         self.stamps.append(out.stamp_ns)
-        self.T.append(make_transform(rotmat_from_quat_wxyz(p.quat_wxyz), p.scale * np.asarray(p.t_world_cam)))
+        self.T.append(p.T_world_cam_m)
         self.scale.append(p.scale)
         self.tracking.append(p.tracking)
         cam = {h.track_id: h for h in out.camera_humans.humans}

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from onlinehmr_ros.training.losses import (LossWeights, acceleration_loss, hmr_losses, project_to_pixels,
-                                           velocity_loss)
+from onlinehmr_ros.core.common.geometry import project_points
+from onlinehmr_ros.training.losses import LossWeights, acceleration_loss, hmr_losses, velocity_loss
 from _learned_hmr_fakes import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
@@ -50,12 +50,6 @@ def test_invalid_frames_drop_the_differences_touching_them():
     assert acceleration_loss(p, c, 1.0, 1e-6, valid).item() == 0.0
 
 
-def test_projection():
-    K = torch.tensor([[100.0, 0, 50], [0, 200.0, 60], [0, 0, 1]], dtype=torch.float64)
-    uv = project_to_pixels(torch.tensor([[1.0, -1.0, 2.0]], dtype=torch.float64), K)
-    assert torch.allclose(uv, torch.tensor([[100.0, -40.0]], dtype=torch.float64))
-
-
 def _gt(B=1, T=4):
     g = torch.Generator().manual_seed(0)
     joints = torch.randn(B, T, 24, 3, generator=g, dtype=torch.float64) * 0.3 + torch.tensor([0, 0, 4.0],
@@ -63,7 +57,7 @@ def _gt(B=1, T=4):
     K = torch.tensor([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]], dtype=torch.float64).expand(B, T, 3, 3)
     return {'joints_cam': joints, 'vertices_cam': joints[..., :10, :] + 0.01,
             'rotmat': torch.eye(3, dtype=torch.float64).expand(B, T, 24, 3, 3),
-            'betas': torch.zeros(B, T, 10, dtype=torch.float64), 'joints_2d_px': project_to_pixels(joints, K),
+            'betas': torch.zeros(B, T, 10, dtype=torch.float64), 'joints_2d_px': project_points(K, joints)[0],
             'box_size_px': torch.full((B, T), 200.0, dtype=torch.float64), 'K': K,
             'joint_conf': torch.ones(B, T, 24, dtype=torch.float64), 'frame_valid': torch.ones(B, T, dtype=torch.bool)}
 

@@ -78,7 +78,7 @@ def test_fused_feet_stay_on_the_ground(run):
         if not (o.pose.tracking and d.scale_converged and d.gravity_aligned and not d.gravity_blending):
             continue
         j_c = sc.humans(i).humans[0].joints
-        j_w = transform_points(o.T_world_cam_m, j_c.astype(np.float64))
+        j_w = transform_points(o.pose.T_world_cam_m, j_c.astype(np.float64))
         feet_z.append(j_w[[10, 11], 2].mean())
         pelvis_minus_feet.append(j_w[0, 2] - j_w[[10, 11], 2].mean())
     assert len(feet_z) > 20

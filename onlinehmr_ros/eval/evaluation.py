@@ -253,8 +253,7 @@ def evaluate_sequence(sequence, outputs: Sequence[PipelineOutputLike], config: E
     # ---------------------------------------------------------------- camera
     tracking = np.array([bool(o.camera_pose.tracking) for o in outputs])
     if tracking.sum() >= 3:
-        pred_c = np.stack([o.camera_pose.scale * np.asarray(o.camera_pose.t_world_cam, np.float64)
-                           for o, t in zip(outputs, tracking) if t])
+        pred_c = np.stack([o.camera_pose.T_world_cam_m[:3, 3] for o, t in zip(outputs, tracking) if t])
         gt_c = sequence.T_world_cam[tracking, :3, 3]
         if np.ptp(gt_c, axis=0).max() < 1e-6:
             notes.append('static camera: ATE is the spread of the predicted centres after alignment')

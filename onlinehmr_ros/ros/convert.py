@@ -208,7 +208,7 @@ def camera_pose_to_msgs(pose: CameraPose, world_frame: str, camera_frame: str
 
     The position is the metric camera centre ``scale * t_world_cam``.
     """
-    position = pose.scale * np.asarray(pose.t_world_cam, np.float64)
+    position = pose.T_world_cam_m[:3, 3]
     qx, qy, qz, qw = quat_wxyz_to_xyzw(np.asarray(pose.quat_wxyz, np.float64))
     header = make_header(pose.stamp_ns, world_frame)
     ps = PoseStamped(header=header)

@@ -33,7 +33,11 @@ from dataclasses import dataclass
 
 import torch
 
+from onlinehmr_ros.core.common.geometry import project_points
 from onlinehmr_ros.core.hmr.learned.model import LOG_SIGMA_MAX, LOG_SIGMA_MIN
+
+#: depth guard of the 2D term (geometry.guarded_depth): gradients stay finite near the camera, metres
+MIN_DEPTH_M = 0.1
 
 
 @dataclass(frozen=True)
@@ -89,18 +93,6 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum() / n
 
 
-def project_to_pixels(points_cam: torch.Tensor, K: torch.Tensor, min_depth_m: float = 0.1) -> torch.Tensor:
-    """Differentiable pinhole projection: (..., N, 3) metres, (..., 3, 3) -> (..., N, 2) pixels.
-
-    The torch counterpart of :func:`onlinehmr_ros.core.common.geometry.project_points` for training
-    (depth clamped to ``min_depth_m`` so that gradients stay finite).
-    """
-    z = points_cam[..., 2].clamp(min=min_depth_m)
-    u = K[..., None, 0, 0] * points_cam[..., 0] / z + K[..., None, 0, 2]
-    v = K[..., None, 1, 1] * points_cam[..., 1] / z + K[..., None, 1, 2]
-    return torch.stack([u, v], dim=-1)
-
-
 def hmr_losses(pred: dict[str, torch.Tensor], gt: dict[str, torch.Tensor],
                weights: LossWeights) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The total loss and each (weighted) term.
@@ -121,7 +113,7 @@ def hmr_losses(pred: dict[str, torch.Tensor], gt: dict[str, torch.Tensor],
     p_rel = pj - pj[..., :1, :]
     g_rel = gj - gj[..., :1, :]
     terms: dict[str, torch.Tensor] = {}
-    uv = project_to_pixels(pj, gt['K'])
+    uv, _ = project_points(gt['K'], pj, MIN_DEPTH_M)   # differentiable (torch)
     err2d = (uv - gt['joints_2d_px']).abs().sum(-1) / gt['box_size_px'][..., None]
     terms['l_2d'] = weights.w_2d * _masked_mean(err2d, valid)
     terms['l_3d'] = weights.w_3d * _masked_mean((p_rel - g_rel).abs().sum(-1), valid)

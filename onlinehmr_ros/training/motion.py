@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat, intrinsics_from_fov, rotmat_from_axis_angle
 
 # SMPL body_pose index (joint - 1) of the joints the motion generator drives.
 _L_HIP, _R_HIP, _SPINE1, _L_KNEE, _R_KNEE, _SPINE2, _L_ANKLE, _R_ANKLE, _SPINE3 = 0, 1, 2, 3, 4, 5, 6, 7, 8
@@ -96,13 +97,14 @@ def synthesize_motion(rng: np.random.Generator, num_frames: int, cfg: MotionConf
     # drifts, a small lean
     yaw = rng.uniform(-np.pi, np.pi) + _smooth(rng, t, rng.uniform(0.0, 1.2), fmax=0.4)
     lean = _smooth(rng, t, 0.15, fmax=0.5)
-    R_flip = Rotation.from_rotvec([np.pi, 0.0, 0.0])
-    R = R_flip * Rotation.from_euler('yx', np.stack([yaw, lean], axis=1))
-    global_orient = R.as_rotvec()
+    zero = np.zeros_like(yaw)
+    R_yaw = rotmat_from_axis_angle(np.stack([zero, yaw, zero], axis=1))
+    R_lean = rotmat_from_axis_angle(np.stack([lean, zero, zero], axis=1))
+    global_orient = axis_angle_from_rotmat(rotmat_from_axis_angle(np.array([np.pi, 0.0, 0.0])) @ R_lean @ R_yaw)
     # camera: pelvis somewhere in the view at a depth in range, drifting
     hfov = rng.uniform(*cfg.hfov_deg_range)
-    f = 0.5 * cfg.image_width_px / np.tan(np.deg2rad(hfov) / 2)
-    K = np.array([[f, 0, cfg.image_width_px / 2], [0, f, cfg.image_height_px / 2], [0, 0, 1.0]])
+    K = intrinsics_from_fov(cfg.image_width_px, cfg.image_height_px, hfov)
+    f = K[0, 0]
     z0, z1 = cfg.depth_range_m
     z = np.clip(rng.uniform(z0, z1) + _smooth(rng, t, 1.0, fmax=0.2), z0, z1)
     half_w = 0.5 * cfg.image_width_px / f

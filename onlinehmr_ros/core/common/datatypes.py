@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from onlinehmr_ros.core.common.errors import InputError
-from onlinehmr_ros.core.common.geometry import intrinsics_from_fov
+from onlinehmr_ros.core.common.geometry import T_world_cam_metric, intrinsics_from_fov
 
 
 @dataclass(frozen=True)
@@ -130,3 +130,8 @@ class CameraPose:
     scale: float = 1.0               # metres per SLAM unit (s)
     tracking: bool = True            # False: no valid pose for this image (not initialised / lost)
     status: str = ''                 # human-readable tracking state for diagnostics
+
+    @property
+    def T_world_cam_m(self) -> np.ndarray:
+        """(4, 4) float64 camera-to-world with the metric translation: ``R(q)`` and ``s t``."""
+        return T_world_cam_metric(self.quat_wxyz, self.t_world_cam, self.scale)

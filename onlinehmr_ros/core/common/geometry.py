@@ -18,7 +18,7 @@ library) rather than hand-written formulas.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+from scipy.spatial.transform import Rotation, Slerp
 
 
 class GeometryError(ValueError):
@@ -134,6 +134,22 @@ def quat_hemisphere_align(quat: np.ndarray, reference: np.ndarray) -> np.ndarray
     return q * sign
 
 
+def slerp_rotmat(R_from: np.ndarray, R_to: np.ndarray, fraction: float) -> np.ndarray:
+    """(3, 3) rotation ``fraction`` of the way from ``R_from`` to ``R_to`` along the shortest arc."""
+    key = Rotation.from_matrix(np.stack([np.asarray(R_from, np.float64), np.asarray(R_to, np.float64)]))
+    return Slerp([0.0, 1.0], key)(float(fraction)).as_matrix()
+
+
+def skew_matrix(v: np.ndarray) -> np.ndarray:
+    """(..., 3) vectors -> (..., 3, 3) cross-product matrices ``[v]_x`` (``[v]_x @ w = v x w``)."""
+    v = _check_last(v, (3,), 'v')
+    S = np.zeros(v.shape[:-1] + (3, 3), dtype=_float_dtype(v))
+    S[..., 0, 1], S[..., 0, 2] = -v[..., 2], v[..., 1]
+    S[..., 1, 0], S[..., 1, 2] = v[..., 2], -v[..., 0]
+    S[..., 2, 0], S[..., 2, 1] = -v[..., 1], v[..., 0]
+    return S
+
+
 # ----------------------------------------------------------------------------
 # Rigid / similarity transforms
 # ----------------------------------------------------------------------------
@@ -232,6 +248,21 @@ def umeyama(source: np.ndarray, target: np.ndarray, with_scale: bool = True,
     return scale.astype(dt), R.astype(dt), t.astype(dt)
 
 
+def T_world_cam_metric(quat_wxyz: np.ndarray, t_world_cam: np.ndarray, scale: np.ndarray | float = 1.0
+                       ) -> np.ndarray:
+    """OnlineHMR's world transform ``M_w = R(q) M_c + s t`` as a matrix (the project's one).
+
+    Args:
+        quat_wxyz: (..., 4) camera-to-world rotation ``q``.
+        t_world_cam: (..., 3) camera centre in SLAM units ``t``.
+        scale: (...) metres per SLAM unit ``s``.
+    Returns:
+        (..., 4, 4) ``T_world_cam`` with the metric translation ``s t`` (float64).
+    """
+    t = np.asarray(scale, dtype=np.float64)[..., None] * np.asarray(t_world_cam, dtype=np.float64)
+    return make_transform(rotmat_from_quat_wxyz(np.asarray(quat_wxyz, dtype=np.float64)), t)
+
+
 def look_at_T_world_cam(eye_world: np.ndarray, target_world: np.ndarray,
                         up_world: np.ndarray = (0.0, 0.0, 1.0), roll_rad: np.ndarray | float = 0.0) -> np.ndarray:
     """Camera-to-world pose of an optical-frame camera at ``eye`` looking at ``target``.
@@ -290,27 +321,84 @@ def intrinsics_from_fov(width_px: int, height_px: int, hfov_deg: float) -> np.nd
     return np.array([[f, 0.0, 0.5 * width_px], [0.0, f, 0.5 * height_px], [0.0, 0.0, 1.0]])
 
 
-def project_points(K: np.ndarray, points_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Project camera-frame points with a pinhole model.
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith('torch')
+
+
+def guarded_depth(z, min_depth_m: float):
+    """Depths closer to zero than ``min_depth_m`` moved to ``+-min_depth_m`` (sign kept, +0 -> +).
+
+    The depth solvers and losses divide by: finite everywhere, equal to ``z`` wherever
+    ``|z| >= min_depth_m`` (numpy arrays or torch tensors).
+    """
+    if _is_torch(z):
+        import torch
+        return torch.where(z.abs() < min_depth_m, torch.where(z < 0, -min_depth_m, min_depth_m), z)
+    return np.where(np.abs(z) < min_depth_m, np.where(z < 0, -min_depth_m, min_depth_m), z)
+
+
+def project_points(K, points_cam, min_depth_m: float | None = None):
+    """Project camera-frame points with a pinhole model (the project's one projection).
+
+    Takes numpy arrays, or torch tensors for a differentiable projection (training losses).
 
     Args:
-        K: (3, 3) or (..., 3, 3) intrinsics (pixels).
+        K: (3, 3) or (..., 3, 3) intrinsics (pixels; the skew ``K[0, 1]`` is used).
         points_cam: (..., N, 3) points in the optical frame (metres).
+        min_depth_m: None: points with depth <= 0 project to NaN (drawing, visibility). A
+            positive number: depths are guarded with :func:`guarded_depth`, so every point
+            projects to finite pixels (solvers, losses).
     Returns:
-        uv_px: (..., N, 2) pixel coordinates (NaN where depth <= 0).
-        depth_m: (..., N) z coordinates.
+        uv_px: (..., N, 2) pixel coordinates, in the dtype of ``points_cam`` (float64 for ints).
+        depth_m: (..., N) z coordinates (unguarded).
+    """
+    torch_in = _is_torch(points_cam)
+    if not torch_in:
+        K = _check_last(K, (3, 3), 'K')
+        p = _check_last(points_cam, (3,), 'points_cam')
+    else:
+        p = points_cam
+    z = p[..., 2]
+    zd = z if min_depth_m is None else guarded_depth(z, min_depth_m)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        x = p[..., 0] / zd
+        y = p[..., 1] / zd
+    u = K[..., 0, 0, None] * x + K[..., 0, 1, None] * y + K[..., 0, 2, None]
+    v = K[..., 1, 1, None] * y + K[..., 1, 2, None]
+    if torch_in:
+        import torch
+        uv = torch.stack([u, v], dim=-1)
+        if min_depth_m is None:
+            uv = torch.where((z > 0)[..., None], uv, torch.full_like(uv, float('nan')))
+        return uv, z
+    uv = np.stack([u, v], axis=-1)
+    if min_depth_m is None:
+        uv = np.where((z > 0)[..., None], uv, np.nan)
+    return uv.astype(_float_dtype(p)), z
+
+
+def projection_jacobian(K: np.ndarray, points_cam: np.ndarray, min_depth_m: float) -> np.ndarray:
+    """Derivative of :func:`project_points` (with ``min_depth_m``) with respect to the point.
+
+    Args:
+        K: (3, 3) intrinsics.
+        points_cam: (..., 3) points in the optical frame.
+        min_depth_m: depth guard, as in :func:`project_points` (the guarded depth is used in the
+            formulas: a finite slope where the projection itself is clamped).
+    Returns:
+        (..., 2, 3) ``d(u, v) / d(x, y, z)``.
     """
     K = _check_last(K, (3, 3), 'K')
     p = _check_last(points_cam, (3,), 'points_cam')
-    z = p[..., 2]
-    with np.errstate(divide='ignore', invalid='ignore'):
-        x = p[..., 0] / z
-        y = p[..., 1] / z
-    u = K[..., 0, 0, None] * x + K[..., 0, 1, None] * y + K[..., 0, 2, None]
-    v = K[..., 1, 1, None] * y + K[..., 1, 2, None]
-    uv = np.stack([u, v], axis=-1)
-    uv = np.where((z > 0)[..., None], uv, np.nan)
-    return uv.astype(_float_dtype(p)), z
+    z = guarded_depth(p[..., 2], min_depth_m)
+    fx, s, fy = K[0, 0], K[0, 1], K[1, 1]
+    J = np.zeros(p.shape[:-1] + (2, 3), dtype=_float_dtype(p))
+    J[..., 0, 0] = fx / z
+    J[..., 0, 1] = s / z
+    J[..., 0, 2] = -(fx * p[..., 0] + s * p[..., 1]) / z ** 2
+    J[..., 1, 1] = fy / z
+    J[..., 1, 2] = -fy * p[..., 1] / z ** 2
+    return J
 
 
 def backproject_pixels(K: np.ndarray, uv_px: np.ndarray, depth_m: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 
 from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
 from onlinehmr_ros.core.common.geometry import (axis_angle_from_rotmat, quat_wxyz_from_rotmat, quat_wxyz_to_xyzw,
-                                                rotmat_from_axis_angle, rotmat_from_quat_wxyz)
+                                                rotmat_from_axis_angle, transform_points)
 from onlinehmr_ros.core.fusion.sync import PairerStats, StampPairer
 
 
@@ -34,16 +34,14 @@ class FusionError(ValueError):
 
 
 def camera_to_world_points(points_c: np.ndarray, pose: CameraPose) -> np.ndarray:
-    """``R(q) @ p + s * t`` for (..., 3) camera-frame points -> (..., 3) world points (metres)."""
-    R = rotmat_from_quat_wxyz(np.asarray(pose.quat_wxyz, np.float64))
-    t = pose.scale * np.asarray(pose.t_world_cam, np.float64)
+    """``R(q) @ p + s * t`` for (N, 3) camera-frame points -> (N, 3) world points (metres), in their dtype."""
     p = np.asarray(points_c)
-    return (p @ R.T.astype(p.dtype) + t.astype(p.dtype)).astype(p.dtype, copy=False)
+    return transform_points(pose.T_world_cam_m.astype(p.dtype), p)
 
 
 def human_to_world(h: HumanState, pose: CameraPose) -> HumanState:
     """One camera-frame person -> the same person in the world frame (see module docstring)."""
-    R = rotmat_from_quat_wxyz(np.asarray(pose.quat_wxyz, np.float64))
+    R = pose.T_world_cam_m[:3, :3]
     joints_w = camera_to_world_points(h.joints, pose)
     rest_pelvis = h.joints[0].astype(np.float64) - h.transl
     go_w = axis_angle_from_rotmat(R @ rotmat_from_axis_angle(h.global_orient.astype(np.float64)))

@@ -63,8 +63,8 @@ from onlinehmr_ros.core.body.skeleton import (MEDIAPIPE_LEFT_HIP, MEDIAPIPE_RIGH
                                               NUM_MEDIAPIPE_LANDMARKS, NUM_SMPL_JOINTS)
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 from onlinehmr_ros.core.common.errors import InputError
-from onlinehmr_ros.core.common.geometry import (GeometryError, axis_angle_from_rotmat, translation_from_2d3d,
-                                                umeyama)
+from onlinehmr_ros.core.common.geometry import (GeometryError, axis_angle_from_rotmat, project_points,
+                                                translation_from_2d3d, umeyama)
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
 
 #: Mediapipe landmarks that observe each SMPL-24 joint (for confidences and rest-pose alignment).
@@ -86,6 +86,8 @@ JOINT_LANDMARKS: tuple[tuple[int, ...], ...] = (
     (17, 19, 21), (18, 20, 22),  # hands
 )
 _TORSO = (11, 12, 23, 24)
+#: depth guard of the reprojection term (geometry.guarded_depth), metres
+MIN_DEPTH_M = 1e-3
 
 
 class FittingError(RuntimeError):
@@ -353,7 +355,6 @@ class BodyFitter:
         use_v = len(prev_rel) >= 1 and c.weight_velocity > 0
         use_a = len(prev_rel) >= 2 and c.weight_acceleration > 0
         use_ra = len(prev_t) >= 2 and c.weight_root_acceleration > 0
-        Kx = K[:2, :2]
         kin = self.kinematics
 
         def residuals(X: np.ndarray) -> np.ndarray:
@@ -362,8 +363,7 @@ class BodyFitter:
             L, Jt = kin(be, go, bp, tr)
             hip = 0.5 * (L[:, MEDIAPIPE_LEFT_HIP] + L[:, MEDIAPIPE_RIGHT_HIP])
             r3 = (L - hip[:, None] - lm3d) * s3
-            z = np.maximum(L[..., 2:3], 1e-3)
-            proj = (L[..., :2] / z) @ Kx.T + K[:2, 2]
+            proj, _ = project_points(K, L, MIN_DEPTH_M)
             r2 = (proj - uv) * s2
             N = X.shape[0]
             rs = [r3.reshape(N, -1), r2.reshape(N, -1), pose_w * bp, shape_w * be]
@@ -383,7 +383,7 @@ class BodyFitter:
         ev = kin.evaluate(be, go, bp, tr)
         L, coco, joints = ev['mediapipe'][0], ev['coco'][0], ev['joints'][0]
         hip = 0.5 * (L[MEDIAPIPE_LEFT_HIP] + L[MEDIAPIPE_RIGHT_HIP])
-        proj = (L[:, :2] / np.maximum(L[:, 2:3], 1e-3)) @ Kx.T + K[:2, 2]
+        proj, _ = project_points(K, L, MIN_DEPTH_M)
         res2d_px = np.where(w2d > 0, np.linalg.norm(proj - uv, axis=1), np.nan)
         res3d = np.where(w3d > 0, np.linalg.norm(L - hip - lm3d, axis=1), np.nan)
         # 2D residuals in metres at the landmark's depth, comparable with the 3D ones

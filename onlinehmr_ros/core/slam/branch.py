@@ -9,7 +9,7 @@ Usage (what the slam node does per image)::
     out.diagnostics       # SlamDiagnostics: state, inliers, keyframes, ms, scale, gravity, ...
 
 Fusion then computes ``M_w = R(q) M_c + s t`` (``out.pose``), i.e.
-``out.T_world_cam_m`` applied to camera-frame points in metres.
+``out.pose.T_world_cam_m`` applied to camera-frame points in metres.
 
 Order of operations per frame: SLAM pose in the SLAM world (first keyframe's
 optical frame) -> world-from-SLAM rotation (level-camera guess, then the
@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from onlinehmr_ros.core.common.datatypes import CameraPose, Frame, HumansFrame
-from onlinehmr_ros.core.common.geometry import (invert_transform, make_transform, quat_wxyz_from_rotmat,
-                                                rotmat_from_quat_wxyz, transform_points)
+from onlinehmr_ros.core.common.geometry import invert_transform, quat_wxyz_from_rotmat, transform_points
 from onlinehmr_ros.core.slam.ema import EmaConfig, EmaTrajectorySmoother
 from onlinehmr_ros.core.slam.ground import (GravityAligner, GroundConfig, GroundPlane, fit_ground_plane,
                                             track_ground_offset)
@@ -81,11 +80,6 @@ class SlamOutput:
     diagnostics: SlamDiagnostics
     ground: GroundPlane | None = None    # in the SLAM world (before the world rotation)
     pose_raw: CameraPose | None = None   # the same pose before the EMA correction (None when not tracking)
-
-    @property
-    def T_world_cam_m(self) -> np.ndarray:
-        """(4, 4) camera-to-world with a metric translation (``R(q)``, ``s t``)."""
-        return make_transform(rotmat_from_quat_wxyz(self.pose.quat_wxyz), self.pose.scale * self.pose.t_world_cam)
 
     @property
     def map_points_world_m(self) -> np.ndarray:

@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
 
 from onlinehmr_ros.core.common.errors import InputError
+from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat, slerp_rotmat
 
 # rotation world(REP-103, level camera) <- optical frame
 R_WORLD_OPTICAL_LEVEL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
@@ -213,13 +213,12 @@ class GravityAligner:
         """Advance a blend by one frame (a rotation about the world origin)."""
         if self._target is None:
             return
-        angle = np.degrees(np.linalg.norm(Rotation.from_matrix(self._target @ self.R.T).as_rotvec()))
+        angle = np.degrees(np.linalg.norm(axis_angle_from_rotmat(self._target @ self.R.T)))
         if angle <= self.blend_rate_deg:
             self.R = self._target
             self._target = None
             return
-        key = Rotation.from_matrix(np.stack([self.R, self._target]))
-        self.R = Slerp([0.0, 1.0], key)(self.blend_rate_deg / angle).as_matrix()
+        self.R = slerp_rotmat(self.R, self._target, self.blend_rate_deg / angle)
 
     def T_world_slam(self) -> np.ndarray:
         T = np.eye(4)

@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from onlinehmr_ros.core.common.datatypes import Frame
 from onlinehmr_ros.core.common.errors import InputError
-from onlinehmr_ros.core.common.geometry import invert_transform, make_transform
+from onlinehmr_ros.core.common.geometry import (axis_angle_from_rotmat, invert_transform, make_transform,
+                                                project_points, rotmat_from_axis_angle, skew_matrix)
 from onlinehmr_ros.core.slam.features import FeatureConfig, FeatureExtractor, Features
 from onlinehmr_ros.core.slam.optim import local_bundle_adjustment, refine_pose, reprojection_errors
 
@@ -363,8 +363,8 @@ class MonocularSlam:
                 kf1.T_cam_world[:3, 3] /= med
             T1 = kf1.T_cam_world
         n = max(self._count - ref_index, 1)
-        rv = Rotation.from_matrix(R).as_rotvec() / n
-        self._velocity = make_transform(Rotation.from_rotvec(rv).as_matrix(), T1[:3, 3] / n)
+        rv = axis_angle_from_rotmat(R) / n
+        self._velocity = make_transform(rotmat_from_axis_angle(rv), T1[:3, 3] / n)
         self._T_last = T1
         self._last_index = self._count
         self._init_ref = None
@@ -389,7 +389,7 @@ class MonocularSlam:
                                                  flags=cv2.SOLVEPNP_EPNP)
         if not ok or inl is None or len(inl) < 6:
             return None, np.zeros(len(X), bool)
-        T = make_transform(cv2.Rodrigues(rvec)[0], tvec.ravel())
+        T = make_transform(rotmat_from_axis_angle(rvec.ravel()), tvec.ravel())
         mask = np.zeros(len(X), bool)
         mask[inl.ravel()] = True
         T = refine_pose(K, T, X[mask], uv[mask], w[mask], huber_px=cfg.ba_huber_px)
@@ -408,11 +408,10 @@ class MonocularSlam:
             T_pred = self._velocity @ T_pred
         p = self.map.xyz @ T_pred[:3, :3].T + T_pred[:3, 3]
         W, H = frame.width_px, frame.height_px
-        z = p[:, 2]
-        with np.errstate(divide='ignore', invalid='ignore'):
-            uv = np.stack([K[0, 0] * p[:, 0] / z + K[0, 2], K[1, 1] * p[:, 1] / z + K[1, 2]], axis=1)
-        vis = np.flatnonzero((z > 1e-6) & (uv[:, 0] > -20) & (uv[:, 0] < W + 20) & (uv[:, 1] > -20)
-                             & (uv[:, 1] < H + 20))
+        uv, z = project_points(K, p)                       # NaN behind the camera
+        with np.errstate(invalid='ignore'):
+            vis = np.flatnonzero((z > 1e-6) & (uv[:, 0] > -20) & (uv[:, 0] < W + 20) & (uv[:, 1] > -20)
+                                 & (uv[:, 1] < H + 20))
         if len(vis) < cfg.min_tracking_inliers:
             return None
         qi, ti = self.extractor.match(feats.descriptors, self.map.desc[vis])
@@ -496,7 +495,7 @@ class MonocularSlam:
         # epipolar gate with the known relative pose
         T_rel = kf.T_cam_world @ invert_transform(prev.T_cam_world)        # prev cam -> new cam
         R, t = T_rel[:3, :3], T_rel[:3, 3]
-        tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
+        tx = skew_matrix(t)
         Kinv = np.linalg.inv(K)
         Fm = Kinv.T @ tx @ R @ Kinv
         x0 = np.column_stack([p_old, np.ones(len(p_old))])

@@ -11,29 +11,19 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.sparse import coo_matrix
-from scipy.spatial.transform import Rotation
 
-from onlinehmr_ros.core.common.geometry import make_transform
+from onlinehmr_ros.core.common.geometry import (make_transform, project_points, projection_jacobian,
+                                                rotmat_from_axis_angle, skew_matrix)
 
-
-def _skew_batch(p: np.ndarray) -> np.ndarray:
-    """(N, 3) -> (N, 3, 3) cross-product matrices."""
-    S = np.zeros(p.shape[:-1] + (3, 3))
-    S[..., 0, 1], S[..., 0, 2] = -p[..., 2], p[..., 1]
-    S[..., 1, 0], S[..., 1, 2] = p[..., 2], -p[..., 0]
-    S[..., 2, 0], S[..., 2, 1] = -p[..., 1], p[..., 0]
-    return S
+#: depth guard of the solvers' projections (see geometry.guarded_depth), metres / SLAM units
+MIN_DEPTH = 1e-6
 
 
 def reprojection_errors(K: np.ndarray, T_cam_world: np.ndarray, points_world: np.ndarray,
                         uv_px: np.ndarray) -> np.ndarray:
     """(N,) pixel distances between projected ``points_world`` (N, 3) and ``uv_px`` (N, 2); inf behind the camera."""
-    p = points_world @ T_cam_world[:3, :3].T + T_cam_world[:3, 3]
-    z = p[:, 2]
-    with np.errstate(divide='ignore', invalid='ignore'):
-        u = K[0, 0] * p[:, 0] / z + K[0, 2]
-        v = K[1, 1] * p[:, 1] / z + K[1, 2]
-    err = np.hypot(u - uv_px[:, 0], v - uv_px[:, 1])
+    uv, z = project_points(K, points_world @ T_cam_world[:3, :3].T + T_cam_world[:3, 3])
+    err = np.linalg.norm(uv - uv_px, axis=1)
     return np.where(z > 1e-9, err, np.inf)
 
 
@@ -49,22 +39,15 @@ def refine_pose(K: np.ndarray, T_cam_world: np.ndarray, points_world: np.ndarray
     """
     R = T_cam_world[:3, :3].copy()
     t = T_cam_world[:3, 3].copy()
-    fx, fy = K[0, 0], K[1, 1]
     for _ in range(iterations):
         p = points_world @ R.T + t
-        z = np.maximum(p[:, 2], 1e-6)
-        u = fx * p[:, 0] / z + K[0, 2]
-        v = fy * p[:, 1] / z + K[1, 2]
-        r = np.stack([u - uv_px[:, 0], v - uv_px[:, 1]], axis=1)          # (N, 2)
+        uv, _ = project_points(K, p, MIN_DEPTH)
+        r = uv - uv_px                                                      # (N, 2)
         e = np.linalg.norm(r, axis=1)
         hub = np.where(e <= huber_px, 1.0, huber_px / np.maximum(e, 1e-12))
         w = weights * hub
-        Jp = np.zeros((len(p), 2, 3))
-        Jp[:, 0, 0] = fx / z
-        Jp[:, 0, 2] = -fx * p[:, 0] / z ** 2
-        Jp[:, 1, 1] = fy / z
-        Jp[:, 1, 2] = -fy * p[:, 1] / z ** 2
-        J = np.concatenate([Jp @ -_skew_batch(p), Jp], axis=2).reshape(-1, 6)   # (2N, 6)
+        Jp = projection_jacobian(K, p, MIN_DEPTH)
+        J = np.concatenate([Jp @ -skew_matrix(p), Jp], axis=2).reshape(-1, 6)   # (2N, 6)
         w2 = np.repeat(w, 2)
         H = (J * w2[:, None]).T @ J
         g = (J * w2[:, None]).T @ r.reshape(-1)
@@ -72,7 +55,7 @@ def refine_pose(K: np.ndarray, T_cam_world: np.ndarray, points_world: np.ndarray
             delta = -np.linalg.solve(H + 1e-6 * np.eye(6), g)
         except np.linalg.LinAlgError:
             break
-        R_d = Rotation.from_rotvec(delta[:3]).as_matrix()
+        R_d = rotmat_from_axis_angle(delta[:3])
         R = R_d @ R
         t = R_d @ t + delta[3:]
         if np.linalg.norm(delta) < 1e-8:
@@ -141,29 +124,41 @@ def local_bundle_adjustment(K: np.ndarray, T_cam_world: np.ndarray, fixed: np.nd
     # cameras are parametrised by a left perturbation (omega, v): R = exp(omega) R0, t = exp(omega) t0 + v
     x0 = np.concatenate([np.zeros(nc), points_world.ravel()])
     sw = np.sqrt(np.clip(obs_weight, 0.0, 1.0))
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     slot = cam_slot[obs_cam]
     has_cam = slot >= 0
 
     def unpack(x):
         d = np.zeros((F, 6))
         d[free] = x[:nc].reshape(-1, 6)
-        R_d = Rotation.from_rotvec(d[:, :3]).as_matrix()
+        R_d = rotmat_from_axis_angle(d[:, :3])
         R = R_d @ R0
         tt = np.einsum('fij,fj->fi', R_d, t0) + d[:, 3:]
-        return R, tt, x[nc:].reshape(P, 3), d[:, :3]
+        return R, tt, x[nc:].reshape(P, 3), d
 
     def project(x):
-        R, tt, X, om = unpack(x)
-        p = np.einsum('nij,nj->ni', R[obs_cam], X[obs_point]) + tt[obs_cam]
-        z = np.where(np.abs(p[:, 2]) < 1e-6, 1e-6, p[:, 2])
-        return R, p, z, om
+        R, tt, X, d = unpack(x)
+        return R, np.einsum('nij,nj->ni', R[obs_cam], X[obs_point]) + tt[obs_cam], d
 
     def residuals(x):
-        _, p, z, _ = project(x)
-        ru = (fx * p[:, 0] / z + cx - obs_uv_px[:, 0]) * sw
-        rv_ = (fy * p[:, 1] / z + cy - obs_uv_px[:, 1]) * sw
-        return np.stack([ru, rv_], axis=1).ravel()
+        _, p, _ = project(x)
+        uv, _ = project_points(K, p, MIN_DEPTH)
+        return ((uv - obs_uv_px) * sw[:, None]).ravel()
+
+    def blocks(x):
+        """Weighted Jacobian blocks of every observation: camera (O, 2, 6) and point (O, 2, 3)."""
+        R, p, d = project(x)
+        Jp = projection_jacobian(K, p, MIN_DEPTH) * sw[:, None, None]
+        # d p / d omega = -[p - v]_x J_l(omega) (left Jacobian of SO(3)); d p / d v = I
+        om = d[:, :3]
+        th = np.linalg.norm(om, axis=1)
+        Wx = skew_matrix(om)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            a = np.where(th > 1e-8, (1 - np.cos(th)) / th ** 2, 0.5)
+            b = np.where(th > 1e-8, (th - np.sin(th)) / th ** 3, 1.0 / 6.0)
+        Jl = np.eye(3) + a[:, None, None] * Wx + b[:, None, None] * Wx @ Wx                 # (F, 3, 3)
+        q = p - d[obs_cam, 3:]
+        J_cam = np.concatenate([-Jp @ skew_matrix(q) @ Jl[obs_cam], Jp], axis=2)            # (O, 2, 6)
+        return J_cam, Jp @ R[obs_cam]
 
     # sparsity pattern (fixed order, reused for the data of the analytic Jacobian)
     obs_rows = (np.arange(O)[:, None] * 2 + np.arange(2)[None, :])                   # (O, 2)
@@ -176,27 +171,8 @@ def local_bundle_adjustment(K: np.ndarray, T_cam_world: np.ndarray, fixed: np.nd
     cols = np.concatenate([cam_c, pt_c])
 
     def jacobian(x):
-        R, p, z, om = project(x)
-        Jp = np.zeros((O, 2, 3))
-        Jp[:, 0, 0] = fx / z
-        Jp[:, 0, 2] = -fx * p[:, 0] / z ** 2
-        Jp[:, 1, 1] = fy / z
-        Jp[:, 1, 2] = -fy * p[:, 1] / z ** 2
-        Jp *= sw[:, None, None]
-        # d p / d omega = -[p - v]_x J_l(omega) (left Jacobian of SO(3)); d p / d v = I
-        th = np.linalg.norm(om, axis=1)
-        Wx = _skew_batch(om)
-        with np.errstate(divide='ignore', invalid='ignore'):
-            a = np.where(th > 1e-8, (1 - np.cos(th)) / th ** 2, 0.5)
-            b = np.where(th > 1e-8, (th - np.sin(th)) / th ** 3, 1.0 / 6.0)
-        Jl = np.eye(3) + a[:, None, None] * Wx + b[:, None, None] * Wx @ Wx                 # (F, 3, 3)
-        d = np.zeros((F, 6))
-        d[free] = x[:nc].reshape(-1, 6)
-        q = p - d[obs_cam, 3:]
-        J_om = -Jp @ _skew_batch(q) @ Jl[obs_cam]                                           # (O, 2, 3)
-        J_cam = np.concatenate([J_om, Jp], axis=2)[has_cam]                                  # (Oc, 2, 6)
-        J_pt = Jp @ R[obs_cam]                                                               # (O, 2, 3)
-        data = np.concatenate([J_cam.ravel(), J_pt.ravel()])
+        J_cam, J_pt = blocks(x)
+        data = np.concatenate([J_cam[has_cam].ravel(), J_pt.ravel()])
         return coo_matrix((data, (rows, cols)), shape=(2 * O, len(x0))).tocsr()
 
     if solver == 'scipy':
@@ -204,8 +180,8 @@ def local_bundle_adjustment(K: np.ndarray, T_cam_world: np.ndarray, fixed: np.nd
                             max_nfev=max_evaluations, x_scale=1.0, tr_solver='lsmr', verbose=0)
         x_opt, n_eval = res.x, int(res.nfev)
     elif solver == 'schur_lm':
-        x_opt, n_eval = _schur_lm(residuals, project, x0, nc, P, O, has_cam, slot, obs_point, obs_cam, sw,
-                                  fx, fy, free, F, huber_px, max_evaluations)
+        x_opt, n_eval = _schur_lm(residuals, blocks, x0, P, O, has_cam, slot, obs_point, len(free), huber_px,
+                                  max_evaluations)
     else:
         raise ValueError(f'unknown BA solver {solver!r}; use one of {BA_SOLVERS}')
     R, tt, X, _ = unpack(x_opt)
@@ -218,34 +194,15 @@ def local_bundle_adjustment(K: np.ndarray, T_cam_world: np.ndarray, fixed: np.nd
     return BundleAdjustmentResult(T_out, X, np.linalg.norm(r, axis=1), cost0, cost1, n_eval)
 
 
-def _schur_lm(residuals, project, x0, nc, P, O, has_cam, slot, obs_point, obs_cam, sw, fx, fy, free, F,
-              huber_px, max_evaluations):
+def _schur_lm(residuals, blocks, x0, P, O, has_cam, slot, obs_point, nfree, huber_px, max_evaluations):
     """Levenberg-Marquardt on the BA problem with the Schur complement (IRLS Huber weights)."""
     x = x0.copy()
     r = residuals(x)
     cost = float(0.5 * np.sum(_huber(r ** 2, huber_px)))
     lam = 1e-3
     n_eval = 1
-    nfree = len(free)
     while n_eval < max_evaluations:
-        R, p, z, om = project(x)
-        Jp = np.zeros((O, 2, 3))
-        Jp[:, 0, 0] = fx / z
-        Jp[:, 0, 2] = -fx * p[:, 0] / z ** 2
-        Jp[:, 1, 1] = fy / z
-        Jp[:, 1, 2] = -fy * p[:, 1] / z ** 2
-        Jp *= sw[:, None, None]
-        d = np.zeros((F, 6))
-        d[free] = x[:nc].reshape(-1, 6)
-        th = np.linalg.norm(om, axis=1)
-        Wx = _skew_batch(om)
-        with np.errstate(divide='ignore', invalid='ignore'):
-            a = np.where(th > 1e-8, (1 - np.cos(th)) / th ** 2, 0.5)
-            b = np.where(th > 1e-8, (th - np.sin(th)) / th ** 3, 1.0 / 6.0)
-        Jl = np.eye(3) + a[:, None, None] * Wx + b[:, None, None] * Wx @ Wx
-        q = p - d[obs_cam, 3:]
-        Jc = np.concatenate([-Jp @ _skew_batch(q) @ Jl[obs_cam], Jp], axis=2)      # (O, 2, 6)
-        Jx = Jp @ R[obs_cam]                                                        # (O, 2, 3)
+        Jc, Jx = blocks(x)                                                          # (O, 2, 6), (O, 2, 3)
         rr = r.reshape(O, 2)
         e = np.linalg.norm(rr, axis=1)
         hw = np.where(e <= huber_px, 1.0, huber_px / np.maximum(e, 1e-12))        # IRLS Huber weights
