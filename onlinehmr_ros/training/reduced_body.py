@@ -11,8 +11,9 @@ SMPL-format model holding
   J_reg (v_template + S beta)`` is linear in ``beta``), skinned rigidly to
   their joint, with a one-hot joint regressor on them,
 
-and poses it with the same ``smplx.lbs.lbs`` as
-:class:`~onlinehmr_ros.core.body.model.BodyModel`. Joints are exactly those of
+and poses it with the same skinning as
+:class:`~onlinehmr_ros.core.body.model.BodyModel`
+(:func:`onlinehmr_ros.core.body.kinematics.skin`). Joints are exactly those of
 the full model (the rest joints depend on the shaped template only) and each
 kept vertex is exactly the full model's (LBS is per vertex).
 """
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from onlinehmr_ros.core.body.kinematics import skin
 from onlinehmr_ros.core.body.skeleton import NUM_SMPL_JOINTS
 
 
@@ -55,16 +57,16 @@ class TrainingBodyModel(nn.Module):
         jreg[:, len(ids):] = torch.eye(J, dtype=vt.dtype)
         self.register_buffer('J_regressor', jreg)
         self.register_buffer('parents', m.parents.clone())
+        self.has_pose_correctives = body_model.has_pose_correctives
         self.num_betas = body_model.num_betas
         self.num_kept = len(ids)
 
     def forward(self, betas: torch.Tensor, global_orient: torch.Tensor, body_pose: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        from smplx.lbs import lbs
-
         lead = torch.broadcast_shapes(betas.shape[:-1], global_orient.shape[:-1], body_pose.shape[:-1])
         b = betas.expand(*lead, betas.shape[-1]).reshape(-1, betas.shape[-1])
         pose = torch.cat([global_orient.expand(*lead, 3), body_pose.expand(*lead, 69)], -1).reshape(-1, 72)
-        verts, joints = lbs(b, pose, self.v_template, self.shapedirs[..., :b.shape[-1]], self.posedirs,
-                            self.J_regressor, self.parents, self.lbs_weights, pose2rot=True)
+        verts, joints = skin(b, pose, self.v_template, self.shapedirs[..., :b.shape[-1]],
+                             self.posedirs if self.has_pose_correctives else None, self.J_regressor, self.parents,
+                             self.lbs_weights)
         return joints.reshape(*lead, NUM_SMPL_JOINTS, 3), verts[:, :self.num_kept].reshape(*lead, self.num_kept, 3)
