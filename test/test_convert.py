@@ -111,3 +111,6 @@ def test_camera_pose_is_metric_and_point_cloud_layout():
     np.testing.assert_array_equal(raw[:, :3], pts)
     assert raw[:, 3].view(np.uint32)[0] == (1 << 16) | (2 << 8) | 3
     assert cloud.point_step == 16 and cloud.width == 9
+    # read back (what `onlinehmr render-bag` does with /slam/map), with and without colours
+    np.testing.assert_array_equal(convert.cloud_to_points(cloud), pts)
+    np.testing.assert_array_equal(convert.cloud_to_points(convert.points_to_cloud(pts, 1, 'world')), pts)

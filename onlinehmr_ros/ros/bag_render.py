@@ -62,7 +62,7 @@ def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
                     if h.vertices.shape[0]:
                         world_last[h.track_id] = h.vertices
             elif conn.topic == '/slam/map':
-                map_points = np.frombuffer(bytes(msg.data), np.float32).reshape(-1, msg.point_step // 4)[:, :3]
+                map_points = convert.cloud_to_points(msg)
     if faces is None:
         raise BagRenderError(f'{bag} has no /human/body_model message (faces); record it too')
     if not images:

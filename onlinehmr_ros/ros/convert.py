@@ -13,6 +13,7 @@ from std_msgs.msg import Header
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
 from onlinehmr_ros.core.common.geometry import quat_wxyz_to_xyzw
+from onlinehmr_ros.core.io import images
 from onlinehmr_ros.msg import BodyModelInfo, HumanMesh, HumanMeshArray
 
 
@@ -39,31 +40,16 @@ def make_header(stamp_ns: int, frame_id: str) -> Header:
 # ----------------------------------------------------------------------------
 # Images
 # ----------------------------------------------------------------------------
-#: encoding -> (channels, dtype). Colour images are converted to RGB uint8 for the core.
-_ENCODINGS = {
-    'mono8': (1, np.uint8), 'rgb8': (3, np.uint8), 'bgr8': (3, np.uint8),
-    'rgba8': (4, np.uint8), 'bgra8': (4, np.uint8), '32FC1': (1, np.float32),
-}
-SUPPORTED_COLOUR_ENCODINGS = ('mono8', 'bgr8', 'rgb8', 'rgba8', 'bgra8')
-
-
 def image_to_array(msg: Image) -> np.ndarray:
-    """Image message -> (H, W) or (H, W, C) array in the message's own channel order."""
-    if msg.encoding not in _ENCODINGS:
-        raise ConversionError(f"unsupported image encoding '{msg.encoding}'; supported: "
-                              f"{', '.join(_ENCODINGS)}")
-    channels, dtype = _ENCODINGS[msg.encoding]
-    itemsize = np.dtype(dtype).itemsize
-    row_bytes = msg.width * channels * itemsize
-    if msg.step < row_bytes or len(msg.data) < msg.step * msg.height:
-        raise ConversionError(f'image data too short: {msg.width}x{msg.height} {msg.encoding} needs step >= '
-                              f'{row_bytes} and {msg.step * msg.height} bytes, got step {msg.step} and '
-                              f'{len(msg.data)} bytes')
-    buf = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
-    buf = buf[:, :row_bytes]
-    dt = np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')
-    arr = np.ascontiguousarray(buf).view(dt).astype(dtype, copy=False)
-    return arr.reshape(msg.height, msg.width) if channels == 1 else arr.reshape(msg.height, msg.width, channels)
+    """Image message -> (H, W) or (H, W, C) array in the message's own channel order.
+
+    Raises:
+        ConversionError: unsupported encoding or too little data.
+    """
+    try:
+        return images.decode_image(msg.data, msg.encoding, msg.width, msg.height, msg.step, bool(msg.is_bigendian))
+    except images.ImageDecodeError as exc:
+        raise ConversionError(str(exc)) from exc
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
@@ -72,26 +58,17 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     Raises:
         ConversionError: for encodings other than mono8, bgr8, rgb8, rgba8, bgra8.
     """
-    if msg.encoding not in SUPPORTED_COLOUR_ENCODINGS:
-        raise ConversionError(f"camera image encoding '{msg.encoding}' is not supported; publish one of "
-                              f"{', '.join(SUPPORTED_COLOUR_ENCODINGS)}")
-    a = image_to_array(msg)
-    if msg.encoding == 'mono8':
-        return np.repeat(a[:, :, None], 3, axis=2)
-    if msg.encoding == 'rgb8':
-        return a
-    if msg.encoding == 'bgr8':
-        return np.ascontiguousarray(a[:, :, ::-1])
-    if msg.encoding == 'rgba8':
-        return np.ascontiguousarray(a[:, :, :3])
-    return np.ascontiguousarray(a[:, :, 2::-1])  # bgra8
+    try:
+        return images.decode_rgb(msg.data, msg.encoding, msg.width, msg.height, msg.step, bool(msg.is_bigendian))
+    except images.ImageDecodeError as exc:
+        raise ConversionError(str(exc)) from exc
 
 
 def array_to_image(array: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: str = '') -> Image:
     """(H, W[, C]) array -> Image message with the given encoding (no channel reordering)."""
-    if encoding not in _ENCODINGS:
+    if encoding not in images.ENCODINGS:
         raise ConversionError(f"unsupported image encoding '{encoding}'")
-    channels, dtype = _ENCODINGS[encoding]
+    channels, dtype = images.ENCODINGS[encoding]
     a = np.asarray(array)
     expected = a.shape[:2] + ((channels,) if channels > 1 else ())
     if a.shape != expected or a.ndim not in (2, 3):
@@ -243,3 +220,27 @@ def points_to_cloud(points_xyz: np.ndarray, stamp_ns: int, frame_id: str,
                       is_bigendian=False, point_step=step, row_step=step * pts.shape[0], is_dense=True)
     msg.data = data.tobytes()
     return msg
+
+
+def cloud_to_points(msg: PointCloud2) -> np.ndarray:
+    """PointCloud2 with float32 x, y, z fields (any point_step, e.g. :func:`points_to_cloud`'s) -> (N, 3) float32.
+
+    Raises:
+        ConversionError: x, y or z is missing or not FLOAT32, or the data is too short.
+    """
+    offsets = {}
+    for f in msg.fields:
+        if f.name in ('x', 'y', 'z'):
+            if f.datatype != PointField.FLOAT32:
+                raise ConversionError(f"PointCloud2 field '{f.name}' is not FLOAT32 (datatype {f.datatype})")
+            offsets[f.name] = f.offset
+    if len(offsets) < 3:
+        raise ConversionError(f'PointCloud2 lacks the fields {sorted({"x", "y", "z"} - set(offsets))}')
+    n = msg.width * msg.height
+    raw = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if raw.size < n * msg.point_step:
+        raise ConversionError(f'PointCloud2 data too short: {raw.size} bytes for {n} points of {msg.point_step}')
+    rows = raw[:n * msg.point_step].reshape(n, msg.point_step)
+    dt = np.dtype(np.float32).newbyteorder('>' if msg.is_bigendian else '<')
+    cols = [rows[:, offsets[c]:offsets[c] + 4].copy().view(dt)[:, 0] for c in 'xyz']
+    return np.stack(cols, axis=1).astype(np.float32)

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+from onlinehmr_ros.core.io.images import ImageDecodeError, decode_rgb
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_SUFFIXES = ('.avi', '.mp4', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg')
@@ -195,8 +196,8 @@ class BagSource:
                     intr = CameraIntrinsics(K, int(msg.width), int(msg.height))
                 continue
             try:
-                rgb = _rosbags_image_to_rgb(msg)
-            except SourceError as exc:
+                rgb = decode_rgb(msg.data, msg.encoding, msg.width, msg.height, msg.step, bool(msg.is_bigendian))
+            except ImageDecodeError as exc:
                 self.skipped_frames += 1
                 self._warn(f'{exc}; skipped')
                 continue
@@ -204,23 +205,6 @@ class BagSource:
             yield SourceFrame(rgb, stamp, delivered, intr)
             delivered += 1
         self._reader.close()
-
-
-def _rosbags_image_to_rgb(msg) -> np.ndarray:
-    enc = msg.encoding
-    channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'rgba8': 4, 'bgra8': 4}.get(enc)
-    if channels is None:
-        raise SourceError(f"image encoding '{enc}' not supported (mono8, bgr8, rgb8, rgba8, bgra8)")
-    data = np.asarray(msg.data, dtype=np.uint8)
-    if data.size < msg.step * msg.height or msg.step < msg.width * channels:
-        raise SourceError(f'corrupt image message ({data.size} bytes for {msg.width}x{msg.height} {enc})')
-    a = data[:msg.step * msg.height].reshape(msg.height, msg.step)[:, :msg.width * channels]
-    a = a.reshape(msg.height, msg.width, channels)
-    if enc == 'mono8':
-        return np.repeat(a, 3, axis=2)
-    if enc.startswith('bgr'):
-        return np.ascontiguousarray(a[:, :, 2::-1])
-    return np.ascontiguousarray(a[:, :, :3])
 
 
 def open_source(uri: str, fps: float = 30.0, image_topic: str = '', on_warning: Warn = _ignore):
