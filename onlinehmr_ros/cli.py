@@ -106,7 +106,7 @@ def cmd_run(args) -> int:
     from onlinehmr_ros.core.body.loading import BodyModelConfig
     from onlinehmr_ros.core.common.datatypes import Frame
     from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
-    from onlinehmr_ros.core.io.sources import open_source, resolve_intrinsics
+    from onlinehmr_ros.core.io.sources import IntrinsicsPolicy, open_source
     from onlinehmr_ros.core.io.visualize import overlay_humans, save_scene_views
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
 
@@ -130,10 +130,9 @@ def cmd_run(args) -> int:
             if args.max_frames and sf.index >= args.max_frames:
                 break
             h, w = sf.image_rgb.shape[:2]
-            if intr is None:
-                intr = sf.intrinsics or resolve_intrinsics(w, h, args.camera_info,
-                                                           tuple(args.intrinsics) if args.intrinsics else None,
-                                                           args.hfov)
+            if intr is None:   # the first frame's intrinsics for the whole run (results.npz holds one K)
+                intr = IntrinsicsPolicy(args.camera_info, tuple(args.intrinsics) if args.intrinsics else None,
+                                        args.hfov).for_frame(sf)
             out = pipeline.process(Frame(sf.image_rgb, sf.stamp_ns, intr, sf.index))
             collector.add(out)
             map_points = out.map_points_world_m

@@ -105,6 +105,9 @@ def test_camera_pose_is_metric_and_point_cloud_layout():
     assert (ps.pose.position.x, ps.pose.position.y, ps.pose.position.z) == (2.0, 4.0, 6.0)
     assert ps.pose.orientation.w == pytest.approx(np.cos(0.3)) and ps.pose.orientation.z == pytest.approx(np.sin(0.3))
     assert tf.child_frame_id == 'cam' and tf.header.frame_id == 'world' and tf.header.stamp.nanosec == 7
+    back = convert.pose_msg_to_camera_pose(ps)                 # what fusion reads: the same metric pose
+    np.testing.assert_allclose(back.T_world_cam_m, pose.T_world_cam_m, atol=1e-12)
+    assert back.stamp_ns == 7 and back.scale == 1.0
     pts = np.random.default_rng(4).normal(size=(9, 3)).astype(np.float32)
     cloud = convert.points_to_cloud(pts, 1, 'world', rgb=np.full((9, 3), (1, 2, 3), np.uint8))
     raw = np.frombuffer(bytes(cloud.data), np.float32).reshape(9, 4)

@@ -5,7 +5,7 @@ import torch
 
 from onlinehmr_ros.core.body import display_mesh
 from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
-from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat, rotmat_from_axis_angle
+from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat, rotmat_from_axis_angle, rotmat_from_quat_wxyz
 from onlinehmr_ros.core.fusion import sync, world as fusion
 
 
@@ -165,3 +165,21 @@ def test_stamp_pairer_hands_back_expired_left_items():
     p.add_right(2, 'B')
     p.add_left(30, 'c')          # 1 is now too old
     assert p.pop_expired_left() == [(1, 'a')] and p.pop_expired_left() == []
+
+
+def test_tf_frames_put_each_person_at_its_joints_with_the_body_orientation_on_the_pelvis():
+    rng = np.random.default_rng(7)
+    a, b = _human(rng), _human(rng)
+    b = HumanState(**{**b.__dict__, 'track_id': 9})
+    world = HumansFrame(3, 'world', (a, b))
+    names = tuple(f'j{i}' for i in range(24))
+    frames = fusion.human_tf_frames(world, names)
+    assert [f[0] for f in frames] == ['human_4/j0', 'human_9/j0']            # pelvis only by default
+    child, t, q = frames[0]
+    np.testing.assert_allclose(t, a.joints[0], atol=1e-6)
+    R_q = rotmat_from_quat_wxyz(np.asarray(q)[[3, 0, 1, 2]])                # the body's orientation
+    np.testing.assert_allclose(R_q, rotmat_from_axis_angle(a.global_orient.astype(float)), atol=1e-6)
+    every = fusion.human_tf_frames(world, names, all_joints=True)
+    assert len(every) == 48 and every[5][0] == 'human_4/j5'
+    np.testing.assert_allclose(every[5][1], a.joints[5], atol=1e-6)
+    np.testing.assert_array_equal(every[5][2], [0, 0, 0, 1])

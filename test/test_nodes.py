@@ -58,3 +58,19 @@ def test_hmr_node_waits_accepts_encodings_and_rejects_others(rclpy_context):
     assert node.camera.rejected == 1 and len(out) == 4
     ex.shutdown()
     node.destroy_node()
+
+
+def test_mask_node_parameters_are_the_core_configs_fields(rclpy_context):
+    from rclpy.parameter import Parameter
+
+    from onlinehmr_ros.core.common.errors import InputError
+    from onlinehmr_ros.nodes.mask_node import MaskNode
+    node = MaskNode(context=rclpy_context, parameter_overrides=[
+        Parameter('soft_mask.sigma_px', value=4.0), Parameter('segmentation.threshold', value=0.3)])
+    assert node.stage.soft_mask.sigma_px == 4.0 and node.stage.segmentation.threshold == 0.3
+    assert node.stage.soft_mask.kernel_size_px == 15                      # the core's default
+    desc = node.describe_parameters(['soft_mask.kernel_size_px', 'segmentation.threshold'])
+    assert 'structuring element' in desc[0].description and 'probability' in desc[1].description
+    node.destroy_node()
+    with pytest.raises(InputError, match='mode'):                          # the core checks the values
+        MaskNode(context=rclpy_context, parameter_overrides=[Parameter('soft_mask.mode', value='blurry')])

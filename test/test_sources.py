@@ -85,3 +85,38 @@ def test_resolve_intrinsics(tmp_path):
     y.write_text('foo: 1\n')
     with pytest.raises(sources.SourceError, match='not a ROS camera_info YAML'):
         sources.load_camera_info_yaml(str(y))
+
+
+def test_intrinsics_policy_prefers_the_frames_own_then_yaml_then_values_then_fov(tmp_path):
+    from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+    img = np.zeros((6, 8, 3), np.uint8)
+    own = CameraIntrinsics(np.array([[9.0, 0, 4], [0, 9.0, 3], [0, 0, 1]]), 8, 6)
+    policy = sources.IntrinsicsPolicy(fx_fy_cx_cy=(1, 2, 3, 4), hfov_deg=70)
+    assert policy.for_frame(sources.SourceFrame(img, 0, 0)).fx == 1           # values before the fov
+    assert policy.for_frame(sources.SourceFrame(img, 1, 1, own)) is own       # a bag's CameraInfo wins
+    assert policy.for_frame(sources.SourceFrame(img, 2, 2)) is own            # and is kept for later frames
+    big = np.zeros((12, 16, 3), np.uint8)                                     # a new size: resolved again
+    assert policy.for_frame(sources.SourceFrame(big, 3, 3)).width_px == 16
+    y = tmp_path / 'cam.yaml'
+    y.write_text('image_width: 8\nimage_height: 6\ncamera_matrix: {rows: 3, cols: 3, data: [5, 0, 4, 0, 6, 3, 0, 0, 1]}\n')
+    assert sources.IntrinsicsPolicy(str(y), (1, 2, 3, 4)).for_frame(sources.SourceFrame(img, 0, 0)).fy == 6.0
+    fov = sources.IntrinsicsPolicy(hfov_deg=70).for_frame(sources.SourceFrame(img, 0, 0))
+    np.testing.assert_allclose(fov.K, intrinsics_from_fov(8, 6, 70))
+
+
+def test_lockstep_gate_keeps_depth_frames_in_flight_and_gives_up_after_the_timeout():
+    gate = sources.LockstepGate(depth=2, timeout_s=1.0)
+    assert gate.ready(0.0)
+    gate.sent(100, 0.0)
+    assert gate.ready(0.1)
+    gate.sent(200, 0.1)
+    assert not gate.ready(0.2)                     # two in flight
+    gate.acknowledge(100)                          # the result of frame 100
+    assert gate.ready(0.3) and gate.in_flight == 1
+    gate.sent(300, 0.3)
+    gate.acknowledge(300)                          # results come in stamp order: 200 is done too
+    assert gate.in_flight == 0
+    gate.sent(400, 1.0)
+    gate.sent(500, 1.0)
+    assert not gate.ready(1.5)
+    assert gate.ready(2.1) and gate.timed_out == 2  # never acknowledged: given up, the stream goes on

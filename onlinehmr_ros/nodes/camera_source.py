@@ -24,7 +24,7 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
-from onlinehmr_ros.core.io.sources import SourceError, open_source, resolve_intrinsics
+from onlinehmr_ros.core.io.sources import IntrinsicsPolicy, LockstepGate, SourceError, open_source
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
@@ -81,7 +81,7 @@ class CameraSourceNode(Node):
         self.info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', IMAGE_PUBLISHER_QOS)
         self.clock_pub = self.create_publisher(Clock, '/clock', 10) if self.publish_clock else None
         self.diagnostics = Diagnostics(self, 'camera source')
-        self._in_flight: dict[int, float] = {}   # lockstep: stamp -> time sent, not yet acknowledged
+        self.lockstep = LockstepGate(self.lockstep_depth, self.lockstep_timeout_s)
         if self.rate_mode == 'lockstep':
             self.create_subscription(HumanMeshArray, self.lockstep_topic, self._on_ack, 10)
         self.published = 0
@@ -99,21 +99,15 @@ class CameraSourceNode(Node):
         self.source = open_source(self.input, fps=self.rate_hz, image_topic=self.bag_image_topic,
                                   on_warning=lambda m: self.get_logger().warning(m))
         self._frames = iter(self.source)
-        self._intrinsics = None
+        fx = tuple(self.intrinsics_param) if len(self.intrinsics_param) == 4 else None
+        self.intrinsics = IntrinsicsPolicy(self.camera_info_yaml, fx, self.hfov_deg)
 
     def _on_ack(self, msg: HumanMeshArray) -> None:
-        acked = convert.stamp_to_ns(msg.header.stamp)
-        for stamp in [s for s in self._in_flight if s <= acked]:   # results come in stamp order
-            del self._in_flight[stamp]
+        self.lockstep.acknowledge(convert.stamp_to_ns(msg.header.stamp))
         self._tick()
 
     def _ready(self) -> bool:
-        if self.rate_mode != 'lockstep':
-            return True
-        now = time.monotonic()
-        for stamp in [s for s, t in self._in_flight.items() if now - t > self.lockstep_timeout_s]:
-            del self._in_flight[stamp]                                 # never acknowledged: give up on it
-        return len(self._in_flight) < self.lockstep_depth
+        return self.rate_mode != 'lockstep' or self.lockstep.ready(time.monotonic())
 
     def _next(self):
         try:
@@ -136,20 +130,15 @@ class CameraSourceNode(Node):
         f = self._next()
         if f is None:
             return self._finish()
-        h, w = f.image_rgb.shape[:2]
-        if f.intrinsics is not None:
-            self._intrinsics = f.intrinsics
-        elif self._intrinsics is None or (self._intrinsics.width_px, self._intrinsics.height_px) != (w, h):
-            fx = tuple(self.intrinsics_param) if len(self.intrinsics_param) == 4 else None
-            self._intrinsics = resolve_intrinsics(w, h, self.camera_info_yaml, fx, self.hfov_deg)
+        intrinsics = self.intrinsics.for_frame(f)
         stamp_ns = f.stamp_ns if self.stamp_source == 'source' else self.get_clock().now().nanoseconds
         image = f.image_rgb if self.encoding == 'rgb8' else f.image_rgb[:, :, ::-1]
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=convert.ns_to_stamp(stamp_ns)))
         self.image_pub.publish(convert.array_to_image(image, self.encoding, stamp_ns, self.frame_id))
-        self.info_pub.publish(convert.intrinsics_to_camera_info(self._intrinsics, stamp_ns, self.frame_id))
+        self.info_pub.publish(convert.intrinsics_to_camera_info(intrinsics, stamp_ns, self.frame_id))
         if self.rate_mode == 'lockstep':
-            self._in_flight[stamp_ns] = time.monotonic()
+            self.lockstep.sent(stamp_ns, time.monotonic())
         self.published += 1
         if self.published % 30 == 1:
             self._report(OK, 'publishing')

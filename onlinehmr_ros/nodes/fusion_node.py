@@ -7,23 +7,21 @@ Publishes:   /human/world_mesh    (visualization_msgs/MarkerArray, numpy-encoded
              /human/world_humans  (HumanMeshArray in the world frame)
              /tf                  world -> human_<id>/pelvis (and joints, optional)
              /diagnostics
-The algorithm (M_w = R(q) M_c + s t, stamp pairing) is core.fusion.world.WorldFusion.
+The algorithm (M_w = R(q) M_c + s t, stamp pairing, the TF frames) is core.fusion.world.
 """
 from __future__ import annotations
 
 import sys
 
 import numpy as np
-import torch
-from geometry_msgs.msg import PoseStamped, TransformStamped
+from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from onlinehmr_ros.core.body.display_mesh import decimate
+from onlinehmr_ros.core.body.display_mesh import display_mesh_for
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.common.datatypes import CameraPose
-from onlinehmr_ros.core.common.geometry import quat_xyzw_to_wxyz
-from onlinehmr_ros.core.fusion.world import FusionConfig, FusionResult, WorldFusion, root_orientation_xyzw
+from onlinehmr_ros.core.fusion.world import (FusionConfig, FusionResult, WorldFusion, human_tf_frames,
+                                             root_orientation_xyzw)
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert, markers
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
@@ -52,9 +50,7 @@ class FusionNode(Node):
         self.send_vertices = declare(self, 'world_humans.vertices', True, 'Include the full mesh in '
                                      '/human/world_humans.')
         model = load_body_model(declare_config(self, 'body_model', BodyModelConfig()))
-        with torch.no_grad():
-            rest = model(**model.zero_params(1)).vertices[0].numpy()
-        self.display = decimate(rest, model.faces, max_tri)
+        self.display = display_mesh_for(model, max_tri)
         self.model_name = model.name
         self.joint_parents = np.asarray(model.joint_parents)
         self.joint_names = model.joint_names
@@ -83,11 +79,7 @@ class FusionNode(Node):
         self._publish(self.fusion.add_humans(humans))
 
     def _on_pose(self, msg: PoseStamped) -> None:
-        p, o = msg.pose.position, msg.pose.orientation
-        pose = CameraPose(stamp_ns=convert.stamp_to_ns(msg.header.stamp),
-                          quat_wxyz=quat_xyzw_to_wxyz(np.array([o.x, o.y, o.z, o.w])),
-                          t_world_cam=np.array([p.x, p.y, p.z]), scale=1.0)  # the position is already s * t
-        self._publish(self.fusion.add_pose(pose))
+        self._publish(self.fusion.add_pose(convert.pose_msg_to_camera_pose(msg)))
 
     def _publish(self, results: list[FusionResult]) -> None:
         for r in results:
@@ -102,28 +94,12 @@ class FusionNode(Node):
             self.mesh_pub.publish(payload)
             quats = [root_orientation_xyzw(h) for h in r.world.humans]
             self.humans_pub.publish(convert.humans_to_msg(r.world, quats, self.send_vertices))
-            self.tf.send(self._transforms(r, quats))
+            self.tf.send([convert.transform_msg(r.world.stamp_ns, r.world.frame_id, child, t, q)
+                          for child, t, q in human_tf_frames(r.world, self.joint_names, self.tf_joints)])
             self.published += 1
             self.bytes_published += len(payload)
             self.latency_ms.append((self.get_clock().now().nanoseconds - stamp) * 1e-6)
             self.latency_ms = self.latency_ms[-300:]
-
-    def _transforms(self, r: FusionResult, quats) -> list[TransformStamped]:
-        out = []
-        header = convert.make_header(r.world.stamp_ns, r.world.frame_id)
-        for h, q in zip(r.world.humans, quats):
-            names = self.joint_names if self.tf_joints else self.joint_names[:1]
-            for j, name in enumerate(names):
-                t = TransformStamped(header=header, child_frame_id=f'human_{h.track_id}/{name}')
-                t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = \
-                    map(float, h.joints[j])
-                if j == 0:
-                    t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, \
-                        t.transform.rotation.w = map(float, q)
-                else:
-                    t.transform.rotation.w = 1.0
-                out.append(t)
-        return out
 
     def _report(self) -> None:
         s = self.fusion.stats

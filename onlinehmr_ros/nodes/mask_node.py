@@ -16,37 +16,20 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from onlinehmr_ros.core.mask.segmentation import HumanMaskStage, SegmentationConfig
-from onlinehmr_ros.core.mask.soft_mask import SOFT_MASK_MODES, SoftMaskConfig
+from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics
-from onlinehmr_ros.ros.params import declare
+from onlinehmr_ros.ros.params import declare_config
 from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
 from onlinehmr_ros.ros.run import run_node
-
-
-def declare_mask_params(node: Node) -> tuple[SegmentationConfig, SoftMaskConfig]:
-    seg = SegmentationConfig(
-        model_selection=declare(node, 'segmentation.model_selection', 1, 'mediapipe selfie segmentation model: '
-                                '0 general, 1 landscape (faster).', read_only=True, min_value=0, max_value=1),
-        threshold=declare(node, 'segmentation.threshold', 0.5, 'Person probability threshold for C_h.',
-                          min_value=0.01, max_value=0.99))
-    soft = SoftMaskConfig(
-        kernel_size_px=declare(node, 'soft_mask.kernel_size_px', 15, 'Dilation kernel side k (pixels).',
-                               min_value=1, max_value=255),
-        iterations=declare(node, 'soft_mask.iterations', 2, 'Dilation iterations n.', min_value=0, max_value=50),
-        sigma_px=declare(node, 'soft_mask.sigma_px', 10.0, 'Gaussian blur sigma (pixels).', min_value=0.0,
-                         max_value=200.0),
-        mode=declare(node, 'soft_mask.mode', 'soft', 'soft: the paper; hard: binary dilation; none: no mask.',
-                     choices=SOFT_MASK_MODES))
-    return seg, soft
 
 
 class MaskNode(Node):
     def __init__(self, **kwargs):
         super().__init__('mask', **kwargs)
-        seg, soft = declare_mask_params(self)
-        self.stage = HumanMaskStage(seg, soft)
+        self.stage = HumanMaskStage(declare_config(self, 'segmentation', SegmentationConfig()),
+                                    declare_config(self, 'soft_mask', SoftMaskConfig()))
         self.pub = self.create_publisher(Image, '/human/soft_mask', IMAGE_PUBLISHER_QOS)
         self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
         self.diagnostics = Diagnostics(self, 'soft mask')

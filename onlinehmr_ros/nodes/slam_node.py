@@ -25,7 +25,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float64
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
-from onlinehmr_ros.core.fusion.sync import StampPairer
+from onlinehmr_ros.core.fusion.sync import ImageJoin
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
@@ -66,8 +66,8 @@ class SlamNode(Node):
         self.scale_pub = self.create_publisher(Float64, '/slam/scale', 10)
         self.tf = TfBroadcaster(self)
         self.diagnostics = Diagnostics(self, 'slam')
-        self.pairer: StampPairer[Image, Image] = StampPairer(int(self.mask_wait_s * 1e9), 32)
-        self.humans_pairer: StampPairer[tuple, HumansFrame] = StampPairer(int(self.mask_wait_s * 1e9), 32)
+        self.join: ImageJoin[Image, Image, HumansFrame] = ImageJoin(int(self.mask_wait_s * 1e9), 32, self.use_mask,
+                                                                    self.wait_humans)
         self.camera = CameraInput(self, self.hfov_deg)
         self.path = Path()
         self.last = None
@@ -78,31 +78,19 @@ class SlamNode(Node):
         self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_humans, 10)
         self.create_timer(1.0, self._report)
 
-    # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order
+    # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order (core.fusion.sync.ImageJoin)
     def _on_image(self, msg: Image) -> None:
-        if not self.use_mask:
-            return self._with_mask(msg, None)
-        for _, image, mask in self.pairer.add_left(convert.stamp_to_ns(msg.header.stamp), msg):
-            self._with_mask(image, mask)
+        self._run(self.join.add_image(convert.stamp_to_ns(msg.header.stamp), msg))
 
     def _on_mask(self, msg: Image) -> None:
-        if self.use_mask:
-            for _, image, mask in self.pairer.add_right(convert.stamp_to_ns(msg.header.stamp), msg):
-                self._with_mask(image, mask)
-
-    def _with_mask(self, image: Image, mask: Image | None) -> None:
-        if not self.wait_humans:
-            return self._process(image, mask, None)
-        self._run(self.humans_pairer.add_left(convert.stamp_to_ns(image.header.stamp), (image, mask)))
+        self._run(self.join.add_mask(convert.stamp_to_ns(msg.header.stamp), msg))
 
     def _on_humans(self, msg: HumanMeshArray) -> None:
         if self.wait_humans:
-            self._run(self.humans_pairer.add_right(convert.stamp_to_ns(msg.header.stamp), convert.msg_to_humans(msg)))
+            self._run(self.join.add_humans(convert.stamp_to_ns(msg.header.stamp), convert.msg_to_humans(msg)))
 
-    def _run(self, pairs) -> None:
-        for _, (image, mask) in self.humans_pairer.pop_expired_left():   # people never came: go on without
-            self._process(image, mask, None)
-        for _, (image, mask), humans in pairs:
+    def _run(self, joined) -> None:
+        for _, image, mask, humans in joined:
             self._process(image, mask, humans)
 
     def _process(self, image: Image, mask: Image | None, humans: HumansFrame | None) -> None:
@@ -132,7 +120,7 @@ class SlamNode(Node):
         if d is None:
             self.diagnostics.publish(WARN, 'waiting for /camera/image_raw' + (' and /human/soft_mask'
                                      if self.use_mask else ''), {'rejected_images': self.camera.rejected,
-                                                                 'images_without_mask': self.pairer.stats.dropped_left})
+                                                                 'images_without_mask': self.join.images_without_mask})
             return
         level = OK if d.tracking else (ERROR if d.state == 'lost' else WARN)
         self.diagnostics.publish(level, d.status + ('' if d.tracking else ' (pose held)'), {
@@ -140,7 +128,8 @@ class SlamNode(Node):
             'keyframes': d.n_keyframes, 'map_points': d.n_map_points, 'segment': d.segment,
             'world_continuous': d.world_continuous, 'gravity_aligned': d.gravity_aligned, 'scale': d.scale,
             'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'ms_total': d.ms_total,
-            'images_without_mask': self.pairer.stats.dropped_left, 'rejected_images': self.camera.rejected})
+            'images_without_mask': self.join.images_without_mask,
+            'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected})
 
 
 def main(args=None) -> int:

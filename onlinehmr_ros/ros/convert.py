@@ -12,7 +12,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
-from onlinehmr_ros.core.common.geometry import quat_wxyz_to_xyzw
+from onlinehmr_ros.core.common.geometry import quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
 from onlinehmr_ros.core.io import images
 from onlinehmr_ros.msg import BodyModelInfo, HumanMesh, HumanMeshArray
 
@@ -196,6 +196,25 @@ def camera_pose_to_msgs(pose: CameraPose, world_frame: str, camera_frame: str
     tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = map(float, position)
     tf.transform.rotation = ps.pose.orientation
     return ps, tf
+
+
+def pose_msg_to_camera_pose(msg: PoseStamped) -> CameraPose:
+    """Inverse of :func:`camera_pose_to_msgs`: a metric PoseStamped -> CameraPose with ``scale`` 1
+    (the position already is ``s t``)."""
+    p, o = msg.pose.position, msg.pose.orientation
+    return CameraPose(stamp_ns=stamp_to_ns(msg.header.stamp),
+                      quat_wxyz=quat_xyzw_to_wxyz(np.array([o.x, o.y, o.z, o.w], np.float64)),
+                      t_world_cam=np.array([p.x, p.y, p.z], np.float64), scale=1.0)
+
+
+def transform_msg(stamp_ns: int, parent_frame: str, child_frame: str, translation: np.ndarray,
+                  quat_xyzw: np.ndarray) -> TransformStamped:
+    """One TF transform ``parent -> child`` (translation in metres, rotation x, y, z, w)."""
+    t = TransformStamped(header=make_header(stamp_ns, parent_frame), child_frame_id=child_frame)
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = map(float, translation)
+    r = t.transform.rotation
+    r.x, r.y, r.z, r.w = map(float, quat_xyzw)
+    return t
 
 
 def points_to_cloud(points_xyz: np.ndarray, stamp_ns: int, frame_id: str,

@@ -86,3 +86,11 @@ def decimate(rest_vertices: np.ndarray, faces: np.ndarray, max_triangles: int) -
         if hi / lo < 1.01:
             break
     return best
+
+
+def display_mesh_for(model, max_triangles: int) -> DisplayMesh:
+    """The decimated display mesh of a :class:`~onlinehmr_ros.core.body.model.BodyModel` (from its rest pose)."""
+    import torch
+    with torch.no_grad():
+        rest = model(**model.zero_params(1)).vertices[0].numpy()
+    return decimate(rest, model.faces, max_triangles)

@@ -2,7 +2,8 @@
 
 Every output of the pipeline carries the stamp of the image it was computed from,
 so results of one image meet by equal stamps. :class:`StampPairer` pairs two
-streams (fusion: people and camera poses).
+streams (fusion: people and camera poses); :class:`ImageJoin` joins an image with its
+soft mask and its people (the SLAM step).
 """
 from __future__ import annotations
 
@@ -82,3 +83,74 @@ class StampPairer(Generic[A, B]):
     def pending(self) -> tuple[int, int]:
         """(left, right) items waiting."""
         return len(self._left), len(self._right)
+
+
+I = TypeVar('I')
+M = TypeVar('M')
+H = TypeVar('H')
+
+
+class ImageJoin(Generic[I, M, H]):
+    """Joins each image with its soft mask and its people (same stamp): what the SLAM step of an image needs.
+
+    Inputs arrive on three streams in any order; :meth:`add_image`, :meth:`add_mask` and
+    :meth:`add_humans` return the ``(stamp_ns, image, mask, humans)`` joins that became complete,
+    in stamp order within a call. Stages:
+
+    1. with ``use_mask``, an image waits for its mask (:class:`StampPairer`); an image whose mask
+       does not come within ``max_wait_ns`` is dropped (counted in ``images_without_mask``);
+       without, the mask is None;
+    2. with ``use_humans``, the (image, mask) pair then waits for the people of that image; when
+       they do not come within ``max_wait_ns`` it goes on without them (``humans`` None, counted in
+       ``images_without_humans``), since the step must not stall on a missing scale ruler;
+       without, ``humans`` is None.
+
+    Causal, non-blocking, memory bounded by ``max_queue`` items per queue.
+    """
+
+    def __init__(self, max_wait_ns: int, max_queue: int = 32, use_mask: bool = True, use_humans: bool = True):
+        self.use_mask = use_mask
+        self.use_humans = use_humans
+        self._masks: StampPairer[I, M] = StampPairer(max_wait_ns, max_queue)
+        self._humans: StampPairer[tuple, H] = StampPairer(max_wait_ns, max_queue)
+        self.images_without_humans = 0
+
+    @property
+    def images_without_mask(self) -> int:
+        """Images dropped because their mask never came."""
+        return self._masks.stats.dropped_left
+
+    def add_image(self, stamp_ns: int, image: I) -> list[tuple[int, I, M | None, H | None]]:
+        if not self.use_mask:
+            return self._with_mask(stamp_ns, image, None)
+        return self._masked(self._masks.add_left(stamp_ns, image))
+
+    def add_mask(self, stamp_ns: int, mask: M) -> list[tuple[int, I, M | None, H | None]]:
+        if not self.use_mask:
+            return []
+        return self._masked(self._masks.add_right(stamp_ns, mask))
+
+    def add_humans(self, stamp_ns: int, humans: H) -> list[tuple[int, I, M | None, H | None]]:
+        if not self.use_humans:
+            return []
+        return self._complete(self._humans.add_right(stamp_ns, humans))
+
+    def _masked(self, pairs) -> list:
+        out = []
+        for stamp, image, mask in pairs:
+            out += self._with_mask(stamp, image, mask)
+        return out
+
+    def _with_mask(self, stamp_ns: int, image: I, mask: M | None) -> list:
+        if not self.use_humans:
+            return [(int(stamp_ns), image, mask, None)]
+        return self._complete(self._humans.add_left(stamp_ns, (image, mask)))
+
+    def _complete(self, pairs) -> list:
+        out = []
+        for stamp, (image, mask) in self._humans.pop_expired_left():   # people never came: go on without
+            self.images_without_humans += 1
+            out.append((stamp, image, mask, None))
+        for stamp, (image, mask), humans in pairs:
+            out.append((stamp, image, mask, humans))
+        return out

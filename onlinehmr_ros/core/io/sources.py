@@ -266,3 +266,68 @@ def resolve_intrinsics(width_px: int, height_px: int, camera_info_yaml: str = ''
         fx, fy, cx, cy = fx_fy_cx_cy
         return CameraIntrinsics(np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), width_px, height_px)
     return CameraIntrinsics.from_fov(width_px, height_px, hfov_deg)
+
+
+class IntrinsicsPolicy:
+    """The intrinsics of a source's frames, with one precedence for camera_source and ``onlinehmr run``.
+
+    The frame's own (a bag's CameraInfo) first, then a camera_info YAML, then ``fx fy cx cy``, then
+    a horizontal field of view (:func:`resolve_intrinsics`). What was resolved is kept while the
+    image size stays; intrinsics that came with a frame are kept for the frames without.
+    """
+
+    def __init__(self, camera_info_yaml: str = '', fx_fy_cx_cy: tuple[float, float, float, float] | None = None,
+                 hfov_deg: float = 60.0):
+        self.camera_info_yaml = camera_info_yaml
+        self.fx_fy_cx_cy = fx_fy_cx_cy
+        self.hfov_deg = hfov_deg
+        self.current: CameraIntrinsics | None = None
+
+    def for_frame(self, frame: SourceFrame) -> CameraIntrinsics:
+        """Intrinsics for ``frame``.
+
+        Raises:
+            SourceError: the YAML's image size differs from the frame's.
+        """
+        h, w = frame.image_rgb.shape[:2]
+        if frame.intrinsics is not None:
+            self.current = frame.intrinsics
+        elif self.current is None or (self.current.width_px, self.current.height_px) != (w, h):
+            self.current = resolve_intrinsics(w, h, self.camera_info_yaml, self.fx_fy_cx_cy, self.hfov_deg)
+        return self.current
+
+
+class LockstepGate:
+    """Flow control of a replay that runs as fast as the pipeline: at most ``depth`` frames in flight.
+
+    A frame is in flight from :meth:`sent` until a result stamped at or after it is acknowledged
+    (results come in stamp order), or until ``timeout_s`` passed without one (given up on, so a
+    lost result cannot stop the stream).
+    """
+
+    def __init__(self, depth: int, timeout_s: float):
+        if depth < 1 or timeout_s < 0:
+            raise SourceError(f'lockstep needs depth >= 1 and timeout_s >= 0, got {depth}, {timeout_s}')
+        self.depth = int(depth)
+        self.timeout_s = float(timeout_s)
+        self._in_flight: dict[int, float] = {}        # stamp -> time sent
+        self.timed_out = 0
+
+    def sent(self, stamp_ns: int, now_s: float) -> None:
+        self._in_flight[int(stamp_ns)] = now_s
+
+    def acknowledge(self, stamp_ns: int) -> None:
+        """A result stamped ``stamp_ns`` arrived: every frame up to that stamp is done."""
+        for s in [s for s in self._in_flight if s <= stamp_ns]:
+            del self._in_flight[s]
+
+    def ready(self, now_s: float) -> bool:
+        """True when the next frame may go out."""
+        for s in [s for s, t in self._in_flight.items() if now_s - t > self.timeout_s]:
+            del self._in_flight[s]
+            self.timed_out += 1
+        return len(self._in_flight) < self.depth
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)

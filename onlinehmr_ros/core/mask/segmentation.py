@@ -29,7 +29,9 @@ class SegmentationError(RuntimeError):
 
 @dataclass(frozen=True)
 class SegmentationConfig:
-    """Attributes:
+    """Settings of the human segmentation ``C_h``.
+
+    Attributes:
         backend: 'selfie' (mediapipe selfie segmentation, shipped in the wheel).
         model_selection: 0 = general (256x256 input), 1 = landscape (144x256, faster).
         threshold: probability above which a pixel belongs to a person.
