@@ -6,10 +6,12 @@ Entry point for the slam node::
     branch = SlamBranch(SlamBranchConfig())
     out = branch.process(frame, soft_mask, camera_humans)   # -> SlamOutput (pose, map points, diagnostics)
 
-Parts: :mod:`.features` (masked ORB / XFeat), :mod:`.tracker` (the incremental
-SLAM), :mod:`.optim` (pose refinement, local BA), :mod:`.ground` (ground plane,
-gravity-aligned world), :mod:`.branch` (SLAM + world + EMA + scale),
-:mod:`.box_scene` (a fast synthetic scene for tests and the benchmark).
+Parts: :mod:`.features` (masked ORB / XFeat), :mod:`.odometry` (the incremental
+monocular SLAM: camera odometry with a local map), :mod:`.optim` (pose refinement,
+local BA), :mod:`.ground` (ground plane, gravity-aligned world), :mod:`.ema` (EMA
+trajectory correction), :mod:`.scale` (metric scale), :mod:`.branch` (SLAM + world +
+EMA + scale). The fast synthetic scene of the SLAM tests and benchmark is
+:mod:`onlinehmr_ros.eval.synthetic.box_scene`.
 """
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig, SlamDiagnostics, SlamOutput
 from onlinehmr_ros.core.slam.features import FeatureBackendError, FeatureConfig

@@ -11,6 +11,11 @@ vertices), person masks and visibility.
     seq.save('/tmp/seq_0003'); seq = SyntheticSequence.load('/tmp/seq_0003')
 
 Command line: ``python -m onlinehmr_ros.eval.synthetic --out DIR --count N``.
+
+:mod:`.box_scene` is the fast ray-cast scene (textured box room, a box walking as the
+person) of the SLAM tests and benchmark. The training of the learned HMR draws its own
+camera-space motion (:mod:`onlinehmr_ros.training.motion`), the distribution its packaged
+checkpoint was trained on.
 """
 from onlinehmr_ros.eval.synthetic.camera_motion import CAMERA_KINDS, CameraMotionConfig
 from onlinehmr_ros.eval.synthetic.generator import (GeneratorError, SequenceConfig, generate_sequence,

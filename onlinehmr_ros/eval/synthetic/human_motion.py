@@ -6,7 +6,7 @@ headings (smoothed so that starts, stops and corners are gradual) and per-frame
 SMPL body poses: a gait cycle whose amplitude follows the walking speed and
 whose phase follows the distance walked, blended with the wave and squat poses.
 
-Pose conventions are SMPL's (``body_model.py``): axis-angle per joint in the
+Pose conventions are SMPL's (``core/body/skeleton.py``): axis-angle per joint in the
 rest-pose frame, body frame y up, x to the body's left, z forward. Worked
 signs: a rotation about +x by a negative angle swings a leg (or a lowered arm)
 forward; a positive knee angle about +x bends the shin backwards; a positive
@@ -27,7 +27,7 @@ ACTIONS = ('idle', 'wave', 'squat', 'turn')
 #: integer codes of the per-frame action labels
 ACTION_CODES = {'walk': 0, 'idle': 1, 'wave': 2, 'squat': 3, 'turn': 4}
 
-# SMPL-24 joint indices (see body_model.SMPL_JOINT_NAMES)
+# SMPL-24 joint indices (see core.body.skeleton.SMPL_JOINT_NAMES)
 _L_HIP, _R_HIP, _SPINE1, _L_KNEE, _R_KNEE, _SPINE2, _L_ANKLE, _R_ANKLE = 1, 2, 3, 4, 5, 6, 7, 8
 _SPINE3, _NECK, _HEAD, _L_SHOULDER, _R_SHOULDER, _L_ELBOW, _R_ELBOW = 9, 12, 15, 16, 17, 18, 19
 _STRIDE_M = 1.3          # distance of one gait cycle (two steps)
