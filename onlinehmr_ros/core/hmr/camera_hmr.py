@@ -156,7 +156,7 @@ class CameraHMR:
     Args:
         config: :class:`HMRConfig`.
         body_model: the body model to fit: a loaded :class:`~onlinehmr_ros.core.body.model.BodyModel`,
-            a :class:`~onlinehmr_ros.core.body.model.BodyModelConfig` to load, or None for
+            a :class:`~onlinehmr_ros.core.body.loading.BodyModelConfig` to load, or None for
             ``config.body_model``.
         backend: a perception backend to use instead of the one ``config`` names
             (tests, other models); it is closed by :meth:`close`.

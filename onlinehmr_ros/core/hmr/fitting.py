@@ -229,7 +229,7 @@ class BodyFitter:
     """Fits the body model to each tracked person, causally, one frame at a time.
 
     Args:
-        model: a body model from :func:`~onlinehmr_ros.core.body.model.load_body_model`.
+        model: a body model from :func:`~onlinehmr_ros.core.body.loading.load_body_model`.
         config: :class:`FitterConfig`.
     """
 

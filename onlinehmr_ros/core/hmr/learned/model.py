@@ -76,7 +76,7 @@ class SMPLHead(nn.Module):
             self.out.bias.copy_(init)
 
     def forward(self, feat: torch.Tensor, box: torch.Tensor) -> HMRPrediction:
-        """feat (..., D), box (..., 4) box features (see ``features.box_features``) -> prediction."""
+        """feat (..., D), box (..., 4) box features (see ``features.landmark_features``) -> prediction."""
         y = self.out(self.mlp(feat))
         J = NUM_SMPL_JOINTS
         rot6d = y[..., :J * 6].reshape(*y.shape[:-1], J, 6)
@@ -101,7 +101,7 @@ class CausalHMRNet(nn.Module):
     """Encoder + :class:`CausalTemporalStack` + :class:`SMPLHead`.
 
     ``inputs`` always holds ``'box'`` (box features, ``(..., 4)``, see
-    :func:`onlinehmr_ros.core.hmr.learned.features.box_features`) plus the
+    :func:`onlinehmr_ros.core.hmr.learned.features.landmark_features`) plus the
     encoder's own entries (``'landmarks'`` or ``'image'``).
     """
 
