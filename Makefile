@@ -23,7 +23,7 @@ PY_SOURCES := $(shell find onlinehmr_ros -name '*.py' -o -name '*.npz' 2>/dev/nu
 OPENCV_DOC_DATA := /usr/share/doc/opencv-doc/examples/data
 
 .PHONY: setup demo test test-fast bench clean
-setup: $(VENV)/.stamp-package $(VENV)/.stamp-media
+setup: $(VENV)/.stamp-package $(VENV)/.stamp-media $(VENV)/.stamp-hri-msgs $(VENV)/.stamp-netns-tools
 
 $(VENV)/.stamp-venv:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -76,6 +76,27 @@ $(VENV)/.stamp-package: $(VENV)/.stamp-interfaces setup.py $(PY_SOURCES) $(wildc
 	rm -rf build/lib build/bdist.*
 	$(PIP) install -q --no-deps --no-build-isolation .
 	touch $@
+
+# hri_msgs (ros4hri, REP-155) for the hri node: the body messages built from their upstream
+# definitions (third_party/hri_msgs), only when no ROS distro provides hri_msgs.
+$(VENV)/.stamp-hri-msgs: $(VENV)/.stamp-requirements $(wildcard third_party/hri_msgs/msg/*.msg) third_party/hri_msgs/CMakeLists.txt
+	mkdir -p build
+	if $(PY) -c 'import hri_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/hri_msgs/package.xml ]; then \
+	  echo "hri_msgs provided by the environment"; \
+	else \
+	  cmake -S third_party/hri_msgs -B build/hri_msgs $(CMAKE_FLAGS) >build/hri_msgs.log 2>&1 || { cat build/hri_msgs.log; exit 1; }; \
+	  cmake --build build/hri_msgs -j2 >>build/hri_msgs.log 2>&1 || { tail -50 build/hri_msgs.log; exit 1; }; \
+	  cmake --install build/hri_msgs >>build/hri_msgs.log 2>&1; \
+	fi
+	touch $@
+
+# `ip` (iproute2) for the split-graph test (two network namespaces joined by a veth pair), only if missing.
+$(VENV)/.stamp-netns-tools:
+	if ! command -v ip >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq iproute2) >/dev/null || \
+	  { echo "could not install iproute2 (the split-graph test will skip)"; }; \
+	fi
+	mkdir -p $(VENV) && touch $@
 
 # Sample media with real people (opencv-doc: Megamind.avi, vtest.avi, basketball).
 $(VENV)/.stamp-media:
