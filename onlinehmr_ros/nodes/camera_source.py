@@ -3,6 +3,9 @@
 Publishes (names remappable):
     /camera/image_raw    sensor_msgs/Image (rgb8 or bgr8, parameter `encoding`); reliable, keep last 5
                          (serves sensor-data subscribers and reliable recorders alike)
+    /camera/image_raw/compressed  sensor_msgs/CompressedImage instead, with `transport: compressed`
+                         (JPEG or PNG, image_transport's format strings; the image-reading nodes
+                         take it with their `image_transport: compressed`)
     /camera/camera_info  sensor_msgs/CameraInfo, same stamp and frame
     /clock       rosgraph_msgs/Clock, when `publish_clock` is true (replays with use_sim_time)
     /diagnostics frames published / skipped
@@ -22,7 +25,7 @@ import time
 
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from onlinehmr_ros.core.io.sources import IntrinsicsPolicy, LockstepGate, SourceError, open_source
 from onlinehmr_ros.msg import HumanMeshArray
@@ -74,10 +77,25 @@ class CameraSourceNode(Node):
         self.max_frames = declare(self, 'max_frames', 0, 'Stop after this many frames (0: all).',
                                   min_value=0, max_value=10**9)
         self.shutdown_at_end = declare(self, 'shutdown_at_end', True, 'Shut the process down when the input ends.')
+        self.transport = declare(self, 'transport', 'raw', 'How images are published: raw (sensor_msgs/Image on '
+                                 '/camera/image_raw) or compressed (sensor_msgs/CompressedImage on '
+                                 '/camera/image_raw/compressed, as image_transport names it; for links between '
+                                 'hosts).', read_only=True, choices=('raw', 'compressed'))
+        self.codec = declare(self, 'compressed.format', 'jpeg', 'Codec of transport=compressed.', read_only=True,
+                             choices=convert.COMPRESSED_CODECS)
+        self.jpeg_quality = declare(self, 'compressed.jpeg_quality', 80, 'JPEG quality (1-100) of '
+                                    'transport=compressed.', min_value=1, max_value=100)
+        self.png_level = declare(self, 'compressed.png_level', 3, 'PNG compression level (0-9) of '
+                                 'transport=compressed.', min_value=0, max_value=9)
         if not self.input:
             raise SourceError("parameter 'input' is empty: give a video, image folder, bag or webcam index")
 
-        self.image_pub = self.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
+        if self.transport == 'raw':
+            self.image_pub = self.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
+        else:
+            self.image_pub = self.create_publisher(
+                CompressedImage, convert.compressed_topic(self.resolve_topic_name('/camera/image_raw')),
+                IMAGE_PUBLISHER_QOS)
         self.info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', IMAGE_PUBLISHER_QOS)
         self.clock_pub = self.create_publisher(Clock, '/clock', 10) if self.publish_clock else None
         self.diagnostics = Diagnostics(self, 'camera source')
@@ -92,7 +110,7 @@ class CameraSourceNode(Node):
         period = {'recorded': 1.0 / self.source.fps, 'fixed': 1.0 / self.rate_hz, 'lockstep': 0.05}[self.rate_mode]
         self.timer = self.create_timer(period, self._tick)
         self.get_logger().info(f'publishing {self.input} ({getattr(self.source, "frame_count", 0)} frames, '
-                               f'{self.source.fps:.1f} fps) as {self.encoding} on {self.image_pub.topic_name}, '
+                               f'{self.source.fps:.1f} fps) as {self.encoding} ({self.transport}) on {self.image_pub.topic_name}, '
                                f'rate_mode={self.rate_mode}')
 
     def _open(self) -> None:
@@ -135,7 +153,11 @@ class CameraSourceNode(Node):
         image = f.image_rgb if self.encoding == 'rgb8' else f.image_rgb[:, :, ::-1]
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=convert.ns_to_stamp(stamp_ns)))
-        self.image_pub.publish(convert.array_to_image(image, self.encoding, stamp_ns, self.frame_id))
+        if self.transport == 'raw':
+            self.image_pub.publish(convert.array_to_image(image, self.encoding, stamp_ns, self.frame_id))
+        else:
+            self.image_pub.publish(convert.compress_image(image, self.encoding, self.codec, self.jpeg_quality,
+                                                          self.png_level, stamp_ns, self.frame_id))
         self.info_pub.publish(convert.intrinsics_to_camera_info(intrinsics, stamp_ns, self.frame_id))
         if self.rate_mode == 'lockstep':
             self.lockstep.sent(stamp_ns, time.monotonic())

@@ -25,7 +25,7 @@ from onlinehmr_ros.core.hmr.camera_hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRCo
 from onlinehmr_ros.core.io.visualize import overlay_humans
 from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
 from onlinehmr_ros.ros import convert
-from onlinehmr_ros.ros.camera_input import CameraInput
+from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.params import declare, declare_config
 from onlinehmr_ros.ros.qos import LATCHED_QOS
@@ -54,7 +54,7 @@ class HmrNode(Node):
         self.camera = CameraInput(self, self.hfov_deg)
         self.people = 0
         self.stage_ms: dict[str, list[float]] = {}
-        self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
+        subscribe_camera_image(self, self._on_image, qos_profile_sensor_data)
         self.create_subscription(CameraInfo, '/camera/camera_info', self.camera.on_info, qos_profile_sensor_data)
         self.create_timer(1.0, self._report)
         self.get_logger().info(f'body model {m.name} ({m.num_vertices} vertices), up to {config.max_people} '

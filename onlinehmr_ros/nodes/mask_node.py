@@ -18,7 +18,7 @@ from sensor_msgs.msg import Image
 from onlinehmr_ros.core.mask.segmentation import HumanMaskStage, SegmentationConfig
 from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig
 from onlinehmr_ros.ros import convert
-from onlinehmr_ros.ros.camera_input import CameraInput
+from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, Diagnostics
 from onlinehmr_ros.ros.params import declare_config
 from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
@@ -31,7 +31,7 @@ class MaskNode(Node):
         self.stage = HumanMaskStage(declare_config(self, 'segmentation', SegmentationConfig()),
                                     declare_config(self, 'soft_mask', SoftMaskConfig()))
         self.pub = self.create_publisher(Image, '/human/soft_mask', IMAGE_PUBLISHER_QOS)
-        self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
+        subscribe_camera_image(self, self._on_image, qos_profile_sensor_data)
         self.diagnostics = Diagnostics(self, 'soft mask')
         # the mask needs no intrinsics: the Frame contract carries FOV-based ones of the right size
         self.camera = CameraInput(self, hfov_deg=60.0)

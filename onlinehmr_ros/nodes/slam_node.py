@@ -29,7 +29,7 @@ from onlinehmr_ros.core.fusion.sync import ImageJoin
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
-from onlinehmr_ros.ros.camera_input import CameraInput
+from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.params import declare, declare_config
 from onlinehmr_ros.ros.run import run_node
@@ -72,7 +72,7 @@ class SlamNode(Node):
         self.path = Path()
         self.last = None
         self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
-        self.create_subscription(Image, '/camera/image_raw', self._on_image, qos_profile_sensor_data)
+        subscribe_camera_image(self, self._on_image, qos_profile_sensor_data)
         self.create_subscription(CameraInfo, '/camera/camera_info', self.camera.on_info, qos_profile_sensor_data)
         self.create_subscription(Image, '/human/soft_mask', self._on_mask, qos_profile_sensor_data)
         self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_humans, 10)

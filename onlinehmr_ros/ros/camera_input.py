@@ -1,11 +1,20 @@
-"""Image + CameraInfo -> core Frame, the same way in every node that reads the camera."""
+"""Image + CameraInfo -> core Frame, the same way in every node that reads the camera.
+
+Images come raw (sensor_msgs/Image on the image topic) or compressed (sensor_msgs/CompressedImage
+on ``<image topic>/compressed``, image_transport's naming), chosen by each node's
+``image_transport`` parameter (:func:`subscribe_camera_image`).
+"""
 from __future__ import annotations
 
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
 from onlinehmr_ros.ros import convert
+from onlinehmr_ros.ros.params import declare
+
+#: image_transport transports the nodes read
+IMAGE_TRANSPORTS = ('raw', 'compressed')
 
 
 class CameraInput:
@@ -29,10 +38,10 @@ class CameraInput:
         except convert.ConversionError as exc:
             self._node.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
 
-    def frame(self, msg: Image) -> Frame | None:
+    def frame(self, msg: Image | CompressedImage) -> Frame | None:
         """The image as a Frame (RGB uint8, stamp, intrinsics, running index), or None if rejected."""
         try:
-            rgb = convert.image_to_rgb(msg)
+            rgb = convert.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else convert.image_to_rgb(msg)
         except convert.ConversionError as exc:
             self.rejected += 1
             self._node.get_logger().error(str(exc), throttle_duration_sec=5.0)
@@ -48,3 +57,21 @@ class CameraInput:
     @property
     def source(self) -> str:
         return 'camera_info' if self.intrinsics is not None else f'hfov {self.hfov_deg} deg'
+
+
+def subscribe_camera_image(node: Node, callback, qos, image_topic: str = '/camera/image_raw'):
+    """Declare the node's ``image_transport`` parameter and subscribe to the camera stream it names.
+
+    ``raw``: sensor_msgs/Image on ``image_topic``; ``compressed``: sensor_msgs/CompressedImage on
+    ``<image_topic>/compressed``, where ``image_topic`` is first resolved (remappings and namespace
+    applied) as image_transport does, so remapping the image topic moves both. ``callback`` gets
+    either message type; :meth:`CameraInput.frame` takes both.
+    """
+    transport = declare(node, 'image_transport', 'raw', 'How images arrive: raw (sensor_msgs/Image on the image '
+                        'topic) or compressed (sensor_msgs/CompressedImage on <image topic>/compressed, e.g. '
+                        'from camera_source transport:=compressed or image_transport republish).', read_only=True,
+                        choices=IMAGE_TRANSPORTS)
+    if transport == 'raw':
+        return node.create_subscription(Image, image_topic, callback, qos)
+    topic = convert.compressed_topic(node.resolve_topic_name(image_topic))
+    return node.create_subscription(CompressedImage, topic, callback, qos)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped, TransformStamped
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
@@ -80,6 +80,47 @@ def array_to_image(array: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id
                 encoding=encoding, is_bigendian=0, step=a.shape[1] * channels * a.itemsize)
     msg.data = a.tobytes()
     return msg
+
+
+# ----------------------------------------------------------------------------
+# Compressed images (sensor_msgs/CompressedImage, image_transport's "compressed" transport)
+# ----------------------------------------------------------------------------
+COMPRESSED_CODECS = images.COMPRESSED_CODECS
+
+
+def compressed_topic(image_topic: str) -> str:
+    """image_transport's name of the compressed stream of ``image_topic``: ``<image_topic>/compressed``."""
+    return image_topic.rstrip('/') + '/compressed'
+
+
+def compress_image(array: np.ndarray, encoding: str, codec: str = 'jpeg', jpeg_quality: int = 80,
+                   png_level: int = 3, stamp_ns: int = 0, frame_id: str = '') -> CompressedImage:
+    """(H, W[, 3]) uint8 array -> CompressedImage as image_transport's compressed publisher writes it
+    (codec and format strings: :func:`onlinehmr_ros.core.io.images.encode_compressed`).
+
+    Raises:
+        ConversionError: an encoding other than mono8/rgb8/bgr8, a codec other than jpeg/png, or an
+            array that does not fit the encoding.
+    """
+    try:
+        fmt, data = images.encode_compressed(array, encoding, codec, jpeg_quality, png_level)
+    except images.ImageDecodeError as exc:
+        raise ConversionError(str(exc)) from exc
+    msg = CompressedImage(header=make_header(stamp_ns, frame_id), format=fmt)
+    msg.data = data
+    return msg
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """CompressedImage (JPEG or PNG, image_transport's format strings) -> (H, W, 3) uint8 RGB.
+
+    Raises:
+        ConversionError: data that does not decode.
+    """
+    try:
+        return images.decode_compressed_rgb(msg.data, msg.format)
+    except images.ImageDecodeError as exc:
+        raise ConversionError(str(exc)) from exc
 
 
 # ----------------------------------------------------------------------------
