@@ -34,6 +34,7 @@ setup(
             'hmr_node = onlinehmr_ros.nodes.hmr_node:main',
             'slam_node = onlinehmr_ros.nodes.slam_node:main',
             'fusion_node = onlinehmr_ros.nodes.fusion_node:main',
+            'hri_node = onlinehmr_ros.nodes.hri_node:main',
             'onlinehmr_pipeline = onlinehmr_ros.nodes.compose:main',
             'onlinehmr = onlinehmr_ros.cli:main',
         ],

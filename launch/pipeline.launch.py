@@ -1,4 +1,4 @@
-"""Start the OnlineHMR pipeline: camera_source (optional), mask, hmr, slam, fusion.
+"""Start the OnlineHMR pipeline: camera_source (optional), mask, hmr, slam, fusion, hri (optional).
 
     ros2 launch onlinehmr_ros pipeline.launch.py input:=/path/video.mp4
     ros2 launch onlinehmr_ros pipeline.launch.py use_camera_source:=false \
@@ -29,6 +29,9 @@ ARGUMENTS = [
     ('image_topic', '/camera/image_raw', 'Image topic the pipeline reads'),
     ('camera_info_topic', '/camera/camera_info', 'CameraInfo topic the pipeline reads'),
     ('world_frame', 'world', 'World frame id'),
+    ('image_transport', 'raw', 'raw | compressed: how camera_source publishes images and mask, hmr, slam read '
+     'them (compressed: <image_topic>/compressed, for a camera on another host)'),
+    ('hri', 'false', 'Also start hri_node: the people as REP-155 (ros4hri) bodies under /humans/bodies'),
 ]
 
 
@@ -48,10 +51,11 @@ def generate_launch_description():
         + [
             node('camera_source', 'camera_source',
                  {'input': cfg['input'], 'rate_mode': cfg['rate_mode'], 'publish_clock': cfg['publish_clock'],
-                  'camera_info_yaml': cfg['camera_info_yaml']},
+                  'camera_info_yaml': cfg['camera_info_yaml'], 'transport': cfg['image_transport']},
                  condition=IfCondition(cfg['use_camera_source'])),
-            node('mask_node', 'mask'),
-            node('hmr_node', 'hmr'),
-            node('slam_node', 'slam', {'world_frame': cfg['world_frame']}),
+            node('mask_node', 'mask', {'image_transport': cfg['image_transport']}),
+            node('hmr_node', 'hmr', {'image_transport': cfg['image_transport']}),
+            node('slam_node', 'slam', {'world_frame': cfg['world_frame'], 'image_transport': cfg['image_transport']}),
             node('fusion_node', 'fusion', {'world_frame': cfg['world_frame']}),
+            node('hri_node', 'hri', condition=IfCondition(cfg['hri'])),
         ])

@@ -8,7 +8,7 @@ CORE = pathlib.Path(__file__).resolve().parent.parent / 'onlinehmr_ros' / 'core'
 #: ROS-free packages besides core/ (the evaluation harness and the training of the learned HMR)
 ALSO_ROS_FREE = (CORE.parent / 'eval', CORE.parent / 'training')
 FORBIDDEN_ROOTS = {'rclpy', 'rosidl_runtime_py', 'std_msgs', 'sensor_msgs', 'geometry_msgs',
-                   'visualization_msgs', 'nav_msgs', 'diagnostic_msgs', 'tf2_ros', 'tf2_msgs',
+                   'visualization_msgs', 'nav_msgs', 'diagnostic_msgs', 'tf2_ros', 'tf2_msgs', 'hri_msgs',
                    'builtin_interfaces', 'rosgraph_msgs'}
 
 

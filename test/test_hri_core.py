@@ -217,24 +217,10 @@ def test_limits_pick_the_solution_inside_them():
         assert lo <= a[n] <= hi, (n, a[n])
 
 
-def _body_model_poses(n_frames=90):
-    """World-frame joints/keypoints of the open body model walking, waving and squatting."""
-    import torch
-
-    from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
-    from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat, rotmat_from_axis_angle
-    from onlinehmr_ros.eval.synthetic.generator import R_WORLD_BODY
-    from onlinehmr_ros.eval.synthetic.human_motion import Act, Walk, plan_to_motion
-    rng = np.random.default_rng(5)
-    plan = [Walk((2.0, 1.0)), Act('wave', 1.2), Act('squat', 1.5), Act('turn', 1.0, 1.5)]
-    m = plan_to_motion(plan, (0.0, 0.0), 0.3, n_frames, 15.0, rng)
-    model = load_body_model(BodyModelConfig())
-    R = rotmat_from_axis_angle(np.stack([np.zeros(n_frames), np.zeros(n_frames), m.heading_rad + np.pi / 2], -1))
-    go = axis_angle_from_rotmat(R @ R_WORLD_BODY)
-    with torch.no_grad():
-        out = model(torch.zeros(n_frames, model.num_betas, dtype=model.dtype), torch.as_tensor(go, dtype=model.dtype),
-                    torch.as_tensor(m.body_pose, dtype=model.dtype), torch.zeros(n_frames, 3, dtype=model.dtype))
-    return out.joints.double().numpy(), out.keypoints_coco.double().numpy()[:, :17], m.action
+def _body_model_poses():
+    from helpers.body_poses import body_model_poses
+    joints, coco, _, action = body_model_poses()
+    return joints, coco, action
 
 
 def _direction(a, b):

@@ -46,7 +46,10 @@ NODES = {
     'hmr': ('hmr_node', 'onlinehmr_ros.nodes.hmr_node', 'HmrNode'),
     'slam': ('slam_node', 'onlinehmr_ros.nodes.slam_node', 'SlamNode'),
     'fusion': ('fusion_node', 'onlinehmr_ros.nodes.fusion_node', 'FusionNode'),
+    'hri': ('hri_node', 'onlinehmr_ros.nodes.hri_node', 'HriNode'),
 }
+#: nodes started only when asked for (launch argument hri:=true, onlinehmr_pipeline --hri)
+OPTIONAL_NODES = ('hri',)
 
 #: what `--record` stores by default: every output of the graph
 #: (not /human/debug_image: rendering it costs the hmr node time; `onlinehmr render-bag` redraws it from the bag)
@@ -153,7 +156,8 @@ def wait_until_matched(nodes: list, recorded_topics: list[str], timeout_s: float
 def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_camera_source: bool = True,
               record_path: str | None = None, record_topics: list[str] | None = None, threads: int = 4,
               drain_s: float = 3.0, timeout_s: float | None = None, progress=None,
-              executor: str = 'per-node', match_timeout_s: float = 60.0) -> GraphRun:
+              executor: str = 'per-node', match_timeout_s: float = 60.0,
+              optional: tuple[str, ...] = ()) -> GraphRun:
     """Start the composed graph, spin until the camera source ends (plus ``drain_s``), stop.
 
     The camera source starts paused and is started once every publisher reaches its subscribers
@@ -166,6 +170,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
         executor: 'per-node' (a SingleThreadedExecutor thread per node) or 'multi' (one
             MultiThreadedExecutor with ``threads`` threads); see the module docstring.
         match_timeout_s: how long discovery may take before :class:`GraphStartError`.
+        optional: which of ``OPTIONAL_NODES`` to start too (e.g. ``('hri',)``).
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
@@ -175,7 +180,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
     try:
         # the camera source starts last, once the others subscribe, so that no frame is lost
         for name in NODES:
-            if name != 'camera_source':
+            if name != 'camera_source' and (name not in OPTIONAL_NODES or name in optional):
                 nodes[name] = _node_class(name)(context=context)
         if record_path:   # in its own process: writing images must not hold this interpreter's lock
             recorder = subprocess.Popen([sys.executable, '-m', 'onlinehmr_ros.ros.recording', record_path,
@@ -268,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                     help='per-node: a SingleThreadedExecutor thread per node (default); multi: one '
                     'MultiThreadedExecutor (see the module docstring)')
     ap.add_argument('--threads', type=int, default=4, help='threads of the MultiThreadedExecutor')
+    ap.add_argument('--hri', action='store_true', help='also start the hri node: the people as REP-155 (ros4hri) '
+                    'bodies under /humans/bodies')
     args = ap.parse_args(argv)
     if not args.no_camera_source and not args.input:
         ap.error('give --input (or --no-camera-source with a running camera driver)')
@@ -279,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides['rate_mode'] = args.rate_mode
     try:
         run = run_graph(['--params-file', params_file, *ros_args], overrides, not args.no_camera_source,
-                        args.record, threads=args.threads, drain_s=3.0, executor=args.executor)
+                        args.record, threads=args.threads, drain_s=3.0, executor=args.executor,
+                        optional=('hri',) if args.hri else ())
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     except USER_ERRORS + (GraphStartError,) as exc:

@@ -202,6 +202,14 @@ def forward_kinematics(angles: np.ndarray, d: BodyDimensions) -> dict[str, np.nd
     return T
 
 
+def outside_limits(angles: np.ndarray) -> np.ndarray:
+    """(20,) bool: which joint values lie outside the template's limits (they are published anyway)."""
+    a = np.asarray(angles, dtype=np.float64).reshape(-1)
+    lim = {j.name: j.limits for j in joint_table(BodyDimensions.from_height()) if j.kind == 'revolute'}
+    lo, hi = np.array([lim[n] for n in HUMAN_JOINT_NAMES]).T
+    return (a < lo - 1e-9) | (a > hi + 1e-9)
+
+
 def parent_transforms(angles: np.ndarray, d: BodyDimensions) -> list[tuple[str, str, np.ndarray]]:
     """(parent link, child link, ``T_parent_child``) for every joint: what robot_state_publisher sends."""
     T = forward_kinematics(angles, d)
@@ -321,8 +329,7 @@ def joint_angles(joints: np.ndarray, keypoints_coco: np.ndarray, T_frame_body: n
     R_fb = np.asarray(T_frame_body, dtype=np.float64)[:3, :3]
     jb = (j - T_frame_body[:3, 3]) @ R_fb                  # joints in the body frame
     kb = (k[:17] - T_frame_body[:3, 3]) @ R_fb
-    spec = {s.name: s for s in joint_table(BodyDimensions.from_height())}
-    lim = {n: spec[n].limits for n in HUMAN_JOINT_NAMES}
+    lim = {j.name: j.limits for j in joint_table(BodyDimensions.from_height()) if j.kind == 'revolute'}
     out = dict.fromkeys(HUMAN_JOINT_NAMES, 0.0)
 
     # waist: the lean of the hips -> shoulders line in the body's x-z plane (rotation about +y)
