@@ -26,6 +26,8 @@ def main(argv=None) -> int:
         ('bench.bench_hmr', ['--frames', '270']),
         ('bench.bench_slam', []),
         ('bench.bench_learned_hmr', ['--frames', frames]),
+        # robot + workstation over a veth pair (root only; says why and goes on otherwise)
+        ('bench.split_graph', ['--json', f'{args.out}/split_graph.json'] + (['--phase-s', '4'] if args.quick else [])),
     ]
     import pathlib
     pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
