@@ -19,7 +19,7 @@ setup(
     package_data={package_name: ['data/*.npz', 'data/*.pt', 'data/*.md', 'data/*.yaml']},
     data_files=[
         ('share/' + package_name + '/launch', glob('launch/*.py')),
-        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
         ('share/' + package_name + '/rviz', glob('rviz/*.rviz')),
     ],
     python_requires='>=3.10',
