@@ -330,3 +330,26 @@ def test_urdf_has_the_upstream_tree_with_the_id_suffix():
     el = next(e for e in root.findall('joint') if e.get('name') == 'l_elbow_b7')
     np.testing.assert_allclose([float(v) for v in el.find('origin').get('xyz').split()], [0, 0, -d.upperarm_length],
                                rtol=1e-5)
+
+
+def test_rep155_bodies_publish_plan():
+    """2D for every tracked body (none without intrinsics), 3D only for bodies that exist, the URDF
+    once per body (its lengths fixed when first seen), an error instead of a crash on a bad skeleton."""
+    intr = CameraIntrinsics(np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]]), 640, 480)
+    j, k = _standing(yaw_rad=np.pi)
+    jc, kc = _camera_person(j, k)
+    bodies = hri.Rep155Bodies('b', timeout_ns=1_000)
+    update, out2d = bodies.camera_frame((_human(jc, kc, tid=2),), 0, intr)
+    assert update.new == ['b2'] and [o.body for o in out2d] == ['b2'] and out2d[0].roi.source == 'skeleton'
+    assert bodies.camera_frame((_human(jc, kc, tid=2),), 100, None)[1] == []
+    first = bodies.world_frame((_human(j, k, tid=2), _human(j, k, tid=9)))      # 9: never seen by a camera
+    assert [o.body for o in first] == ['b2'] and first[0].first and not first[0].error
+    taller = j * [1, 1, 1.1]
+    again = bodies.world_frame((_human(taller, k, tid=2),))
+    assert not again[0].first and again[0].dimensions == first[0].dimensions
+    bad = j.copy()
+    bad[J['left_hip']] = bad[J['right_hip']]
+    bad[J['left_shoulder']] = bad[J['right_shoulder']]
+    assert 'degenerate' in bodies.world_frame((_human(bad, k, tid=2),))[0].error
+    update, _ = bodies.camera_frame((), 5_000, intr)                             # b2 gone: forgotten
+    assert update.gone == ['b2'] and bodies.world_frame((_human(j, k, tid=2),)) == []

@@ -55,10 +55,9 @@ class HriNode(Node):
         self.tf_links = declare(self, 'tf.links', False, 'Also broadcast every link of the body model '
                                 '(<link>_<id>), as robot_state_publisher would from joint_states and urdf; leave '
                                 'off when one runs per body.')
-        self.registry = hri.BodyRegistry(prefix, int(timeout_s * 1e9))
+        self.bodies = hri.Rep155Bodies(prefix, int(timeout_s * 1e9))
         self.tracked_pub = self.create_publisher(IdsList, rep155.TRACKED_TOPIC, 10)
         self.pubs: dict[str, dict] = {}           # body id -> sub-topic -> publisher
-        self.dims: dict[str, hd.BodyDimensions] = {}
         self.tf = TfBroadcaster(self)
         self.diagnostics = Diagnostics(self, 'REP-155 bodies')
         self.camera_info: CameraInfo | None = None
@@ -69,18 +68,6 @@ class HriNode(Node):
         self.create_subscription(HumanMeshArray, '/human/world_humans', self._on_world_humans, 10)
         self.create_timer(1.0, self._report)
 
-    # --- lifetimes ---------------------------------------------------------------
-    def _create(self, body: str) -> None:
-        self.pubs[body] = {sub: self.create_publisher(t, rep155.body_topic(body, sub),
-                                                      LATCHED_QOS if sub == 'urdf' else 10)
-                           for sub, t in rep155.BODY_TOPICS.items()}
-
-    def _remove(self, body: str) -> None:
-        for pub in self.pubs.pop(body, {}).values():
-            self.destroy_publisher(pub)
-        self.dims.pop(body, None)
-
-    # --- 2D: camera-space people -----------------------------------------------
     def _on_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
 
@@ -95,51 +82,42 @@ class HriNode(Node):
 
     def _on_camera_humans(self, msg: HumanMeshArray) -> None:
         frame = convert.msg_to_humans(msg)
-        update = self.registry.update(frame.stamp_ns, [h.track_id for h in frame.humans])
+        intr = self._intrinsics()
+        update, outputs = self.bodies.camera_frame(frame.humans, frame.stamp_ns, intr)
         for body in update.gone:
-            self._remove(body)
+            for pub in self.pubs.pop(body, {}).values():
+                self.destroy_publisher(pub)
         for body in update.new:
-            self._create(body)
+            self.pubs[body] = {sub: self.create_publisher(t, rep155.body_topic(body, sub),
+                                                          LATCHED_QOS if sub == 'urdf' else 10)
+                               for sub, t in rep155.BODY_TOPICS.items()}
         self.tracked_pub.publish(rep155.ids_list_msg(update.tracked, frame.stamp_ns, frame.frame_id))
         self.counts['images'] += 1
-        intr = self._intrinsics()
-        if intr is None:
-            self.counts['no_camera_info'] += 1
-            return
-        for body, human in zip(update.tracked, frame.humans):
-            pubs = self.pubs[body]
-            pubs['skeleton2d'].publish(rep155.skeleton2d_msg(hri.skeleton2d(human, intr), frame.stamp_ns,
-                                                                 frame.frame_id))
-            roi = hri.region_of_interest(human, intr)
-            if roi is not None:
-                self.counts['roi_from_skeleton'] += roi.source == 'skeleton'
-                pubs['roi'].publish(rep155.roi_msg(roi, frame.stamp_ns, frame.frame_id))
+        self.counts['no_camera_info'] += intr is None
+        for out in outputs:
+            pubs = self.pubs[out.body]
+            pubs['skeleton2d'].publish(rep155.skeleton2d_msg(out.skeleton, frame.stamp_ns, frame.frame_id))
+            if out.roi is not None:
+                self.counts['roi_from_skeleton'] += out.roi.source == 'skeleton'
+                pubs['roi'].publish(rep155.roi_msg(out.roi, frame.stamp_ns, frame.frame_id))
 
-    # --- 3D: world-frame people ------------------------------------------------
     def _on_world_humans(self, msg: HumanMeshArray) -> None:
         frame = convert.msg_to_humans(msg)
         self.counts['world_frames'] += 1
         transforms = []
-        for human in frame.humans:
-            body = hri.body_id(human.track_id, self.registry.prefix)
-            if body not in self.pubs:        # its camera-space message was missed: nothing to attach to
-                continue
-            try:
-                T = hd.body_frame(human.joints)
-                angles = hd.joint_angles(human.joints, human.keypoints_coco, T)
-                if body not in self.dims:    # the model's lengths: measured once, when first seen
-                    self.dims[body] = hd.BodyDimensions.measured(human.joints, human.keypoints_coco)
-                    self.pubs[body]['urdf'].publish(rep155.urdf_msg(hd.urdf_xml(body, self.dims[body])))
-            except hd.HumanDescriptionError as exc:
+        for out in self.bodies.world_frame(frame.humans):
+            if out.error:
                 self.counts['skeleton_errors'] += 1
-                self.get_logger().warning(f'{body}: {exc}', throttle_duration_sec=5.0)
+                self.get_logger().warning(f'{out.body}: {out.error}', throttle_duration_sec=5.0)
                 continue
-            self.counts['outside_joint_limits'] += int(hd.outside_limits(angles).any())
-            self.pubs[body]['joint_states'].publish(rep155.joint_state_msg(body, angles, frame.stamp_ns,
-                                                                               frame.frame_id))
+            pubs = self.pubs[out.body]
+            if out.first:
+                pubs['urdf'].publish(rep155.urdf_msg(hd.urdf_xml(out.body, out.dimensions)))
+            self.counts['outside_joint_limits'] += out.outside_limits
+            pubs['joint_states'].publish(rep155.joint_state_msg(out.body, out.angles, frame.stamp_ns, frame.frame_id))
             if self.tf_body:
-                links = hd.parent_transforms(angles, self.dims[body]) if self.tf_links else None
-                transforms += rep155.body_transforms(body, T, frame.frame_id, frame.stamp_ns, links)
+                links = hd.parent_transforms(out.angles, out.dimensions) if self.tf_links else None
+                transforms += rep155.body_transforms(out.body, out.T_frame_body, frame.frame_id, frame.stamp_ns, links)
         self.tf.send(transforms)
 
     def _report(self) -> None:

@@ -9,8 +9,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
 from onlinehmr_ros.core.body.human_description import HUMAN_JOINT_NAMES
+from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat, quat_wxyz_to_xyzw
 from onlinehmr_ros.core.fusion.hri import RegionOfInterest
-from onlinehmr_ros.ros.convert import make_header, transform_to_msg
+from onlinehmr_ros.ros.convert import make_header, transform_msg
 
 #: REP-155 namespace of the bodies
 BODIES_NS = '/humans/bodies'
@@ -61,7 +62,10 @@ def body_transforms(body: str, T_frame_body: np.ndarray, frame_id: str, stamp_ns
                     links: list[tuple[str, str, np.ndarray]] | None = None) -> list[TransformStamped]:
     """``frame_id -> body_<id>``, and (with ``links`` from ``human_description.parent_transforms``)
     every link relative to its parent link, named as robot_state_publisher would name them."""
-    out = [transform_to_msg(T_frame_body, frame_id, frame_name('body', body), stamp_ns)]
+    def tf(T, parent, child):
+        T = np.asarray(T, dtype=np.float64)
+        return transform_msg(stamp_ns, parent, child, T[:3, 3], quat_wxyz_to_xyzw(quat_wxyz_from_rotmat(T[:3, :3])))
+    out = [tf(T_frame_body, frame_id, frame_name('body', body))]
     for parent, child, T in links or []:
-        out.append(transform_to_msg(T, frame_name(parent, body), frame_name(child, body), stamp_ns))
+        out.append(tf(T, frame_name(parent, body), frame_name(child, body)))
     return out

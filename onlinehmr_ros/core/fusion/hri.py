@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from onlinehmr_ros.core.body import human_description as hd
 from onlinehmr_ros.core.body.skeleton import COCO_KEYPOINT_NAMES, SMPL_JOINT_NAMES
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumanState
 from onlinehmr_ros.core.common.geometry import project_points
@@ -203,3 +204,74 @@ class BodyRegistry:
     @property
     def known(self) -> list[str]:
         return list(self.last_seen_ns)
+
+
+# ----------------------------------------------------------------------------
+# Everything the hri node publishes, per frame
+# ----------------------------------------------------------------------------
+@dataclass
+class Body2D:
+    """A body's 2D outputs for one image: the Skeleton2D points and the ROI (None: not in the image)."""
+
+    body: str
+    skeleton: np.ndarray          # (18, 3) normalised (x, y, c)
+    roi: RegionOfInterest | None
+
+
+@dataclass
+class Body3D:
+    """A body's 3D outputs for one world frame (``error`` set, and nothing else, when the model
+    could not be fitted to its skeleton)."""
+
+    body: str
+    T_frame_body: np.ndarray | None = None     # (4, 4) REP-155 body frame in the frame of the people
+    angles: np.ndarray | None = None           # (20,) human_description joint values
+    dimensions: hd.BodyDimensions | None = None   # the body's model lengths (fixed when first seen)
+    first: bool = False                        # first 3D output of this body: publish its URDF now
+    outside_limits: bool = False               # some value outside the template's joint limits
+    error: str = ''
+
+
+class Rep155Bodies:
+    """The REP-155 view of the pipeline's people: which bodies exist and what to publish for each.
+
+    Camera-space frames (each processed image) drive the tracked list, the bodies' lifetimes and
+    the 2D outputs; world-space frames give the 3D outputs of bodies that exist. A body's model
+    lengths are measured on its first world-space skeleton and kept (its URDF is published once,
+    latched, as hri_fullbody does).
+    """
+
+    def __init__(self, prefix: str = 'b', timeout_ns: int = 1_000_000_000):
+        self.registry = BodyRegistry(prefix, timeout_ns)
+        self.dimensions: dict = {}
+
+    def camera_frame(self, humans: tuple[HumanState, ...], stamp_ns: int,
+                     intr: CameraIntrinsics | None) -> tuple[BodyUpdate, list[Body2D]]:
+        """Update the bodies with the people of one image; their 2D outputs (none without ``intr``)."""
+        update = self.registry.update(stamp_ns, [h.track_id for h in humans])
+        for body in update.gone:
+            self.dimensions.pop(body, None)
+        if intr is None:
+            return update, []
+        return update, [Body2D(b, skeleton2d(h, intr), region_of_interest(h, intr))
+                        for b, h in zip(update.tracked, humans)]
+
+    def world_frame(self, humans: tuple[HumanState, ...]) -> list[Body3D]:
+        """3D outputs of the people of one world frame whose body exists (seen in a camera frame)."""
+        out = []
+        known = set(self.registry.known)
+        for h in humans:
+            body = body_id(h.track_id, self.registry.prefix)
+            if body not in known:
+                continue
+            try:
+                T = hd.body_frame(h.joints)
+                angles = hd.joint_angles(h.joints, h.keypoints_coco, T)
+                first = body not in self.dimensions
+                if first:
+                    self.dimensions[body] = hd.BodyDimensions.measured(h.joints, h.keypoints_coco)
+            except hd.HumanDescriptionError as exc:
+                out.append(Body3D(body, error=str(exc)))
+                continue
+            out.append(Body3D(body, T, angles, self.dimensions[body], first, bool(hd.outside_limits(angles).any())))
+        return out
