@@ -1,15 +1,17 @@
 """hri_msgs (ros4hri, REP-155) as the set-up builds it: the upstream definitions, the upstream hashes.
 
-The type hash (RIHS01) is what DDS matching checks between a Jazzy/Kilted distro's hri_msgs
-and ours, so /humans/... topics only interoperate when the hashes are equal. Three checks:
+The type hash (RIHS01, ROS 2 Iron and later) identifies a message definition in the ROS graph
+(endpoint information, bags): equal hashes mean ours and a distro's hri_msgs are the same types,
+so /humans/... topics interoperate with ros4hri nodes. Three checks:
 1. the .msg files are byte-for-byte the upstream ones: their git blob ids equal those of
    ros4hri/hri_msgs tag 2.0.0 (commit 4e7c1765, branch humble-devel; `git ls-tree 2.0.0 msg/`);
 2. the hashes rosidl computed when building them equal those that rosbags (an independent,
    pure-Python RIHS01 implementation) computes from the same upstream text;
 3. both equal the values recorded here (computed from the upstream files of that commit with
    rosidl of the ROS 2 Kilted PyPI wheels and with rosbags 0.11.9).
-No published hri_msgs hash could be found to compare with (none was in the sources searched);
-a distro's ros-jazzy-hri-msgs built from the same 2.0.0 definitions must give the same values.
+No published hri_msgs hash could be found to compare with (none was in the sources searched),
+and which hri_msgs release a given distro ships could not be checked here: a release with other
+definitions of these four messages would hash differently.
 """
 import hashlib
 import json

@@ -388,6 +388,16 @@ def _fmt(values) -> str:
     return ' '.join(f'{float(v):.6g}' for v in values)
 
 
+def _visual(link: str, d: BodyDimensions) -> tuple[str, tuple[float, float, float]] | None:
+    """(URDF geometry, origin) of a link's visual, or None for links drawn by nothing."""
+    if link == 'head':
+        return f'<sphere radius="{d.head_radius:.6g}"/>', (-d.head_radius / 2, 0.0, 0.0)
+    length = d.torso_height if link == 'torso' else getattr(d, _SEGMENT_OF_LINK.get(link, ''), None)
+    if length is None:
+        return None
+    return f'<cylinder length="{length:.6g}" radius="{_LIMB_RADIUS_M}"/>', (0.0, 0.0, -length / 2)
+
+
 def urdf_xml(body_id: str, d: BodyDimensions) -> str:
     """The URDF of one body (``robot`` named ``human_<id>``), every link and joint suffixed ``_<id>``.
 
@@ -401,24 +411,14 @@ def urdf_xml(body_id: str, d: BodyDimensions) -> str:
     lines = ['<?xml version="1.0"?>', f'<robot name={quoteattr("human_" + body_id)}>',
              '  <material name="skin"><color rgba="1 0.7 0 1"/></material>']
     for link in links:
-        visuals = []
-        if link == 'head':
-            visuals.append(f'<sphere radius="{d.head_radius:.6g}"/>', )
-            origin = (-d.head_radius / 2, 0.0, 0.0)
-        elif link == 'torso':
-            visuals.append(f'<cylinder length="{d.torso_height:.6g}" radius="{_LIMB_RADIUS_M}"/>')
-            origin = (0.0, 0.0, -d.torso_height / 2)
-        elif link in _SEGMENT_OF_LINK:
-            length = getattr(d, _SEGMENT_OF_LINK[link])
-            visuals.append(f'<cylinder length="{length:.6g}" radius="{_LIMB_RADIUS_M}"/>')
-            origin = (0.0, 0.0, -length / 2)
-        if visuals:
-            lines += [f'  <link name={name(link)}>', '    <visual>',
-                      f'      <origin xyz="{_fmt(origin)}" rpy="0 0 0"/>',
-                      f'      <geometry>{visuals[0]}</geometry>', '      <material name="skin"/>',
-                      '    </visual>', '  </link>']
-        else:
+        visual = _visual(link, d)
+        if visual is None:
             lines.append(f'  <link name={name(link)}/>')
+            continue
+        geometry, origin = visual
+        lines += [f'  <link name={name(link)}>', '    <visual>', f'      <origin xyz="{_fmt(origin)}" rpy="0 0 0"/>',
+                  f'      <geometry>{geometry}</geometry>', '      <material name="skin"/>', '    </visual>',
+                  '  </link>']
     for j in joint_table(d):
         lines += [f'  <joint name={name(j.name)} type="{j.kind}">',
                   f'    <parent link={name(j.parent)}/>', f'    <child link={name(j.child)}/>',
