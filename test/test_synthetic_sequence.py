@@ -85,7 +85,7 @@ def test_static_camera_and_bad_config(body_model):
                           body_model=body_model)
     assert np.allclose(s.T_world_cam, s.T_world_cam[0]) and s.camera_kind == 'static'
     with pytest.raises(GeneratorError):
-        generate_sequence(dataclasses.replace(SMALL, num_people=4), seed=0, body_model=body_model)
+        generate_sequence(dataclasses.replace(SMALL, num_people=5), seed=0, body_model=body_model)
 
 
 def test_save_load_round_trip(seq, tmp_path):
