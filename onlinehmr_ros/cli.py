@@ -227,6 +227,9 @@ def cmd_demo(args) -> int:
 # ----------------------------------------------------------------------------
 #: ablation name -> list of (variant label, PipelineConfig changes)
 ABLATIONS = ('mask', 'ema', 'temporal', 'body_model')
+#: where `--generate` keeps its sequences, and where named sets are cached by default
+EVAL_DEFAULT_CACHE = 'out/eval_sequences'
+SET_DEFAULT_CACHE = 'out/sequences'
 
 
 def _variants(ablations: list[str], smpl_path: str | None) -> list[tuple[str, dict]]:
@@ -267,54 +270,79 @@ def _pipeline_config(base, changes: dict):
     return cfg
 
 
+def _eval_sequences(args) -> list:
+    """The sequences of ``onlinehmr eval``: folders, a named set (cached), or --generate N."""
+    from onlinehmr_ros.eval.synthetic.sequence import SyntheticSequence
+    from onlinehmr_ros.eval.sets import SetError, load_set
+    if args.sequences:
+        return [SyntheticSequence.load(d) for d in args.sequences]
+    if args.set:
+        try:
+            return load_set(args.set, args.cache, args.count or None,
+                            on_render=lambda n: print(f'rendering {n} into {args.cache}/{args.set} (not cached)'))
+        except SetError as exc:
+            raise CliError(str(exc)) from exc
+    root = pathlib.Path(args.cache)
+    dirs = sorted(p for p in root.glob('seq_*') if (p / 'meta.json').is_file())[:args.generate]
+    if len(dirs) < args.generate:
+        from onlinehmr_ros.eval.synthetic.__main__ import main as generate
+        print(f'generating {args.generate} synthetic sequences of {args.frames} frames into {root}')
+        generate(['--out', str(root), '--count', str(args.generate), '--frames', str(args.frames),
+                  '--seed', str(args.seed)])
+        dirs = sorted(p for p in root.glob('seq_*') if (p / 'meta.json').is_file())[:args.generate]
+    return [SyntheticSequence.load(d) for d in dirs]
+
+
 def cmd_eval(args) -> int:
-    import time
+    import subprocess
 
     from tqdm import tqdm
 
     from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
-    from onlinehmr_ros.eval.evaluation import evaluate_sequence, format_table
-    from onlinehmr_ros.eval.synthetic.sequence import SyntheticSequence
+    from onlinehmr_ros.eval.harness import evaluate_record
+    from onlinehmr_ros.eval.report import format_report, write_json
+    from onlinehmr_ros.eval.runs import RunRecord, RunRecordError, run_pipeline
 
-    dirs = [pathlib.Path(d) for d in args.sequences]
-    if not dirs:
-        root = pathlib.Path(args.cache)
-        dirs = sorted(p for p in root.glob('seq_*') if (p / 'meta.json').is_file())[:args.generate]
-        if len(dirs) < args.generate:
-            from onlinehmr_ros.eval.synthetic.__main__ import main as generate
-            print(f'generating {args.generate} synthetic sequences of {args.frames} frames into {root}')
-            generate(['--out', str(root), '--count', str(args.generate), '--frames', str(args.frames),
-                      '--seed', str(args.seed)])
-            dirs = sorted(p for p in root.glob('seq_*') if (p / 'meta.json').is_file())[:args.generate]
-    if not dirs:
-        raise CliError('no sequences: give sequence folders or --generate N')
+    if args.set and args.cache == EVAL_DEFAULT_CACHE:
+        args.cache = SET_DEFAULT_CACHE
+    seqs = _eval_sequences(args)
+    if not seqs:
+        raise CliError('no sequences: give sequence folders, --set tune|report or --generate N')
     ablations = list(ABLATIONS) if 'all' in args.ablation else args.ablation
     base = PipelineConfig(hmr=HMRConfig(max_people=args.max_people))
-    rows = []
-    for d in dirs:
-        seq = SyntheticSequence.load(d)
+    results = []
+    for seq in seqs:
         for label, changes in _variants(ablations, args.smpl_path):
-            pipeline = Pipeline(_pipeline_config(base, changes))
-            outputs = []
-            t0 = time.perf_counter()
-            for frame in tqdm(seq.iter_frames(), total=seq.num_frames, unit='frame',
-                              desc=f'{seq.name} {label or "baseline"}', leave=False):
-                outputs.append(pipeline.process(frame))
-            wall = time.perf_counter() - t0
-            row = evaluate_sequence(seq, outputs, body_model=pipeline.body_model)
-            pipeline.close()
-            row.update(sequence=f'{seq.name} ({seq.camera_kind}, {len(seq.people)}p)', variant=label,
-                       wall_fps=len(outputs) / wall)
-            rows.append(row)
-            if row.get('notes'):
-                for note in row['notes']:
-                    print(f'  note [{seq.name} {label or "baseline"}]: {note}')
-    print(format_table(rows))
+            stem = f'{seq.name}' + (f'__{label.replace("=", "-")}' if label else '')
+            if args.from_runs:
+                path = pathlib.Path(args.from_runs) / f'{stem}.npz'
+                if not path.is_file():
+                    raise CliError(f'{path} not found (write run records with --save-runs)')
+                try:
+                    record = RunRecord.load(path)
+                except RunRecordError as exc:
+                    raise CliError(str(exc)) from exc
+            else:
+                pipeline = Pipeline(_pipeline_config(base, changes))
+                with tqdm(total=seq.num_frames, unit='frame', desc=f'{seq.name} {label or "baseline"}') as bar:
+                    record = run_pipeline(seq, pipeline, progress=bar.update)
+                pipeline.close()
+                if args.save_runs:
+                    record.save(pathlib.Path(args.save_runs) / f'{stem}.npz')
+            result = evaluate_record(seq, record)
+            result['variant'] = label
+            results.append(result)
+            for note in result['notes']:
+                print(f'  note [{seq.name} {label or "baseline"}]: {note}')
+    print(format_report(results))
     if args.json:
-        pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        clean = [{k: (v if isinstance(v, (int, float, str, list)) else str(v)) for k, v in r.items()} for r in rows]
-        pathlib.Path(args.json).write_text(json.dumps(clean, indent=1, default=str))
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
+                                cwd=pathlib.Path(__file__).parent).stdout.strip()
+        settings = {'set': args.set or None, 'count': args.count or None, 'cache': args.cache,
+                    'max_people': args.max_people, 'ablations': ablations, 'from_runs': args.from_runs or None,
+                    'commit': commit or None, 'command': 'onlinehmr ' + ' '.join(sys.argv[1:])}
+        print(f'wrote {write_json(args.json, results, settings)}')
     return 0
 
 
@@ -348,18 +376,29 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument('--fps', type=float, default=24.0)
     rb.set_defaults(func=cmd_render_bag)
 
-    ev = sub.add_parser('eval', help='metrics on synthetic sequences with exact ground truth (+ ablations)')
+    ev = sub.add_parser('eval', help='metrics on synthetic sequences with exact ground truth (+ ablations); '
+                        'see docs/EVALUATION.md')
     ev.add_argument('sequences', nargs='*', help='sequence folders (written by python -m onlinehmr_ros.eval.synthetic)')
-    ev.add_argument('--generate', type=int, default=4, help='without folders: use/generate this many sequences')
-    ev.add_argument('--frames', type=int, default=150, help='frames per generated sequence')
-    ev.add_argument('--seed', type=int, default=0)
-    ev.add_argument('--cache', default='out/eval_sequences', help='where generated sequences are kept')
+    ev.add_argument('--set', choices=('tune', 'report'), default=None,
+                    help='named sequence set: tune (seeds 0-599, for tuning and tests) or report (seeds 7000-7599, '
+                    'report only, never tune on it); rendered once into --cache/<set>')
+    ev.add_argument('--count', type=int, default=0, help='with --set: only the first N sequences of the set')
+    ev.add_argument('--generate', type=int, default=4, help='without folders or --set: use/generate this many '
+                    'sequences in --cache')
+    ev.add_argument('--frames', type=int, default=150, help='frames per generated sequence (--generate)')
+    ev.add_argument('--seed', type=int, default=0, help='first seed of --generate')
+    ev.add_argument('--cache', default=EVAL_DEFAULT_CACHE,
+                    help=f'where sequences are kept (--generate: {EVAL_DEFAULT_CACHE}; --set: {SET_DEFAULT_CACHE}; '
+                    'the team shares /work/cache/sequences)')
     ev.add_argument('--ablation', nargs='*', default=[], choices=ABLATIONS + ('all',),
                     help='extra rows: mask (none/hard vs soft), ema (off), temporal (fitting without L_v/L_a), '
                     'body_model (smpl, needs --smpl-path)')
     ev.add_argument('--smpl-path', default=None, help='folder with SMPL_NEUTRAL.pkl for the body-model ablation')
-    ev.add_argument('--max-people', type=int, default=3)
-    ev.add_argument('--json', default='', help='also write the rows as JSON')
+    ev.add_argument('--max-people', type=int, default=4, help='HMRConfig.max_people of the evaluated pipeline')
+    ev.add_argument('--json', default='', help='also write settings, per-sequence results and means as JSON')
+    ev.add_argument('--save-runs', default='', help='write each run record (<sequence>[__variant].npz) here')
+    ev.add_argument('--from-runs', default='', help='evaluate run records written by --save-runs instead of '
+                    'running the pipeline')
     ev.set_defaults(func=cmd_eval)
 
     sub.add_parser('train', help='train the learned causal HMR (see `onlinehmr train --help`)', add_help=False)

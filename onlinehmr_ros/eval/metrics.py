@@ -46,6 +46,10 @@ from onlinehmr_ros.core.common.geometry import similarity_transform_points, umey
 M_TO_MM = 1000.0
 #: SMPL-24 hip joints whose mean is the pelvis used for alignment (WHAM / TRAM / GVHMR).
 SMPL24_HIP_INDICES: tuple[int, int] = (1, 2)
+#: COCO-17 hip keypoints (left, right) whose mean is the pelvis on the COCO skeleton.
+COCO17_HIP_INDICES: tuple[int, int] = (11, 12)
+#: COCO-17 ankle keypoints (left, right), the foot points of foot sliding on the COCO skeleton.
+COCO17_ANKLE_INDICES: tuple[int, int] = (15, 16)
 #: SMPL-24 ankle and foot joints (left ankle, right ankle, left foot, right foot).
 SMPL24_FOOT_JOINT_INDICES: tuple[int, ...] = (7, 8, 10, 11)
 #: SMPL (6890-vertex) foot vertices used by the WHAM / GVHMR foot-sliding metric.
@@ -130,12 +134,18 @@ def mpjpe(pred_joints: np.ndarray, gt_joints: np.ndarray,
 
     Args:
         pred_joints, gt_joints: (F, J, 3) metres, same frame (usually camera).
-        pelvis_indices: joints averaged into the pelvis (SMPL-24 hips by default).
+        pelvis_indices: joints averaged into the pelvis (SMPL-24 hips by default; COCO-17: (11, 12)).
     Returns:
         (F,) per-frame error, mm.
     """
+    return mpjpe_per_joint(pred_joints, gt_joints, pelvis_indices).mean(axis=-1)
+
+
+def mpjpe_per_joint(pred_joints: np.ndarray, gt_joints: np.ndarray,
+                    pelvis_indices: tuple[int, ...] = SMPL24_HIP_INDICES) -> np.ndarray:
+    """(F, J) per-joint errors of :func:`mpjpe` (pelvis-aligned), mm."""
     p, g = _pair(pred_joints, gt_joints, 'joints')
-    return _joint_error(p - pelvis(p, pelvis_indices), g - pelvis(g, pelvis_indices)) * M_TO_MM
+    return np.linalg.norm((p - pelvis(p, pelvis_indices)) - (g - pelvis(g, pelvis_indices)), axis=-1) * M_TO_MM
 
 
 def pa_mpjpe(pred_joints: np.ndarray, gt_joints: np.ndarray) -> np.ndarray:
@@ -147,9 +157,14 @@ def pa_mpjpe(pred_joints: np.ndarray, gt_joints: np.ndarray) -> np.ndarray:
     Returns:
         (F,) per-frame error, mm.
     """
+    return pa_mpjpe_per_joint(pred_joints, gt_joints).mean(axis=-1)
+
+
+def pa_mpjpe_per_joint(pred_joints: np.ndarray, gt_joints: np.ndarray) -> np.ndarray:
+    """(F, J) per-joint errors of :func:`pa_mpjpe` (per-frame similarity Procrustes), mm."""
     p, g = _pair(pred_joints, gt_joints, 'joints')
     s, R, t = umeyama(p, g, with_scale=True)
-    return _joint_error(similarity_transform_points(s, R, t, p), g) * M_TO_MM
+    return np.linalg.norm(similarity_transform_points(s, R, t, p) - g, axis=-1) * M_TO_MM
 
 
 def pve(pred_vertices: np.ndarray, gt_vertices: np.ndarray, pred_joints: np.ndarray, gt_joints: np.ndarray,

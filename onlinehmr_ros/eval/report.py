@@ -1,0 +1,142 @@
+"""Tables and JSON of evaluation results (the dicts of :func:`~onlinehmr_ros.eval.harness.evaluate_record`).
+
+Every table lists one line per sequence and a mean line per group (NaN-aware
+mean over sequences; :func:`~onlinehmr_ros.eval.evaluation.format_table`).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from onlinehmr_ros.eval.evaluation import format_table
+from onlinehmr_ros.eval.harness import COCO17_NAMES, ROW_KINDS
+
+CAMERA_COLUMNS = (
+    ('orientation_jump_max_deg', 'jump deg', '{:.1f}'), ('orientation_error_mean_deg', 'rot deg', '{:.1f}'),
+    ('gravity_error_mean_deg', 'grav deg', '{:.1f}'), ('gravity_error_max_deg', 'grav max', '{:.1f}'),
+    ('ate_m', 'ATE m', '{:.3f}'), ('ate_pct', 'ATE %', '{:.1f}'), ('ate_s_m', 'ATE-S m', '{:.3f}'),
+    ('ate_s_pct', 'ATE-S %', '{:.1f}'), ('sim3_scale', 'scale', '{:.2f}'), ('ate_s_over_ate', 'S/ATE', '{:.2f}'),
+    ('tracked_pct', 'tracked%', '{:.0f}'), ('path_length_m', 'path m', '{:.2f}'),
+)
+HUMAN_COLUMNS = (
+    ('pa_mpjpe', 'PA-MPJPE', '{:.1f}'), ('mpjpe', 'MPJPE', '{:.1f}'), ('w_mpjpe100', 'W-MPJPE100', '{:.0f}'),
+    ('wa_mpjpe100', 'WA-MPJPE100', '{:.0f}'), ('rte', 'RTE%', '{:.2f}'), ('accel', 'Accel', '{:.1f}'),
+    ('jitter', 'Jitter', '{:.1f}'), ('jitter_gt', 'JitGT', '{:.1f}'), ('hf_share', 'HF%', '{:.2f}'),
+    ('depth_ratio', 'depth', '{:.2f}'), ('lag_frames', 'lag fr', '{:.1f}'), ('conf_spearman', 'confRho', '{:.2f}'),
+    ('coverage', 'cover%', '{:.0f}'),
+)
+TRACKING_COLUMNS = (
+    ('idf1', 'IDF1', '{:.3f}'), ('id_switches', 'IDsw', '{:.0f}'),
+    ('id_switches_per_person_minute', 'IDsw/p/min', '{:.2f}'), ('fragmentations', 'frag', '{:.0f}'),
+    ('mota', 'MOTA', '{:.3f}'), ('coverage', 'cover%', '{:.1f}'), ('visible_person_frames', 'vis p-fr', '{:.0f}'),
+    ('fps', 'fps', '{:.1f}'),
+)
+
+
+def _label(r: dict) -> str:
+    return f'{r["sequence"]} s{r["seed"]}'
+
+
+def _variant(r: dict, suffix: str) -> str:
+    v = r.get('variant', '')
+    return f'{v} {suffix}'.strip() if v else suffix
+
+
+def format_report(results: Sequence[dict]) -> str:
+    """The camera, human, tracking, per-joint and breakdown tables as one text."""
+    cam_rows = [{'sequence': _label(r), 'variant': r.get('variant', ''), **r['camera'],
+                 'tracked_pct': 100.0 * r['camera']['tracked_fraction']} for r in results]
+    human_rows = [{'sequence': _label(r), 'variant': _variant(r, kind), **r['rows'][kind]}
+                  for kind in ROW_KINDS for r in results]
+    trk_rows = [{'sequence': _label(r), 'variant': _variant(r, '2-4 people' if r['people'] > 1 else '1 person'),
+                 **r['tracking'], 'fps': r['fps']} for r in results]
+    trk_rows.sort(key=lambda x: x['variant'])
+    parts = ['Camera branch (orientation: all frames; ATE/scale: tracked frames)', format_table(cam_rows, CAMERA_COLUMNS),
+             'Human branch, COCO-17 [own = own camera; gt_camera = same people placed with the true camera; '
+             'baseline = mediapipe world landmarks placed per frame with the true camera]',
+             format_table(human_rows, HUMAN_COLUMNS),
+             'Multi-person tracking (visible = >= 9 of 17 keypoints visible; match: 2D keypoint distance '
+             '<= 0.5 body height)', format_table(trk_rows, TRACKING_COLUMNS),
+             'Per-joint PA-MPJPE, mm (mean over sequences)', _per_joint_table(results),
+             'PA-MPJPE / MPJPE by cause, mm (mean over sequences that have the case)', _breakdown_table(results)]
+    return '\n'.join(parts)
+
+
+def _nanmean(values) -> float:
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    return float(np.nanmean(v)) if np.any(np.isfinite(v)) else math.nan
+
+
+def _groups(results: Sequence[dict]) -> list[tuple[str, str]]:
+    variants = list(dict.fromkeys(r.get('variant', '') for r in results))
+    return [(v, k) for v in variants for k in ROW_KINDS]
+
+
+def _per_joint_table(results: Sequence[dict]) -> str:
+    groups = _groups(results)
+    heads = [_variant({'variant': v}, k) for v, k in groups]
+    w = max(12, *(len(h) for h in heads))
+    lines = [f'{"joint":16s}' + ''.join(f'{h:>{w + 1}s}' for h in heads)]
+    for name in COCO17_NAMES:
+        cells = [_nanmean(r['per_joint'][k][name] for r in results if r.get('variant', '') == v) for v, k in groups]
+        lines.append(f'{name:16s}' + ''.join(f'{c:>{w + 1}.1f}' for c in cells))
+    return '\n'.join(lines) + '\n'
+
+
+def _breakdown_table(results: Sequence[dict]) -> str:
+    groups = _groups(results)
+    cats = sorted({c for r in results for k in ROW_KINDS for c in r['breakdown'][k]})
+    heads = [_variant({'variant': v}, k) for v, k in groups]
+    w = max(14, *(len(h) for h in heads))
+    lines = [f'{"case":22s}' + ''.join(f'{h:>{w + 1}s}' for h in heads)]
+    for c in cats:
+        cells = []
+        for v, k in groups:
+            sel = [r['breakdown'][k][c] for r in results if r.get('variant', '') == v and c in r['breakdown'][k]]
+            pa, mp = _nanmean(x['pa_mpjpe'] for x in sel), _nanmean(x['mpjpe'] for x in sel)
+            cells.append(f'{pa:.1f} / {mp:.1f}' if sel else '-')
+        lines.append(f'{c:22s}' + ''.join(f'{x:>{w + 1}s}' for x in cells))
+    return '\n'.join(lines) + '\n'
+
+
+def set_means(results: Sequence[dict]) -> dict:
+    """Means over sequences: camera, tracking (all and 2-4 people) and each human row kind, per variant."""
+    out = {}
+    for v in dict.fromkeys(r.get('variant', '') for r in results):
+        rs = [r for r in results if r.get('variant', '') == v]
+        multi = [r for r in rs if r['people'] > 1]
+        entry = {'camera': _mean_dicts([r['camera'] for r in rs]),
+                 'tracking_all': _mean_dicts([r['tracking'] for r in rs]),
+                 'tracking_multi_person': _mean_dicts([r['tracking'] for r in multi]),
+                 'rows': {k: _mean_dicts([r['rows'][k] for r in rs]) for k in ROW_KINDS},
+                 'sequences': len(rs), 'multi_person_sequences': len(multi)}
+        out[v or 'baseline_config'] = entry
+    return out
+
+
+def _mean_dicts(ds: list[dict]) -> dict:
+    keys = [k for k in (ds[0] if ds else {}) if isinstance(ds[0][k], (int, float))]
+    return {k: _nanmean(d[k] for d in ds) for k in keys}
+
+
+def write_json(path: str | Path, results: Sequence[dict], settings: dict) -> Path:
+    """Write settings, per-sequence results and set means (NaN as null)."""
+    def clean(x):
+        if isinstance(x, float):
+            return None if math.isnan(x) else x
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, (np.integer, np.floating)):
+            return clean(x.item())
+        return x
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(clean({'settings': settings, 'means': set_means(results), 'sequences': list(results)}),
+                              indent=1))
+    return out
