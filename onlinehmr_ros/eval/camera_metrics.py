@@ -106,7 +106,8 @@ def gravity_errors_deg(R_world_cam_est: np.ndarray, R_world_cam_gt: np.ndarray,
     """(F,) angle between the estimated world's up axis and the true up, degrees (both worlds z up)."""
     up = np.asarray(up_world, dtype=np.float64)
     est_up_in_truth = world_alignment(R_world_cam_est, R_world_cam_gt) @ up
-    return np.degrees(np.arccos(np.clip(est_up_in_truth @ up, -1.0, 1.0)))
+    # atan2 of sine and cosine: accurate near 0 (arccos is not, e.g. for float32 input)
+    return np.degrees(np.arctan2(np.linalg.norm(np.cross(est_up_in_truth, up), axis=-1), est_up_in_truth @ up))
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def evaluate_tracking(frames: list[FrameInput], fps: float, threshold: float = M
         acc.update(gt_ids[vis].tolist(), hyp[keep_h].tolist(), dist, frameid=i)
         visible_total += int(vis.sum())
     mh = mm.metrics.create()
-    names = ['idf1', 'num_switches', 'num_fragmentations', 'mota', 'num_matches', 'num_objects',
+    names = ['idf1', 'num_switches', 'num_fragmentations', 'mota', 'num_detections', 'num_objects',
              'num_false_positives']
     summary = mh.compute(acc, metrics=names, name='seq').iloc[0]
     ev = acc.mot_events
@@ -143,6 +143,6 @@ def evaluate_tracking(frames: list[FrameInput], fps: float, threshold: float = M
         id_switches_per_person_minute=switches / minutes if minutes > 0 else math.nan,
         fragmentations=int(summary['num_fragmentations']),
         mota=float(summary['mota']) if visible_total else math.nan,
-        coverage=100.0 * float(summary['num_matches']) / visible_total if visible_total else math.nan,
+        coverage=100.0 * float(summary['num_detections']) / visible_total if visible_total else math.nan,
         visible_person_frames=visible_total, false_positives=int(summary['num_false_positives']),
         matches=matches)
