@@ -214,13 +214,14 @@ def _place_pillar(events: _Events, motions: list[PersonMotion], T_world_cam: np.
     """(centre_xy, u_xy): where the pillar hides the waiting person (module docstring).
 
     Raises:
-        GeneratorError: no place on the camera-to-person line keeps clear of the camera and the people.
+        EventNotAchievedError: the person never waits at its spot, or no place on the camera-to-person line
+            keeps clear of the camera and the people.
     """
     m = motions[events.hide_person]
     hide = np.asarray(events.hide_xy)
     waiting = np.nonzero(np.linalg.norm(m.ground_xy - hide, axis=1) < 0.05)[0]
     if waiting.size == 0:
-        raise GeneratorError('the hiding person never reaches its hiding spot; make the sequence longer')
+        raise EventNotAchievedError('the hiding person never reaches its hiding spot; make the sequence longer')
     mid = int(waiting[len(waiting) // 2])
     cam_xy = T_world_cam[mid, :2, 3].copy()
     ray = hide - cam_xy
@@ -239,7 +240,7 @@ def _place_pillar(events: _Events, motions: list[PersonMotion], T_world_cam: np.
         if np.any(corners < room.box_min[:2] + 0.2) or np.any(corners > room.box_max[:2] - 0.2):
             continue
         return centre, u_xy
-    raise GeneratorError('no place for the pillar between the camera and the hiding person clear of the camera '
+    raise EventNotAchievedError('no place for the pillar between the camera and the hiding person clear of the camera '
                          'path and the people; use another seed or pillar=False')
 
 
