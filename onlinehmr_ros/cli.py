@@ -325,7 +325,7 @@ def cmd_eval(args) -> int:
                     raise CliError(str(exc)) from exc
             else:
                 pipeline = Pipeline(_pipeline_config(base, changes))
-                with tqdm(total=seq.num_frames, unit='frame', desc=f'{seq.name} {label or "baseline"}') as bar:
+                with tqdm(total=seq.num_frames, unit='frame', desc=f'{seq.name} {label or "default config"}') as bar:
                     record = run_pipeline(seq, pipeline, progress=bar.update)
                 pipeline.close()
                 if args.save_runs:
@@ -334,7 +334,7 @@ def cmd_eval(args) -> int:
             result['variant'] = label
             results.append(result)
             for note in result['notes']:
-                print(f'  note [{seq.name} {label or "baseline"}]: {note}')
+                print(f'  note [{seq.name} {label or "default config"}]: {note}')
     print(format_report(results))
     if args.json:
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import onlinehmr_ros.eval.sets as sets
-from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.synthetic import SequenceConfig
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.eval.synthetic import SequenceConfig
 
 
 def test_report_and_tune_sets_are_apart_and_cover_the_scenarios():

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.geometry import invert_transform, project_points, transform_points
-from onlinehmr_ros.core.synthetic import SequenceConfig, generate_sequence
-from onlinehmr_ros.core.synthetic.generator import GENERATOR_VERSION, EventNotAchievedError, GeneratorError
+from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.common.geometry import invert_transform, project_points, transform_points
+from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence
+from onlinehmr_ros.eval.synthetic.generator import GENERATOR_VERSION, EventNotAchievedError, GeneratorError
 
 EVENTS = SequenceConfig(num_frames=240, width_px=192, height_px=144, num_people=2, camera_kind='handheld',
                         people_depth_m=(3.0, 5.0), pillar=True, exit_reenter=True)

@@ -108,33 +108,17 @@ def test_save_load_round_trip(seq, tmp_path):
         SyntheticSequence.load(tmp_path / 'nothing')
 
 
-def test_evaluating_ground_truth_gives_zero_errors(seq, body_model):
-    from types import SimpleNamespace
+def test_evaluating_ground_truth_gives_zero_errors(seq):
+    """The generator's ground truth through the evaluation harness: every error is zero."""
+    from eval_fakes import record_from_truth
 
-    from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
-    from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat
-    from onlinehmr_ros.eval.evaluation import evaluate_sequence
-
-    T_cam_world = invert_transform(seq.T_world_cam)
-    outputs = []
-    for i in range(seq.num_frames):
-        cam, world = [], []
-        for k, p in enumerate(seq.people):
-            verts_cam = transform_points(T_cam_world[i], person_vertices_world(seq, body_model, k, [i])[0])
-            for frame_list, joints, verts in ((cam, transform_points(T_cam_world[i], p.joints_world[i]), verts_cam),
-                                              (world, p.joints_world[i], np.zeros((0, 3)))):
-                frame_list.append(HumanState(
-                    track_id=10 + k, model='open', betas=p.betas, global_orient=p.global_orient_world[i],
-                    body_pose=p.body_pose[i], transl=p.transl_world[i], joints=joints.astype(np.float32),
-                    joint_confidence=np.ones(24, np.float32), vertices=verts.astype(np.float32),
-                    keypoints_coco=p.keypoints_coco_world[i]))
-        pose = CameraPose(seq.stamp_ns(i), quat_wxyz_from_rotmat(seq.T_world_cam[i, :3, :3]),
-                          seq.T_world_cam[i, :3, 3])
-        outputs.append(SimpleNamespace(camera_humans=HumansFrame(seq.stamp_ns(i), 'camera', tuple(cam)),
-                                       world_humans=HumansFrame(seq.stamp_ns(i), 'world', tuple(world)),
-                                       camera_pose=pose, timings_ms={'total': 10.0}))
-    row = evaluate_sequence(seq, outputs, body_model=body_model)
-    assert row['matched'] == {10: 0, 11: 1}
-    for key in ('mpjpe', 'pa_mpjpe', 'pve', 'w_mpjpe100', 'wa_mpjpe100'):
-        assert row[key] < 0.05, (key, row[key])
-    assert row['ate'] < 1e-6 and row['ate_s'] < 1e-6 and row['fps'] == 100.0
+    from onlinehmr_ros.eval.harness import evaluate_record
+    r = evaluate_record(seq, record_from_truth(seq))
+    assert r['tracking']['idf1'] == 1.0 and r['tracking']['id_switches'] == 0
+    assert r['tracking']['coverage'] == 100.0 and r['tracking']['false_positives'] == 0
+    for kind, row in r['rows'].items():
+        for key in ('mpjpe', 'pa_mpjpe', 'w_mpjpe100', 'wa_mpjpe100'):
+            assert row[key] < 0.05, (kind, key, row[key])
+        assert abs(row['depth_ratio'] - 1.0) < 1e-5
+    assert r['camera']['ate_m'] < 1e-6 and r['camera']['ate_s_m'] < 1e-6
+    assert r['camera']['orientation_jump_max_deg'] < 1e-4 and r['camera']['gravity_error_max_deg'] < 1e-4

@@ -1,7 +1,7 @@
 """Tables and JSON of evaluation results (the dicts of :func:`~onlinehmr_ros.eval.harness.evaluate_record`).
 
 Every table lists one line per sequence and a mean line per group (NaN-aware
-mean over sequences; :func:`~onlinehmr_ros.eval.evaluation.format_table`).
+mean over sequences; :func:`format_table`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Sequence
 
 import numpy as np
 
-from onlinehmr_ros.eval.evaluation import format_table
 from onlinehmr_ros.eval.harness import COCO17_NAMES, ROW_KINDS
 
 CAMERA_COLUMNS = (
@@ -37,7 +36,46 @@ TRACKING_COLUMNS = (
 )
 
 
-def _label(r: dict) -> str:
+def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
+    """A plain-text table: one line per row, then a mean line per variant.
+
+    Rows may carry ``'variant'`` (e.g. ``'mask=none'``; ablations are extra rows): rows are grouped
+    by variant in order of first appearance, each group ends with its mean (NaN-aware). The label
+    of a row is ``'sequence [variant]'``.
+    """
+    label_w = max([len(_row_label(r)) for r in rows] + [12])
+    head = f'{"sequence":{label_w}s} ' + ' '.join(f'{h:>{max(len(h), 7)}s}' for _, h, _ in columns)
+    lines = [head, '-' * len(head)]
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get('variant', '')), []).append(r)
+    for variant, group in groups.items():
+        for r in group:
+            lines.append(_line(_row_label(r), r, columns, label_w))
+        mean = {}
+        for key, _, _ in columns:
+            vals = np.array([float(r.get(key, math.nan)) for r in group], dtype=np.float64)
+            mean[key] = float(np.nanmean(vals)) if np.any(np.isfinite(vals)) else math.nan
+        lines.append(_line('mean' + (f' [{variant}]' if variant else ''), mean, columns, label_w))
+        lines.append('')
+    return '\n'.join(lines).rstrip() + '\n'
+
+
+def _row_label(r: dict) -> str:
+    v = r.get('variant', '')
+    return f'{r.get("sequence", "?")}' + (f' [{v}]' if v else '')
+
+
+def _line(label: str, r: dict, columns, label_w: int) -> str:
+    cells = []
+    for key, header, fmt in columns:
+        v = r.get(key, math.nan)
+        text = '-' if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+        cells.append(f'{text:>{max(len(header), 7)}s}')
+    return f'{label:{label_w}s} ' + ' '.join(cells)
+
+
+def _seq_label(r: dict) -> str:
     return f'{r["sequence"]} s{r["seed"]}'
 
 
@@ -48,11 +86,11 @@ def _variant(r: dict, suffix: str) -> str:
 
 def format_report(results: Sequence[dict]) -> str:
     """The camera, human, tracking, per-joint and breakdown tables as one text."""
-    cam_rows = [{'sequence': _label(r), 'variant': r.get('variant', ''), **r['camera'],
+    cam_rows = [{'sequence': _seq_label(r), 'variant': r.get('variant', ''), **r['camera'],
                  'tracked_pct': 100.0 * r['camera']['tracked_fraction']} for r in results]
-    human_rows = [{'sequence': _label(r), 'variant': _variant(r, kind), **r['rows'][kind]}
+    human_rows = [{'sequence': _seq_label(r), 'variant': _variant(r, kind), **r['rows'][kind]}
                   for kind in ROW_KINDS for r in results]
-    trk_rows = [{'sequence': _label(r), 'variant': _variant(r, '2-4 people' if r['people'] > 1 else '1 person'),
+    trk_rows = [{'sequence': _seq_label(r), 'variant': _variant(r, '2-4 people' if r['people'] > 1 else '1 person'),
                  **r['tracking'], 'fps': r['fps']} for r in results]
     trk_rows.sort(key=lambda x: x['variant'])
     parts = ['Camera branch (orientation: all frames; ATE/scale: tracked frames)', format_table(cam_rows, CAMERA_COLUMNS),

@@ -19,7 +19,8 @@ image) is removed from that frame instead of counting as a false positive.
 
 Metrics (py-motmetrics, which implements Bernardin & Stiefelhagen 2008 and
 Ristani et al. 2016): ``idf1``, ``id_switches`` (``num_switches``),
-``fragmentations``, ``mota``, ``coverage`` = matched visible person-frames /
+``fragmentations``, ``mota``, ``coverage`` = visible person-frames with a
+matched output (matches and switches: motmetrics' ``num_detections``) /
 visible person-frames (recall, %), ``id_switches_per_person_minute`` =
 switches / visible person-time in minutes.
 """
