@@ -3,10 +3,8 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 import onlinehmr_ros.eval.sets as sets
-from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.eval.synthetic import SequenceConfig
 
 
@@ -28,12 +26,11 @@ def test_report_and_tune_sets_are_apart_and_cover_the_scenarios():
         sets.set_entries('holdout')
 
 
-def test_cache_renders_once_and_again_after_a_generator_change(tmp_path, monkeypatch):
-    torch.set_num_threads(1)
+def test_cache_renders_once_and_again_after_a_generator_change(tmp_path, monkeypatch, open_body_model):
     tiny = SequenceConfig(num_frames=5, width_px=64, height_px=48, num_people=1, camera_kind='static')
     entry = sets.SetEntry('tune', 0, sets.Scenario('static', 1), tiny, 0)
     monkeypatch.setattr(sets, 'set_entries', lambda name, count=None: [entry])
-    body_model = load_body_model(BodyModelConfig())
+    body_model = open_body_model
     rendered = []
     a = sets.load_set('tune', tmp_path, body_model=body_model, on_render=rendered.append)
     b = sets.load_set('tune', tmp_path, body_model=body_model, on_render=rendered.append)

@@ -3,9 +3,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
-
-from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.common.geometry import invert_transform, project_points, transform_points
 from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence
 from onlinehmr_ros.eval.synthetic.generator import GENERATOR_VERSION, EventNotAchievedError, GeneratorError
@@ -16,14 +13,8 @@ SEED = 100   # a tune seed whose events happen (the set builder picks such seeds
 
 
 @pytest.fixture(scope='module')
-def body_model():
-    torch.set_num_threads(1)
-    return load_body_model(BodyModelConfig())
-
-
-@pytest.fixture(scope='module')
-def seq(body_model):
-    return generate_sequence(EVENTS, SEED, body_model)
+def seq(open_body_model):
+    return generate_sequence(EVENTS, SEED, open_body_model)
 
 
 def _in_image(seq, k):
@@ -104,7 +95,8 @@ def test_people_stay_3_to_5_m_in_front_of_the_start_and_version_guard(seq):
         'the generator output changed: bump GENERATOR_VERSION and update FINGERPRINT in this test'
 
 
-def test_event_settings_are_checked(body_model):
+def test_event_settings_are_checked(open_body_model):
+    body_model = open_body_model
     with pytest.raises(GeneratorError):
         generate_sequence(dataclasses.replace(EVENTS, num_people=1, pillar=False), 0, body_model)
     with pytest.raises(GeneratorError):

@@ -31,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--width', type=int, default=640)
     p.add_argument('--height', type=int, default=480)
     p.add_argument('--hfov', type=float, default=65.0, help='horizontal field of view, degrees (default 65)')
-    p.add_argument('--people', type=int, choices=(1, 2, 3), default=None,
+    p.add_argument('--people', type=int, choices=(1, 2, 3, 4), default=None,
                    help='people per sequence (default: cycle 1-3)')
+    p.add_argument('--pillar', action='store_true', help='a pillar fully hides the last person for >= 1.2 s')
+    p.add_argument('--exit-reenter', action='store_true', help='the first person leaves the view and comes back '
+                   '(2 or more people)')
     p.add_argument('--camera', choices=('handheld', 'robot', 'static', 'random'), default=None,
                    help='camera kind (default: cycle; "random": drawn from the seed)')
     p.add_argument('--body-model', choices=('open', 'smpl', 'smplx'), default='open')
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     body_model = load_body_model(BodyModelConfig(type=args.body_model, path=args.body_model_path))
     base = SequenceConfig(num_frames=args.frames, fps=args.fps, width_px=args.width, height_px=args.height,
                           hfov_deg=args.hfov, body_model=BodyModelConfig(type=args.body_model,
-                                                                         path=args.body_model_path))
+                                                                         path=args.body_model_path),
+                          pillar=args.pillar, exit_reenter=args.exit_reenter)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with tqdm(total=args.count * args.frames, unit='frame', desc='rendering') as bar:
