@@ -100,8 +100,85 @@ def format_report(results: Sequence[dict]) -> str:
              'Multi-person tracking (visible = >= 9 of 17 keypoints visible; match: 2D keypoint distance '
              '<= 0.5 body height)', format_table(trk_rows, TRACKING_COLUMNS),
              'Per-joint PA-MPJPE, mm (mean over sequences)', _per_joint_table(results),
-             'PA-MPJPE / MPJPE by cause, mm (mean over sequences that have the case)', _breakdown_table(results)]
+             'PA-MPJPE / MPJPE by cause, mm (mean over sequences that have the case)', _breakdown_table(results),
+             'Targets of issues 12-14 (means over sequences unless stated)', format_targets(results)]
     return '\n'.join(parts)
+
+
+def _within(lo: float, hi: float):
+    return lambda v: lo <= v <= hi
+
+
+#: (issue, what, value from the results of one variant, target text, test)
+TARGETS = (
+    ('12', 'largest orientation jump, max over sequences (deg)',
+     lambda rs: max(r['camera']['orientation_jump_max_deg'] for r in rs), '<= 3', lambda v: v <= 3),
+    ('12', 'orientation error after one rotation (deg)',
+     lambda rs: _nanmean(r['camera']['orientation_error_mean_deg'] for r in rs), '<= 3', lambda v: v <= 3),
+    ('12', 'gravity error (deg)', lambda rs: _nanmean(r['camera']['gravity_error_mean_deg'] for r in rs), '<= 3',
+     lambda v: v <= 3),
+    ('12', 'ATE (% of camera path, moving cameras)', lambda rs: _nanmean(r['camera']['ate_pct'] for r in rs), '<= 2',
+     lambda v: v <= 2),
+    ('12', 'sequences with a tracked map whose Sim(3) scale is in 0.93-1.07 (%)',
+     lambda rs: _share(rs, lambda r: r['camera']['sim3_scale'], _within(0.93, 1.07)), '100', lambda v: v >= 100),
+    ('12', 'ATE-S / ATE', lambda rs: _nanmean(r['camera']['ate_s_over_ate'] for r in rs), '<= 1.3', lambda v: v <= 1.3),
+    ('12', 'W-MPJPE100 own / gt_camera', lambda rs: _ratio(rs, 'w_mpjpe100'), '<= 1.3', lambda v: v <= 1.3),
+    ('12', 'WA-MPJPE100 own / gt_camera', lambda rs: _ratio(rs, 'wa_mpjpe100'), '<= 1.3', lambda v: v <= 1.3),
+    ('13', 'PA-MPJPE, gt_camera (mm)', lambda rs: _row(rs, 'pa_mpjpe'), '<= 45', lambda v: v <= 45),
+    ('13', 'sequences with pelvis depth est/truth in 0.97-1.03 (%)',
+     lambda rs: _share(rs, lambda r: r['rows']['gt_camera']['depth_ratio'], _within(0.97, 1.03)), '100',
+     lambda v: v >= 100),
+    ('13', 'W-MPJPE100, gt_camera (mm)', lambda rs: _row(rs, 'w_mpjpe100'), '<= 200', lambda v: v <= 200),
+    ('13', 'WA-MPJPE100, gt_camera (mm)', lambda rs: _row(rs, 'wa_mpjpe100'), '<= 100', lambda v: v <= 100),
+    ('13', 'RTE, gt_camera (%)', lambda rs: _row(rs, 'rte'), '<= 2.5', lambda v: v <= 2.5),
+    ('13', 'Accel, gt_camera (m/s^2)', lambda rs: _row(rs, 'accel'), '<= 8', lambda v: v <= 8),
+    ('13', 'Jitter, gt_camera (10 m/s^3)', lambda rs: _row(rs, 'jitter'), '<= 25', lambda v: v <= 25),
+    ('13', 'HF energy > 10 Hz, gt_camera (%)', lambda rs: _row(rs, 'hf_share'), '<= 0.1', lambda v: v <= 0.1),
+    ('14', 'IDF1, 2-4 people', lambda rs: _multi(rs, 'idf1'), '>= 0.9', lambda v: v >= 0.9),
+    ('14', 'ID switches per person-minute, 2-4 people', lambda rs: _multi(rs, 'id_switches_per_person_minute'),
+     '<= 1', lambda v: v <= 1),
+    ('14', 'coverage of visible person-frames, 2-4 people (%)', lambda rs: _multi(rs, 'coverage'), '>= 95',
+     lambda v: v >= 95),
+)
+
+
+def _row(rs, key, kind='gt_camera'):
+    return _nanmean(r['rows'][kind][key] for r in rs)
+
+
+def _ratio(rs, key):
+    return _row(rs, key, 'own') / _row(rs, key, 'gt_camera')
+
+
+def _multi(rs, key):
+    return _nanmean(r['tracking'][key] for r in rs if r['people'] > 1)
+
+
+def _share(rs, value, ok):
+    vals = [value(r) for r in rs]
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    return 100.0 * sum(ok(v) for v in vals) / len(vals) if vals else math.nan
+
+
+def target_status(results: Sequence[dict]) -> list[dict]:
+    """Each target of :data:`TARGETS` per variant: value, target, met (None when not computable)."""
+    out = []
+    for v in dict.fromkeys(r.get('variant', '') for r in results):
+        rs = [r for r in results if r.get('variant', '') == v]
+        for issue, what, value, target, test in TARGETS:
+            x = float(value(rs))
+            out.append({'variant': v, 'issue': issue, 'metric': what, 'value': x, 'target': target,
+                        'met': bool(test(x)) if math.isfinite(x) else None})
+    return out
+
+
+def format_targets(results: Sequence[dict]) -> str:
+    lines = [f'{"issue":6s}{"metric":68s}{"target":>9s}{"value":>10s}  met']
+    for t in target_status(results):
+        met = '-' if t['met'] is None else ('yes' if t['met'] else 'no')
+        label = t['metric'] + (f' [{t["variant"]}]' if t['variant'] else '')
+        lines.append(f'{t["issue"]:6s}{label:68s}{t["target"]:>9s}{t["value"]:>10.2f}  {met}')
+    return '\n'.join(lines) + '\n'
 
 
 def _nanmean(values) -> float:
@@ -175,6 +252,6 @@ def write_json(path: str | Path, results: Sequence[dict], settings: dict) -> Pat
         return x
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(clean({'settings': settings, 'means': set_means(results), 'sequences': list(results)}),
-                              indent=1))
+    out.write_text(json.dumps(clean({'settings': settings, 'means': set_means(results),
+                                     'targets': target_status(results), 'sequences': list(results)}), indent=1))
     return out
