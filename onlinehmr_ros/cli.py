@@ -300,7 +300,7 @@ def cmd_eval(args) -> int:
 
     from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
-    from onlinehmr_ros.eval.harness import evaluate_record
+    from onlinehmr_ros.eval.evaluation import evaluate_record
     from onlinehmr_ros.eval.report import format_report, write_json
     from onlinehmr_ros.eval.runs import RunRecord, RunRecordError, run_pipeline
 

@@ -43,6 +43,6 @@ def open_body_model():
     """The packaged open body model, loaded once per test session (one torch thread on the shared CPU)."""
     import torch
 
-    from onlinehmr_ros.core.body_model import BodyModelConfig, load_body_model
+    from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
     torch.set_num_threads(1)
     return load_body_model(BodyModelConfig())

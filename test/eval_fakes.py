@@ -5,7 +5,7 @@ import numpy as np
 
 from onlinehmr_ros.core.common.geometry import (invert_transform, make_transform, project_points, quat_wxyz_from_rotmat,
                                          rotmat_from_axis_angle, transform_points)
-from onlinehmr_ros.eval.harness import COCO_FROM_MEDIAPIPE
+from onlinehmr_ros.eval.evaluation import COCO_FROM_MEDIAPIPE
 from onlinehmr_ros.eval.runs import RunRecord
 from onlinehmr_ros.eval.tracking_metrics import VISIBLE_MIN_KEYPOINTS
 
@@ -15,8 +15,9 @@ def record_from_truth(seq, world_from_est=np.eye(4), slam_scale=2.0, reported_sc
     """A run whose people are the ground truth (camera frame) perturbed as asked; camera exact up to
     ``world_from_est`` (estimate world -> true world), in SLAM units of 1/slam_scale m.
 
-    A person is output in the frames where it is visible (as the harness defines it), with track id 10 + index (swapped after ``swap_at``); the
-    mediapipe detections are the true COCO keypoints (hip-centred, camera-aligned) and their pixels.
+    A person is output in the frames where it is visible (as the evaluation defines it), with track id
+    10 + index (swapped after ``swap_at``); the mediapipe detections are the true COCO keypoints
+    (hip-centred, camera-aligned) and their pixels.
     ``joint_noise``: (confidence (P, F, 24), offsets (P, F, 24, 3)) added to the camera-frame joints.
     """
     n = seq.num_frames

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from onlinehmr_ros.core.synthetic import SequenceConfig, generate_sequence
+from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from eval_fakes import record_from_truth
 from onlinehmr_ros.core.common.geometry import look_at_T_world_cam, make_transform, rotmat_from_axis_angle
 from onlinehmr_ros.eval.synthetic.sequence import PersonTrack, SyntheticSequence
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
-from onlinehmr_ros.eval.harness import evaluate_record
+from onlinehmr_ros.eval.evaluation import evaluate_record
 from onlinehmr_ros.eval.runs import RunRecord, RunRecordError
 
 N, FPS = 120, 30.0

@@ -112,7 +112,7 @@ def test_evaluating_ground_truth_gives_zero_errors(seq):
     """The generator's ground truth through the evaluation harness: every error is zero."""
     from eval_fakes import record_from_truth
 
-    from onlinehmr_ros.eval.harness import evaluate_record
+    from onlinehmr_ros.eval.evaluation import evaluate_record
     r = evaluate_record(seq, record_from_truth(seq))
     assert r['tracking']['idf1'] == 1.0 and r['tracking']['id_switches'] == 0
     assert r['tracking']['coverage'] == 100.0 and r['tracking']['false_positives'] == 0

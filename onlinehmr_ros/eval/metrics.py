@@ -1,7 +1,7 @@
 """Human-mesh and camera-trajectory metrics, following the published protocols.
 
 Every metric has one implementation here, used by the evaluation harness
-(:mod:`onlinehmr_ros.eval.harness`), the benchmarks and the tests. All
+(:mod:`onlinehmr_ros.eval.evaluation`), the benchmarks and the tests. All
 alignments go through :func:`onlinehmr_ros.core.common.geometry.umeyama` (the
 project's one Umeyama / Procrustes).
 

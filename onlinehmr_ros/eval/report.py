@@ -1,4 +1,4 @@
-"""Tables and JSON of evaluation results (the dicts of :func:`~onlinehmr_ros.eval.harness.evaluate_record`).
+"""Tables and JSON of evaluation results (the dicts of :func:`~onlinehmr_ros.eval.evaluation.evaluate_record`).
 
 Every table lists one line per sequence and a mean line per group (NaN-aware
 mean over sequences; :func:`format_table`).
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from onlinehmr_ros.eval.harness import COCO17_NAMES, ROW_KINDS
+from onlinehmr_ros.eval.evaluation import COCO17_NAMES, ROW_KINDS
 
 CAMERA_COLUMNS = (
     ('orientation_jump_max_deg', 'jump deg', '{:.1f}'), ('orientation_error_mean_deg', 'rot deg', '{:.1f}'),
