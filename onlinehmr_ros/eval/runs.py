@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from onlinehmr_ros.core.common.geometry import make_transform, rotmat_from_quat_wxyz
+from onlinehmr_ros.core.common.geometry import T_world_cam_metric
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend
 from onlinehmr_ros.core.common.datatypes import Frame
 
@@ -93,7 +93,7 @@ class RunRecord:
 
     def T_world_cam_m(self) -> np.ndarray:
         """(F, 4, 4) published camera-to-world poses with metric translation (``R(q)``, ``s t``)."""
-        return make_transform(rotmat_from_quat_wxyz(self.quat_wxyz), self.scale[:, None] * self.t_world_cam)
+        return T_world_cam_metric(self.quat_wxyz, self.t_world_cam, self.scale)
 
     def save(self, path: str | Path) -> Path:
         out = Path(path)
