@@ -21,9 +21,14 @@ CMAKE_FLAGS := -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \
 	-DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release
 PY_SOURCES := $(shell find onlinehmr_ros -name '*.py' -o -name '*.npz' 2>/dev/null)
 OPENCV_DOC_DATA := /usr/share/doc/opencv-doc/examples/data
+# real launch/launch_ros/ros2cli wheels (not on PyPI), used when present (see .stamp-ros-tools)
+ROS_WHEELS ?= $(abspath $(CURDIR)/../shared/ros-wheels)
+ROS_WHEEL_FILES := $(wildcard $(ROS_WHEELS)/*.whl)
+STAMP_ROS_TOOLS := $(VENV)/.stamp-ros-tools$(if $(ROS_WHEEL_FILES),-with-wheels)
 
 .PHONY: setup demo test test-fast bench clean
-setup: $(VENV)/.stamp-package $(VENV)/.stamp-media $(VENV)/.stamp-hri-msgs $(VENV)/.stamp-netns-tools
+setup: $(VENV)/.stamp-package $(VENV)/.stamp-media $(VENV)/.stamp-hri-msgs $(VENV)/.stamp-netns-tools \
+	$(STAMP_ROS_TOOLS)
 
 $(VENV)/.stamp-venv:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -81,6 +86,28 @@ $(VENV)/.stamp-interfaces: $(VENV)/.stamp-tf2-msgs $(wildcard msg/*.msg) CMakeLi
 $(VENV)/.stamp-package: $(VENV)/.stamp-interfaces setup.py $(PY_SOURCES) $(wildcard launch/* config/* rviz/*)
 	rm -rf build/lib build/bdist.*
 	$(PIP) install -q --no-deps --no-build-isolation .
+	# `ros2 run` and launch look for executables in <prefix>/lib/<package>/ (CMakeLists.txt makes them on
+	# the colcon route): link the console scripts there. `source .venv/bin/activate` sets AMENT_PREFIX_PATH.
+	rm -rf $(VENV)/lib/onlinehmr_ros && mkdir -p $(VENV)/lib/onlinehmr_ros
+	for exe in $$($(PY) -c "from importlib.metadata import entry_points; print(*(e.name for e in \
+	    entry_points(group='console_scripts') if e.value.startswith('onlinehmr_ros.')))"); do \
+	  ln -s ../../bin/$$exe $(VENV)/lib/onlinehmr_ros/$$exe; done
+	grep -q AMENT_PREFIX_PATH $(VENV)/bin/activate || \
+	  echo 'export AMENT_PREFIX_PATH="$$VIRTUAL_ENV$${AMENT_PREFIX_PATH:+:$$AMENT_PREFIX_PATH}"' >>$(VENV)/bin/activate
+	touch $@
+
+# Tools for the ROS tests: colcon + ament_cmake_pytest (requirements-tools.txt), and the real launch,
+# launch_ros, ros2cli (`ros2 launch/run/topic/param`; not on PyPI) from $(ROS_WHEELS) when that folder
+# exists, with their composition_interfaces built like tf2_msgs. Without the folder the tests that need
+# them skip and say why; the stamp's name says which it was, so the folder appearing later reruns this.
+$(STAMP_ROS_TOOLS): requirements-tools.txt $(VENV)/.stamp-requirements $(ROS_WHEEL_FILES)
+	$(PIP) install -q -r requirements-tools.txt
+	if [ -d $(ROS_WHEELS) ]; then \
+	  mkdir -p build && $(PIP) install -q --no-deps $(ROS_WHEELS)/*.whl && \
+	  { cmake -S $(ROS_WHEELS)/composition_interfaces -B build/composition_interfaces $(CMAKE_FLAGS) && \
+	    cmake --build build/composition_interfaces -j2 && cmake --install build/composition_interfaces; \
+	  } >build/composition_interfaces.log 2>&1 || { tail -50 build/composition_interfaces.log; exit 1; }; \
+	else echo "no $(ROS_WHEELS): the ros2 launch / ros2 run tests will skip"; fi
 	touch $@
 
 # hri_msgs (ros4hri, REP-155) for the hri node: the body messages built from their upstream

@@ -105,8 +105,8 @@ def test_graph_multi_person_world_meshes(tmp_path):
     video_dir = seq.save(tmp_path / 'seq')
     fx = float(seq.intrinsics.fx)
     params = yaml.safe_load((ROOT / 'config' / 'pipeline.yaml').read_text())
-    params['hmr']['ros__parameters']['max_people'] = 2
-    params['camera_source']['ros__parameters']['intrinsics'] = [fx, fx, float(seq.intrinsics.cx),
+    params['/**/hmr']['ros__parameters']['max_people'] = 2
+    params['/**/camera_source']['ros__parameters']['intrinsics'] = [fx, fx, float(seq.intrinsics.cx),
                                                                 float(seq.intrinsics.cy)]
     params_file = tmp_path / 'params.yaml'
     params_file.write_text(yaml.safe_dump(params))

@@ -1,84 +1,21 @@
-"""launch/pipeline.launch.py against a small stand-in of the launch API (launch is not on PyPI).
+"""launch/pipeline.launch.py with the real `ros2 launch`, and the package files it relies on.
 
-Checks: every executable it names is a console script of setup.py (and so an executable
-CMake installs for `ros2 run`), every parameter file it uses exists, and its node set is the
-one-process runner's (onlinehmr_ros.nodes.compose.NODES).
+The launch tests run the real launch / launch_ros (../shared/ros-wheels) on this checkout's
+launch file against stand-in executables that record their command line, then let rclpy
+compute each node's effective parameters from exactly those arguments: what the nodes would
+get, without starting them (the slow tests in test_ros_launch.py start them for real).
 """
 import ast
-import importlib.util
+import importlib
 import pathlib
 import re
 import sys
-import types
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from helpers.ros_cli import ROOT, fake_prefix, missing_ros_cli, ros2, ros_env
 
-
-class _Recorded:
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-
-class LaunchConfiguration(_Recorded):
-    def __init__(self, name):
-        super().__init__(name)
-        self.name = name
-
-
-class FindPackageShare(_Recorded):
-    def __init__(self, package):
-        super().__init__(package)
-        self.package = package
-
-
-class PathJoinSubstitution(_Recorded):
-    def __init__(self, parts):
-        super().__init__(parts)
-        self.parts = parts
-
-
-class Node(_Recorded):
-    pass
-
-
-class DeclareLaunchArgument(_Recorded):
-    def __init__(self, name, default_value=None, description=''):
-        super().__init__(name)
-        self.name, self.default_value, self.description = name, default_value, description
-
-
-class IfCondition(_Recorded):
-    pass
-
-
-class LaunchDescription(_Recorded):
-    def __init__(self, entities):
-        super().__init__(entities)
-        self.entities = entities
-
-
-@pytest.fixture
-def launch_description(monkeypatch):
-    stand_ins = {
-        'launch': {'LaunchDescription': LaunchDescription},
-        'launch.actions': {'DeclareLaunchArgument': DeclareLaunchArgument},
-        'launch.conditions': {'IfCondition': IfCondition},
-        'launch.substitutions': {'LaunchConfiguration': LaunchConfiguration,
-                                 'PathJoinSubstitution': PathJoinSubstitution},
-        'launch_ros': {},
-        'launch_ros.actions': {'Node': Node},
-        'launch_ros.substitutions': {'FindPackageShare': FindPackageShare},
-    }
-    for name, attrs in stand_ins.items():
-        mod = types.ModuleType(name)
-        mod.__dict__.update(attrs)
-        monkeypatch.setitem(sys.modules, name, mod)
-    spec = importlib.util.spec_from_file_location('pipeline_launch', ROOT / 'launch' / 'pipeline.launch.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.generate_launch_description()
+EXECUTABLES = ['camera_source', 'mask_node', 'hmr_node', 'slam_node', 'fusion_node', 'hri_node']
 
 
 def _console_scripts():
@@ -91,45 +28,93 @@ def _console_scripts():
     raise AssertionError('setup.py has no console_scripts')
 
 
-def _resolve(sub, arguments):
-    """Resolve a substitution against the package source tree (share/ == the repository)."""
-    if isinstance(sub, str):
-        return sub
-    if isinstance(sub, LaunchConfiguration):
-        return _resolve(arguments[sub.name].default_value, arguments)
-    if isinstance(sub, FindPackageShare):
-        assert sub.package == 'onlinehmr_ros'
-        return str(ROOT)
-    if isinstance(sub, PathJoinSubstitution):
-        return str(pathlib.Path(*[_resolve(p, arguments) for p in sub.parts]))
-    raise AssertionError(f'unexpected substitution {sub!r}')
+def _launch(tmp_path, *args: str) -> dict[str, list[str]]:
+    """Run `ros2 launch` against stand-ins; {executable: its arguments}."""
+    reason = missing_ros_cli()
+    if reason:
+        pytest.skip(reason)
+    prefix = fake_prefix(tmp_path, EXECUTABLES)
+    proc = ros2(ros_env(prefix=prefix), 'launch', 'onlinehmr_ros', 'pipeline.launch.py', *args, timeout=120)
+    assert 'process has died' not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    out = {}
+    for f in (prefix / 'args').iterdir():
+        out[f.name.split('.')[0]] = f.read_text().splitlines()
+    return out
 
 
-def test_launch_file_matches_package_and_composed_runner(launch_description):
-    from onlinehmr_ros.nodes.compose import NODES
-    entities = launch_description.entities
-    arguments = {e.name: e for e in entities if isinstance(e, DeclareLaunchArgument)}
-    nodes = [e for e in entities if isinstance(e, Node)]
+def _effective_parameters(argv: list[str]) -> tuple[str, dict]:
+    """(fully qualified node name, parameters) that rclpy gives a node started with ``argv``."""
+    import rclpy
+    from rclpy.node import Node
+    context = rclpy.context.Context()
+    rclpy.init(args=['node', *argv], context=context)
+    try:
+        node = Node('unnamed', context=context, automatically_declare_parameters_from_overrides=True)
+        params = {name: p.value for name, p in node.get_parameters_by_prefix('').items()}
+        name = node.get_fully_qualified_name()
+        node.destroy_node()
+        return name, params
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_launch_starts_the_composed_runners_nodes_with_installed_executables(tmp_path):
+    from onlinehmr_ros.nodes.compose import NODES, OPTIONAL_NODES
+    from onlinehmr_ros.nodes.executables import EXECUTABLES as ENTRY_MODULES
+    started = _launch(tmp_path, 'input:=video.avi')
+    assert sorted(started) == sorted(exe for name, (exe, _, _) in NODES.items() if name not in OPTIONAL_NODES)
+    assert sorted(_launch(tmp_path / 'all', 'input:=video.avi', 'hri:=true')) == sorted(
+        exe for exe, _, _ in NODES.values())
     scripts = _console_scripts()
-    assert {n.kwargs['name'] for n in nodes} == set(NODES)
-    for n in nodes:
-        name, exe = n.kwargs['name'], n.kwargs['executable']
-        assert n.kwargs['package'] == 'onlinehmr_ros'
-        assert exe in scripts, f'launch names executable {exe}, not a console script in setup.py'
-        assert NODES[name][0] == exe, f'node {name}: launch runs {exe}, the composed runner {NODES[name][0]}'
-        module, func = scripts[exe].split(':')
-        assert module == NODES[name][1] and func == 'main'
-        files = [p for p in n.kwargs['parameters'] if not isinstance(p, dict)]
-        assert files, f'node {name} gets no parameter file'
-        for f in files:
-            assert pathlib.Path(_resolve(f, arguments)).is_file(), f'{name}: parameter file {f} missing'
-        for p in n.kwargs['parameters']:
-            if isinstance(p, dict):
-                for v in p.values():
-                    if isinstance(v, LaunchConfiguration):
-                        assert v.name in arguments, f'{name} uses undeclared launch argument {v.name}'
-    camera = next(n for n in nodes if n.kwargs['name'] == 'camera_source')
-    assert isinstance(camera.kwargs['condition'], IfCondition)
+    for name, (exe, module, _) in NODES.items():
+        assert scripts[exe] == f'onlinehmr_ros.nodes.executables:{exe}', f'{exe}: {scripts[exe]}'
+        assert ENTRY_MODULES[exe] == module, f'{exe} runs {ENTRY_MODULES[exe]}, the composed runner {module}'
+    assert 'camera_source' not in _launch(tmp_path / 'b', 'use_camera_source:=false')
+
+
+@pytest.mark.parametrize('namespace', ['', 'cam1'])
+def test_launch_arguments_win_over_the_params_file_in_any_namespace(tmp_path, namespace):
+    """The issue's bug: `input:=` lost to the file's `camera_source: input: ""` (dict written under /**)."""
+    import yaml
+    params = yaml.safe_load((ROOT / 'config' / 'pipeline.yaml').read_text())
+    params['/**/camera_source']['ros__parameters'].update(input='from_file.avi', hfov_deg=75.0)
+    params['/**/mask']['ros__parameters']['soft_mask']['sigma_px'] = 7.5
+    custom = tmp_path / 'custom.yaml'
+    custom.write_text(yaml.safe_dump(params))
+    started = _launch(tmp_path, *([f'namespace:={namespace}'] if namespace else []), f'params_file:={custom}',
+                      'input:=Megamind.avi',
+                      'rate_mode:=lockstep', 'max_frames:=12', 'world_frame:=map', 'use_sim_time:=true',
+                      'camera_frame:=front_optical', 'body_model_type:=open')
+    ns = f'/{namespace}' if namespace else ''
+    effective = {}
+    for exe, argv in started.items():
+        name, values = _effective_parameters(argv)
+        effective[name] = values
+    assert sorted(effective) == sorted(f'{ns}/{n}' for n in ('camera_source', 'mask', 'hmr', 'slam', 'fusion'))
+    cam = effective[f'{ns}/camera_source']
+    assert cam['input'] == 'Megamind.avi' and cam['rate_mode'] == 'lockstep' and cam['max_frames'] == 12
+    assert cam['frame_id'] == 'front_optical' and cam['hfov_deg'] == 75.0        # the file still applies
+    assert cam['wait_for_nodes'] == ['mask', 'hmr', 'slam']
+    assert effective[f'{ns}/mask']['soft_mask.sigma_px'] == 7.5
+    for n in ('slam', 'fusion'):
+        assert effective[f'{ns}/{n}']['world_frame'] == 'map'
+    for values in effective.values():
+        assert values['use_sim_time'] is True and values['body_model.type'] == 'open'
+    # arguments left empty do not override the file or the nodes' defaults
+    assert 'world_frame' not in _effective_parameters(_launch(tmp_path / 'empty', 'input:=x')['slam_node'])[1]
+
+
+def test_remaps_transport_and_best_effort_images_follow_the_namespace(tmp_path):
+    started = _launch(tmp_path, 'namespace:=front', 'input:=x', 'camera_info_topic:=/drv/info',
+                      'image_reliability:=best_effort', 'image_transport:=compressed')
+    assert _effective_parameters(started['camera_source'])[1]['transport'] == 'compressed'
+    for exe in ('mask_node', 'hmr_node', 'slam_node'):
+        argv = started[exe]
+        assert 'camera/camera_info:=/drv/info' in argv and not any('camera/image_raw:=' in a for a in argv)
+        _, values = _effective_parameters(argv)
+        assert values['qos_overrides./front/camera/image_raw.subscription.reliability'] == 'best_effort'
+        assert values['qos_overrides./drv/info.subscription.reliability'] == 'best_effort'
+        assert values['image_transport'] == 'compressed'
 
 
 def test_every_console_script_is_importable_and_cmake_parses_it():
@@ -145,13 +130,24 @@ def test_every_console_script_is_importable_and_cmake_parses_it():
         assert callable(getattr(importlib.import_module(module), func)), f'{exe}: {target} is not callable'
 
 
-def test_params_file_names_every_node():
+def test_pypi_route_installs_an_executable_per_node_for_ros2_run():
+    """`ros2 launch` / `ros2 run` look in <prefix>/lib/onlinehmr_ros/ (make setup links the console scripts)."""
+    lib = pathlib.Path(sys.prefix) / 'lib' / 'onlinehmr_ros'
+    for exe in EXECUTABLES:
+        path = lib / exe
+        assert path.is_file() and path.stat().st_mode & 0o111, f'{path} missing or not executable'
+        assert path.resolve() == (pathlib.Path(sys.prefix) / 'bin' / exe).resolve()
+
+
+def test_params_file_names_every_node_in_any_namespace():
     import yaml
     params = yaml.safe_load((ROOT / 'config' / 'pipeline.yaml').read_text())
     from onlinehmr_ros.nodes.compose import NODES
-    assert set(NODES) <= set(params), f'config/pipeline.yaml lacks sections for {set(NODES) - set(params)}'
+    assert {f'/**/{n}' for n in NODES} <= set(params), f'config/pipeline.yaml lacks sections for {set(NODES)}'
     for name, section in params.items():
         assert 'ros__parameters' in section, f'{name}: not a ROS parameter file section'
+        # frame names follow the namespace unless given: the shared file must not pin them
+        assert not {'world_frame', 'frame_id', 'person_frame_prefix'} & set(section['ros__parameters']), name
 
 
 def test_rviz_config_shows_the_outputs():

@@ -9,11 +9,13 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS  # noqa: E402
 
 
 @pytest.mark.parametrize('node', ['hmr_node', 'fusion_node'])
@@ -38,13 +40,13 @@ def test_hmr_node_waits_accepts_encodings_and_rejects_others(rclpy_context):
     out, diags = [], []
     probe.create_subscription(HumanMeshArray, '/human/camera_humans', out.append, 10)
     probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 10)
-    pub = probe.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
+    pub = probe.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(node)
     ex.add_node(probe)
     # started before any image: says it is waiting
     _spin(ex, lambda: any('waiting' in s.message for d in diags for s in d.status if 'hmr' in s.name))
-    assert any('waiting for /camera/image_raw' in s.message for d in diags for s in d.status)
+    assert any('waiting for images' in s.message for d in diags for s in d.status)
     blank = np.zeros((48, 64, 3), np.uint8)
     for i, (enc, arr) in enumerate([('rgb8', blank), ('bgr8', blank), ('mono8', blank[..., 0]),
                                     ('rgba8', np.zeros((48, 64, 4), np.uint8))]):
@@ -74,3 +76,28 @@ def test_mask_node_parameters_are_the_core_configs_fields(rclpy_context):
     node.destroy_node()
     with pytest.raises(InputError, match='mode'):                          # the core checks the values
         MaskNode(context=rclpy_context, parameter_overrides=[Parameter('soft_mask.mode', value='blurry')])
+
+
+def test_best_effort_camera_driver_needs_the_documented_qos_override(rclpy_context):
+    """Images are reliable (lossless across processes); a sensor-data (best-effort) driver is
+    incompatible until the subscription is switched with the parameter the node names."""
+    from onlinehmr_ros.nodes.mask_node import MaskNode
+    probe = rclpy.create_node('driver', context=rclpy_context)
+    masks = []
+    probe.create_subscription(Image, '/human/soft_mask', masks.append, IMAGE_PUBLISHER_QOS)
+    pub = probe.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
+    image = convert.array_to_image(np.zeros((48, 64, 3), np.uint8), 'rgb8', stamp_ns=5, frame_id='cam')
+    for overrides, expected in (([], 0), ([Parameter('qos_overrides./camera/image_raw.subscription.reliability',
+                                                     value='best_effort')], 1)):
+        node = MaskNode(context=rclpy_context, parameter_overrides=overrides)
+        ex = SingleThreadedExecutor(context=rclpy_context)
+        ex.add_node(node)
+        ex.add_node(probe)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and len(masks) < expected:
+            pub.publish(image)
+            _spin(ex, lambda: False, 0.2)
+        _spin(ex, lambda: False, 0.5)
+        assert (len(masks) > 0) == bool(expected), f'overrides {overrides}: {len(masks)} masks'
+        ex.shutdown()
+        node.destroy_node()

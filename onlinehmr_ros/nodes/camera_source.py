@@ -1,14 +1,14 @@
 """camera_source: publish images and CameraInfo from a video, image folder, webcam or rosbag2.
 
-Publishes (names remappable):
-    /camera/image_raw    sensor_msgs/Image (rgb8 or bgr8, parameter `encoding`); reliable, keep last 5
-                         (serves sensor-data subscribers and reliable recorders alike)
-    /camera/image_raw/compressed  sensor_msgs/CompressedImage instead, with `transport: compressed`
-                         (JPEG or PNG, image_transport's format strings; the image-reading nodes
-                         take it with their `image_transport: compressed`)
-    /camera/camera_info  sensor_msgs/CameraInfo, same stamp and frame
+Publishes (relative names, remappable):
+    camera/image_raw    sensor_msgs/Image (rgb8 or bgr8, parameter `encoding`); reliable, keep last 5
+                        (serves sensor-data subscribers and reliable recorders alike)
+    camera/image_raw/compressed  sensor_msgs/CompressedImage instead, with `transport: compressed`
+                        (JPEG or PNG, image_transport's format strings; the image-reading nodes
+                        take it with their `image_transport: compressed`)
+    camera/camera_info  sensor_msgs/CameraInfo, same stamp and frame
     /clock       rosgraph_msgs/Clock, when `publish_clock` is true (replays with use_sim_time)
-    /diagnostics frames published / skipped
+    /diagnostics frames published / skipped / not acknowledged in time
 
 Rates (`rate_mode`): `recorded` (the source's own timing), `fixed` (`rate_hz`), or
 `lockstep`: the next image goes out once a message stamped like the last one
@@ -17,6 +17,8 @@ as fast as the pipeline keeps up; after `lockstep_timeout_s` it goes out anyway.
 
 A missing or unreadable input is an error and a non-zero exit; a frame that
 cannot be decoded is skipped with a warning and counted in diagnostics.
+With `wait_for_nodes` the first image waits until those nodes subscribe (the launch file sets
+it), so that a replay through separately started processes loses no frame.
 """
 from __future__ import annotations
 
@@ -24,14 +26,16 @@ import sys
 import time
 
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from onlinehmr_ros.core.common.tf_tree import namespaced_frame
 from onlinehmr_ros.core.io.sources import IntrinsicsPolicy, LockstepGate, SourceError, open_source
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
-from onlinehmr_ros.ros.params import declare
+from onlinehmr_ros.ros.params import BUILT_AT_START, FRAMES_FIXED, NodeParameters
 from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS
 from onlinehmr_ros.ros.run import run_node
 
@@ -43,95 +47,137 @@ class CameraSourceNode(Node):
     def __init__(self, start_paused: bool = False, **kwargs):
         super().__init__('camera_source', **kwargs)
         self._paused = start_paused
-        self.input = declare(self, 'input', '', 'Video file, image folder, rosbag2 (.mcap/.db3 or folder) or webcam '
-                             'index.', read_only=True)
-        self.bag_image_topic = declare(self, 'bag_image_topic', '', 'Image topic to read from a bag (empty: the '
-                                       'only image topic).', read_only=True)
-        self.rate_mode = declare(self, 'rate_mode', 'recorded', 'Publishing rate.', read_only=True,
-                                 choices=('recorded', 'fixed', 'lockstep'))
-        self.rate_hz = declare(self, 'rate_hz', 30.0, 'Rate for rate_mode=fixed (Hz); also the frame rate '
-                               'assumed for image folders.', min_value=0.1, max_value=1000.0)
-        self.lockstep_topic = declare(self, 'lockstep_topic', '/human/world_humans', 'HumanMeshArray topic that '
-                                      'acknowledges a frame in rate_mode=lockstep.', read_only=True)
-        self.lockstep_depth = declare(self, 'lockstep_depth', 2, 'Frames in flight in rate_mode=lockstep: the next '
-                                      'image goes out while fewer than this many are unacknowledged (1: lowest '
-                                      'latency; 2: the hmr node stays busy while an image travels, more fps).', min_value=1, max_value=16)
-        self.lockstep_timeout_s = declare(self, 'lockstep_timeout_s', 2.0, 'Publish the next frame after this '
-                                          'long without acknowledgement (s).', min_value=0.0, max_value=60.0)
-        self.encoding = declare(self, 'encoding', 'rgb8', 'Encoding of the published images.',
-                                choices=('rgb8', 'bgr8'))
-        self.frame_id = declare(self, 'frame_id', 'camera_optical_frame', 'frame_id of images and CameraInfo '
-                                '(an optical frame: x right, y down, z forward).')
-        self.camera_info_yaml = declare(self, 'camera_info_yaml', '', 'ROS camera_info YAML with the intrinsics.',
-                                        read_only=True)
-        self.intrinsics_param = declare(self, 'intrinsics', [0.0], '[fx, fy, cx, cy] in pixels; used when no '
-                                        'camera_info_yaml is given ([0.0]: unset).', read_only=True)
-        self.hfov_deg = declare(self, 'hfov_deg', 60.0, 'Horizontal field of view used when no intrinsics are '
-                                'given (degrees).', min_value=1.0, max_value=179.0)
-        self.publish_clock = declare(self, 'publish_clock', False, 'Publish /clock from the frame stamps '
-                                     '(for replays with use_sim_time).', read_only=True)
-        self.stamp_source = declare(self, 'stamp_source', 'now', "Image stamps: 'now' = the time of publication "
-                                    "(as a live camera driver stamps); 'source' = the source's own stamps (bag "
-                                    'header stamps; index / fps for files).', choices=('now', 'source'))
-        self.loop = declare(self, 'loop', False, 'Start again at the end of a file.')
-        self.max_frames = declare(self, 'max_frames', 0, 'Stop after this many frames (0: all).',
-                                  min_value=0, max_value=10**9)
-        self.shutdown_at_end = declare(self, 'shutdown_at_end', True, 'Shut the process down when the input ends.')
-        self.transport = declare(self, 'transport', 'raw', 'How images are published: raw (sensor_msgs/Image on '
-                                 '/camera/image_raw) or compressed (sensor_msgs/CompressedImage on '
-                                 '/camera/image_raw/compressed, as image_transport names it; for links between '
-                                 'hosts).', read_only=True, choices=('raw', 'compressed'))
-        self.codec = declare(self, 'compressed.format', 'jpeg', 'Codec of transport=compressed.', read_only=True,
-                             choices=convert.COMPRESSED_CODECS)
-        self.jpeg_quality = declare(self, 'compressed.jpeg_quality', 80, 'JPEG quality (1-100) of '
-                                    'transport=compressed.', min_value=1, max_value=100)
-        self.png_level = declare(self, 'compressed.png_level', 3, 'PNG compression level (0-9) of '
-                                 'transport=compressed.', min_value=0, max_value=9)
+        self.params = p = NodeParameters(self)
+        opened = 'the input is opened once at start-up'
+        publishers = 'the publishers are created at start-up'
+        self.input = p.declare('input', '', 'Video file, image folder, rosbag2 (.mcap/.db3 or folder) or webcam '
+                               'index.', read_only=opened)
+        self.bag_image_topic = p.declare('bag_image_topic', '', 'Image topic to read from a bag (empty: the only '
+                                         'image topic).', read_only=opened)
+        self.rate_mode = p.declare('rate_mode', 'recorded', 'Publishing rate.', choices=('recorded', 'fixed',
+                                   'lockstep'), read_only='the timer and the acknowledgement subscription are set up '
+                                   'at start-up')
+        self.rate_hz = p.declare('rate_hz', 30.0, 'Rate for rate_mode=fixed (Hz); also the frame rate assumed for '
+                                 'image folders.', min_value=0.1, max_value=1000.0, on_change=self._new_rate)
+        self.lockstep_topic = p.declare('lockstep_topic', 'human/world_humans', 'HumanMeshArray topic that '
+                                        'acknowledges a frame in rate_mode=lockstep.', read_only=BUILT_AT_START)
+        self.lockstep = LockstepGate(
+            p.declare('lockstep_depth', 2, 'Frames in flight in rate_mode=lockstep: the next image goes out while '
+                      'fewer than this many are unacknowledged (1: lowest latency; 2: the hmr node stays busy while '
+                      'an image travels, more fps).', min_value=1, max_value=16,
+                      on_change=lambda v: setattr(self.lockstep, 'depth', v)),
+            p.declare('lockstep_timeout_s', 2.0, 'Publish the next frame after this long without acknowledgement '
+                      '(s).', min_value=0.0, max_value=60.0, on_change=lambda v: setattr(self.lockstep, 'timeout_s', v)))
+        self.wait_for_nodes = p.declare(
+            'wait_for_nodes', None, "Before the first image, wait until these nodes (names in this node's "
+            'namespace) subscribe to the image topic (and, in lockstep, the acknowledging topic has a publisher), '
+            'then 1 s more for them to discover each other.', value_type=Parameter.Type.STRING_ARRAY,
+            read_only=BUILT_AT_START) or []
+        p.declare('encoding', 'rgb8', 'Encoding of the published images.', choices=('rgb8', 'bgr8'))
+        frame_id = p.declare('frame_id', None, 'frame_id of images and CameraInfo (an optical frame: x right, y '
+                             "down, z forward). Not set: 'camera_optical_frame', prefixed by the node's namespace.",
+                             value_type=str, read_only=FRAMES_FIXED)
+        self.frame_id = frame_id if frame_id is not None else namespaced_frame('camera_optical_frame',
+                                                                               self.get_namespace())
+        intrinsics_fixed = 'the intrinsics are resolved at start-up'
+        self.camera_info_yaml = p.declare('camera_info_yaml', '', 'ROS camera_info YAML with the intrinsics.',
+                                          read_only=intrinsics_fixed)
+        self.intrinsics_param = p.declare('intrinsics', None, '[fx, fy, cx, cy] in pixels; used when no '
+                                          'camera_info_yaml is given.', value_type=list, read_only=intrinsics_fixed,
+                                          check=_four_values)
+        self.hfov_deg = p.declare('hfov_deg', 60.0, 'Horizontal field of view used when no intrinsics are given '
+                                  '(degrees).', min_value=1.0, max_value=179.0, read_only=intrinsics_fixed)
+        self.publish_clock = p.declare('publish_clock', False, 'Publish /clock from the frame stamps (for replays '
+                                       'with use_sim_time).', read_only=publishers)
+        self.stamp_source = p.declare('stamp_source', 'now', "Image stamps: 'now' = the time of publication (as a "
+                                      "live camera driver stamps); 'source' = the source's own stamps (bag header "
+                                      'stamps; index / fps for files).', choices=('now', 'source'),
+                                      read_only='stamps must not jump within a stream')
+        p.declare('loop', False, 'Start again at the end of a file.')
+        p.declare('max_frames', 0, 'Stop after this many frames (0: all).', min_value=0, max_value=10**9)
+        p.declare('shutdown_at_end', True, 'Shut the process down when the input ends.')
+        self.transport = p.declare('transport', 'raw', 'How images are published: raw (sensor_msgs/Image on '
+                                   'camera/image_raw) or compressed (sensor_msgs/CompressedImage on '
+                                   'camera/image_raw/compressed, as image_transport names it; for links between '
+                                   'hosts).', read_only=publishers, choices=('raw', 'compressed'))
+        self.codec = p.declare('compressed.format', 'jpeg', 'Codec of transport=compressed.',
+                               read_only=publishers, choices=convert.COMPRESSED_CODECS)
+        p.declare('compressed.jpeg_quality', 80, 'JPEG quality (1-100) of transport=compressed.', min_value=1,
+                  max_value=100)
+        p.declare('compressed.png_level', 3, 'PNG compression level (0-9) of transport=compressed.', min_value=0,
+                  max_value=9)
         if not self.input:
             raise SourceError("parameter 'input' is empty: give a video, image folder, bag or webcam index")
 
         if self.transport == 'raw':
-            self.image_pub = self.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
+            self.image_pub = self.create_publisher(Image, 'camera/image_raw', IMAGE_PUBLISHER_QOS)
         else:
             self.image_pub = self.create_publisher(
-                CompressedImage, convert.compressed_topic(self.resolve_topic_name('/camera/image_raw')),
+                CompressedImage, convert.compressed_topic(self.resolve_topic_name('camera/image_raw')),
                 IMAGE_PUBLISHER_QOS)
-        self.info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', IMAGE_PUBLISHER_QOS)
+        self.info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', IMAGE_PUBLISHER_QOS)
         self.clock_pub = self.create_publisher(Clock, '/clock', 10) if self.publish_clock else None
         self.diagnostics = Diagnostics(self, 'camera source')
-        self.lockstep = LockstepGate(self.lockstep_depth, self.lockstep_timeout_s)
+        self.ack_publishers = lambda: 0
         if self.rate_mode == 'lockstep':
-            self.create_subscription(HumanMeshArray, self.lockstep_topic, self._on_ack, 10)
+            ack = self.create_subscription(HumanMeshArray, self.lockstep_topic, self._on_ack, 10)
+            self.ack_publishers = lambda: self.count_publishers(ack.topic_name)
+        self._ready_since: float | None = None
         self.published = 0
         self.finished = False
         self._open()
         # lockstep is driven by the acknowledgements (_on_ack); its timer only starts the stream and
         # handles timeouts, so it need not poll fast (a fast Python timer steals the interpreter from the nodes)
-        period = {'recorded': 1.0 / self.source.fps, 'fixed': 1.0 / self.rate_hz, 'lockstep': 0.05}[self.rate_mode]
-        self.timer = self.create_timer(period, self._tick)
+        self.timer = self.create_timer(self._period(), self._tick)
         self.get_logger().info(f'publishing {self.input} ({getattr(self.source, "frame_count", 0)} frames, '
-                               f'{self.source.fps:.1f} fps) as {self.encoding} ({self.transport}) on {self.image_pub.topic_name}, '
-                               f'rate_mode={self.rate_mode}')
+                               f'{self.source.fps:.1f} fps) as {p["encoding"]} ({self.transport}) on '
+                               f'{self.image_pub.topic_name}, rate_mode={self.rate_mode}')
+
+    def _period(self) -> float:
+        return {'recorded': 1.0 / self.source.fps, 'fixed': 1.0 / self.rate_hz, 'lockstep': 0.05}[self.rate_mode]
+
+    def _new_rate(self, rate_hz: float) -> None:
+        self.rate_hz = rate_hz
+        if self.rate_mode == 'fixed' and not self.finished:
+            self.timer.cancel()
+            self.timer = self.create_timer(self._period(), self._tick)
 
     def _open(self) -> None:
         self.source = open_source(self.input, fps=self.rate_hz, image_topic=self.bag_image_topic,
                                   on_warning=lambda m: self.get_logger().warning(m))
         self._frames = iter(self.source)
-        fx = tuple(self.intrinsics_param) if len(self.intrinsics_param) == 4 else None
+        fx = tuple(self.intrinsics_param) if self.intrinsics_param is not None else None
         self.intrinsics = IntrinsicsPolicy(self.camera_info_yaml, fx, self.hfov_deg)
 
     def _on_ack(self, msg: HumanMeshArray) -> None:
         self.lockstep.acknowledge(convert.stamp_to_ns(msg.header.stamp))
         self._tick()
 
+    def _pipeline_there(self) -> bool:
+        """wait_for_nodes: those nodes subscribe to the images (and the acknowledging publisher is up)."""
+        if not self.wait_for_nodes or self.published:
+            return True
+        if self._ready_since is None:
+            ns = self.get_namespace()
+            subscribed = {e.node_name for e in self.get_subscriptions_info_by_topic(self.image_pub.topic_name)
+                          if e.node_namespace == ns}
+            if not set(self.wait_for_nodes) <= subscribed or (self.rate_mode == 'lockstep' and
+                                                              not self.ack_publishers()):
+                return False
+            self._ready_since = time.monotonic()
+            self.get_logger().info(f'{", ".join(self.wait_for_nodes)} subscribed: first image in 1 s')
+        return time.monotonic() - self._ready_since > 1.0
+
     def _ready(self) -> bool:
+        if not self._pipeline_there():
+            return False
         return self.rate_mode != 'lockstep' or self.lockstep.ready(time.monotonic())
 
     def _next(self):
         try:
             return next(self._frames)
         except StopIteration:
-            if self.loop and self.published:
+            if self.params['loop'] and self.published:
                 self._open()
                 return next(self._frames, None)
             return None
@@ -143,21 +189,23 @@ class CameraSourceNode(Node):
     def _tick(self) -> None:
         if self.finished or self._paused or not self._ready():
             return
-        if self.max_frames and self.published >= self.max_frames:
+        if self.params['max_frames'] and self.published >= self.params['max_frames']:
             return self._finish()
         f = self._next()
         if f is None:
             return self._finish()
         intrinsics = self.intrinsics.for_frame(f)
         stamp_ns = f.stamp_ns if self.stamp_source == 'source' else self.get_clock().now().nanoseconds
-        image = f.image_rgb if self.encoding == 'rgb8' else f.image_rgb[:, :, ::-1]
+        encoding = self.params['encoding']
+        image = f.image_rgb if encoding == 'rgb8' else f.image_rgb[:, :, ::-1]
         if self.clock_pub is not None:
             self.clock_pub.publish(Clock(clock=convert.ns_to_stamp(stamp_ns)))
         if self.transport == 'raw':
-            self.image_pub.publish(convert.array_to_image(image, self.encoding, stamp_ns, self.frame_id))
+            self.image_pub.publish(convert.array_to_image(image, encoding, stamp_ns, self.frame_id))
         else:
-            self.image_pub.publish(convert.compress_image(image, self.encoding, self.codec, self.jpeg_quality,
-                                                          self.png_level, stamp_ns, self.frame_id))
+            self.image_pub.publish(convert.compress_image(image, encoding, self.codec,
+                                                          self.params['compressed.jpeg_quality'],
+                                                          self.params['compressed.png_level'], stamp_ns, self.frame_id))
         self.info_pub.publish(convert.intrinsics_to_camera_info(intrinsics, stamp_ns, self.frame_id))
         if self.rate_mode == 'lockstep':
             self.lockstep.sent(stamp_ns, time.monotonic())
@@ -167,7 +215,8 @@ class CameraSourceNode(Node):
 
     def _report(self, level, message: str) -> None:
         self.diagnostics.publish(level, message, {'frames_published': self.published,
-                                                  'frames_skipped': self.source.skipped_frames})
+                                                  'frames_skipped': self.source.skipped_frames,
+                                                  'frames_not_acknowledged_in_time': self.lockstep.timed_out})
 
     def _finish(self) -> None:
         self.finished = True
@@ -177,8 +226,14 @@ class CameraSourceNode(Node):
         self.get_logger().info(f'input ended: {self.published} frames published, {skipped} skipped')
 
 
+def _four_values(intrinsics) -> None:
+    if len(intrinsics) != 4 or min(intrinsics) <= 0:
+        raise ValueError(f'intrinsics must be [fx, fy, cx, cy] with positive values, got {list(intrinsics)}')
+
+
 def main(args=None) -> int:
-    return run_node(CameraSourceNode, 'camera_source', args, done=lambda node: node.finished and node.shutdown_at_end)
+    return run_node(CameraSourceNode, 'camera_source', args,
+                    done=lambda node: node.finished and node.params['shutdown_at_end'])
 
 
 if __name__ == '__main__':

@@ -38,6 +38,7 @@ from rclpy.parameter import Parameter
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
 from onlinehmr_ros.ros.run import USER_ERRORS
+from onlinehmr_ros.ros.signals import stop_request
 
 #: node name -> (executable in setup.py / the launch file, module, class)
 NODES = {
@@ -157,7 +158,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
               record_path: str | None = None, record_topics: list[str] | None = None, threads: int = 4,
               drain_s: float = 3.0, timeout_s: float | None = None, progress=None,
               executor: str = 'per-node', match_timeout_s: float = 60.0,
-              optional: tuple[str, ...] = ()) -> GraphRun:
+              optional: tuple[str, ...] = (), stop=None) -> GraphRun:
     """Start the composed graph, spin until the camera source ends (plus ``drain_s``), stop.
 
     The camera source starts paused and is started once every publisher reaches its subscribers
@@ -171,6 +172,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
             MultiThreadedExecutor with ``threads`` threads); see the module docstring.
         match_timeout_s: how long discovery may take before :class:`GraphStartError`.
         optional: which of ``OPTIONAL_NODES`` to start too (e.g. ``('hri',)``).
+        stop: the process's ``ros.signals.StopRequest`` (main(): SIGINT/SIGTERM end the run cleanly).
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
@@ -206,7 +208,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
         finished_at = None
         fusion = nodes.get('fusion')
         outputs, last_output_at = 0, t0
-        while context.ok():
+        while context.ok() and not (stop is not None and stop.requested):
             time.sleep(0.05)
             now = time.monotonic()
             if fusion is not None and fusion.published != outputs:
@@ -230,6 +232,8 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
             recorder = None
         return GraphRun(nodes, wall, src.published if src else 0, fusion.published if fusion else 0, counts)
     finally:
+        if stop is not None:
+            stop.ignore_further()
         if recorder is not None:
             recorder.kill()
         spinner.shutdown()
@@ -284,10 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides['input'] = args.input
     if args.rate_mode:
         overrides['rate_mode'] = args.rate_mode
+    stop = stop_request()
+    stop.start_ros()
     try:
         run = run_graph(['--params-file', params_file, *ros_args], overrides, not args.no_camera_source,
                         args.record, threads=args.threads, drain_s=3.0, executor=args.executor,
-                        optional=('hri',) if args.hri else ())
+                        optional=('hri',) if args.hri else (), stop=stop)
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     except USER_ERRORS + (GraphStartError,) as exc:

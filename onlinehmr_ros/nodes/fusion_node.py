@@ -1,13 +1,15 @@
 """fusion: camera-space humans + SLAM camera pose -> people in the world frame.
 
-Subscribes:  /human/camera_humans (HumanMeshArray, camera optical frame)
-             /slam/camera_pose    (PoseStamped, metric: position = s * t, world frame)
-Publishes:   /human/world_mesh    (visualization_msgs/MarkerArray, numpy-encoded bytes:
-                                   one TRIANGLE_LIST per person, skeleton, DELETE on track end)
-             /human/world_humans  (HumanMeshArray in the world frame)
-             /tf                  world -> human_<id>/pelvis (and joints, optional)
-             /diagnostics
+Subscribes:  human/camera_humans (HumanMeshArray, camera optical frame)
+             slam/camera_pose    (PoseStamped, metric: position = s * t, world frame)
+Publishes:   human/world_mesh    (visualization_msgs/MarkerArray, numpy-encoded bytes:
+                                  one TRIANGLE_LIST per person, skeleton, DELETE on track end)
+             human/world_humans  (HumanMeshArray in the world frame)
+             /tf                 world_frame -> <person_frame_prefix><id>/pelvis (and joints, optional):
+                                 people stay under the world (map) frame
+             /diagnostics        frames, drops, latency, messages lost before this node
 The algorithm (M_w = R(q) M_c + s t, stamp pairing, the TF frames) is core.fusion.world.
+Marker and TF options can be changed at run time; frame names default to the node's namespace.
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ from onlinehmr_ros.core.body.display_mesh import display_mesh_for
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.fusion.world import (FusionConfig, FusionResult, WorldFusion, human_tf_frames,
                                              root_orientation_xyzw)
+from onlinehmr_ros.core.common.tf_tree import namespaced_frame
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert, markers
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
 from onlinehmr_ros.ros.marker_cdr import encode_marker_array
-from onlinehmr_ros.ros.params import declare, declare_config
+from onlinehmr_ros.ros.params import BUILT_AT_START, FRAMES_FIXED, NodeParameters
+from onlinehmr_ros.ros.qos import Subscriptions
 from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.tf import TfBroadcaster
 
@@ -34,34 +38,43 @@ from onlinehmr_ros.ros.tf import TfBroadcaster
 class FusionNode(Node):
     def __init__(self, **kwargs):
         super().__init__('fusion', **kwargs)
+        self.params = p = NodeParameters(self)
+        world = p.declare('world_frame', None, "Frame of the world-space output (the slam node's world_frame). "
+                          "Not set: 'world', prefixed by the node's namespace ('cam1/world').", value_type=str,
+                          read_only=FRAMES_FIXED)
         self.config = FusionConfig(
-            world_frame=declare(self, 'world_frame', 'world', 'Frame of the world-space output.', read_only=True),
-            max_wait_ns=int(1e9 * declare(self, 'max_wait_s', 1.0, 'How long (stamp time) humans wait for their '
-                                          'camera pose before being dropped (s).', min_value=0.0, max_value=10.0)),
-            max_queue=declare(self, 'max_queue', 64, 'Bound of each pairing queue.', min_value=1, max_value=10000))
-        self.lifetime_s = declare(self, 'marker_lifetime_s', 0.5, 'Marker lifetime, so stale people vanish (s).',
-                                  min_value=0.0, max_value=60.0)
-        self.skeleton = declare(self, 'markers.skeleton', True, 'Also publish a LINE_LIST skeleton per person.')
-        self.joint_spheres = declare(self, 'markers.joints', False, 'Also publish joint spheres per person.')
-        max_tri = declare(self, 'markers.max_triangles', 7000, 'Triangles of the decimated RViz mesh.',
-                          min_value=100, max_value=100000)
-        self.tf_joints = declare(self, 'tf.joints', False, 'Broadcast every joint as a TF frame, not only the '
-                                 'pelvis.')
-        self.send_vertices = declare(self, 'world_humans.vertices', True, 'Include the full mesh in '
-                                     '/human/world_humans.')
-        model = load_body_model(declare_config(self, 'body_model', BodyModelConfig()))
+            world_frame=world or namespaced_frame('world', self.get_namespace()),
+            max_wait_ns=int(1e9 * p.declare('max_wait_s', 1.0, 'How long (stamp time) humans wait for their camera '
+                                            'pose before being dropped (s).', min_value=0.0, max_value=10.0,
+                                            read_only=BUILT_AT_START)),
+            max_queue=p.declare('max_queue', 64, 'Bound of each pairing queue.', min_value=1, max_value=10000,
+                                read_only=BUILT_AT_START))
+        prefix = p.declare('person_frame_prefix', None, "TF frames of person <id> are '<prefix><id>/<joint>'. Not "
+                           "set: 'human_', prefixed by the node's namespace ('cam1/human_').", value_type=str,
+                           read_only=FRAMES_FIXED)
+        self.person_prefix = prefix if prefix is not None else namespaced_frame('human_', self.get_namespace())
+        p.declare('marker_lifetime_s', 0.5, 'Marker lifetime, so stale people vanish (s).', min_value=0.0,
+                  max_value=60.0)
+        p.declare('markers.skeleton', True, 'Also publish a LINE_LIST skeleton per person.')
+        p.declare('markers.joints', False, 'Also publish joint spheres per person.')
+        max_tri = p.declare('markers.max_triangles', 7000, 'Triangles of the decimated RViz mesh.', min_value=100,
+                            max_value=100000, read_only='the display mesh is decimated once at start-up')
+        p.declare('tf.joints', False, 'Broadcast every joint as a TF frame, not only the pelvis.')
+        p.declare('world_humans.vertices', True, 'Include the full mesh in human/world_humans.')
+        model = load_body_model(p.declare_config('body_model', BodyModelConfig()))
         self.display = display_mesh_for(model, max_tri)
         self.model_name = model.name
         self.joint_parents = np.asarray(model.joint_parents)
         self.joint_names = model.joint_names
 
         self.fusion = WorldFusion(self.config)
-        self.mesh_pub = self.create_publisher(MarkerArray, '/human/world_mesh', 10)
-        self.humans_pub = self.create_publisher(HumanMeshArray, '/human/world_humans', 10)
+        self.mesh_pub = self.create_publisher(MarkerArray, 'human/world_mesh', 10)
+        self.humans_pub = self.create_publisher(HumanMeshArray, 'human/world_humans', 10)
         self.tf = TfBroadcaster(self)
         self.diagnostics = Diagnostics(self, 'world fusion')
-        self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_humans, 10)
-        self.create_subscription(PoseStamped, '/slam/camera_pose', self._on_pose, 10)
+        self.subs = Subscriptions(self)
+        self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_humans, 10)
+        self.subs.create(PoseStamped, 'slam/camera_pose', self._on_pose, 10)
         self.published = 0
         self.latency_ms: list[float] = []
         self.bytes_published = 0
@@ -88,14 +101,16 @@ class FusionNode(Node):
             for tid in r.ended_tracks:
                 data += markers.delete_markers(tid, frame, stamp)
             for h in r.world.humans:
-                data += markers.human_markers(h, self.display, self.joint_parents, frame, stamp, self.lifetime_s,
-                                              self.skeleton, self.joint_spheres)
+                data += markers.human_markers(h, self.display, self.joint_parents, frame, stamp,
+                                              self.params['marker_lifetime_s'], self.params['markers.skeleton'],
+                                              self.params['markers.joints'])
             payload = encode_marker_array(data)
             self.mesh_pub.publish(payload)
             quats = [root_orientation_xyzw(h) for h in r.world.humans]
-            self.humans_pub.publish(convert.humans_to_msg(r.world, quats, self.send_vertices))
+            self.humans_pub.publish(convert.humans_to_msg(r.world, quats, self.params['world_humans.vertices']))
             self.tf.send([convert.transform_msg(r.world.stamp_ns, r.world.frame_id, child, t, q)
-                          for child, t, q in human_tf_frames(r.world, self.joint_names, self.tf_joints)])
+                          for child, t, q in human_tf_frames(r.world, self.joint_names, self.params['tf.joints'],
+                                                             self.person_prefix)])
             self.published += 1
             self.bytes_published += len(payload)
             self.latency_ms.append((self.get_clock().now().nanoseconds - stamp) * 1e-6)
@@ -104,14 +119,15 @@ class FusionNode(Node):
     def _report(self) -> None:
         s = self.fusion.stats
         lat = np.asarray(self.latency_ms) if self.latency_ms else np.zeros(1)
-        self.diagnostics.publish(WARN if s.dropped_left else OK,
-                                 'fusing' if self.published else 'waiting for /human/camera_humans and '
-                                 '/slam/camera_pose',
+        lost = self.subs.lost
+        self.diagnostics.publish(WARN if s.dropped_left or lost else OK,
+                                 ('fusing' if self.published else 'waiting for camera humans and camera poses') +
+                                 (f' ({lost} messages lost before this node)' if lost else ''),
                                  {'frames_published': self.published, 'dropped_no_pose_in_time': s.dropped_left,
                                   'dropped_not_tracking': self.fusion.no_pose, 'unused_poses': s.dropped_right,
                                   'latency_ms_p50': float(np.percentile(lat, 50)),
                                   'latency_ms_p95': float(np.percentile(lat, 95)),
-                                  'marker_bytes_total': self.bytes_published})
+                                  'marker_bytes_total': self.bytes_published, **self.subs.loss_values()})
 
 
 def main(args=None) -> int:

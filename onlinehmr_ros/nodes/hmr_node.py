@@ -1,11 +1,11 @@
 """hmr: camera-space body meshes of every person, causally (OnlineHMR branch 1).
 
-Subscribes:  /camera/image_raw (mono8, bgr8, rgb8, rgba8, bgra8), /camera/camera_info (sensor-data QoS)
-Publishes:   /human/camera_humans (HumanMeshArray in the image's optical frame, stamp of the image;
-                                   an empty array when nobody is seen)
-             /human/body_model    (BodyModelInfo: faces, joint names and parents; latched)
-             /human/debug_image   (rgb8 overlay of the fitted meshes, optional)
-             /diagnostics         per-stage ms, people tracked
+Subscribes:  camera/image_raw (mono8, bgr8, rgb8, rgba8, bgra8), camera/camera_info (reliable, see ros/qos.py)
+Publishes:   human/camera_humans (HumanMeshArray in the image's optical frame, stamp of the image;
+                                  an empty array when nobody is seen)
+             human/body_model    (BodyModelInfo: faces, joint names and parents; latched)
+             human/debug_image   (rgb8 overlay of the fitted meshes, while publish_debug_image and subscribed)
+             /diagnostics        per-stage ms, people tracked, images lost before this node
 The algorithm is core.hmr.camera_hmr.CameraHMR (perception -> tracking -> causal fitting);
 its settings are parameters (max_people, small_people, fitter.*, tracker.*,
 mediapipe.*, zoom.*, body_model.*; `ros2 param describe /hmr <name>`).
@@ -16,7 +16,6 @@ import sys
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
@@ -27,35 +26,39 @@ from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
-from onlinehmr_ros.ros.params import declare, declare_config
-from onlinehmr_ros.ros.qos import LATCHED_QOS
+from onlinehmr_ros.ros.params import NodeParameters
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, IMAGE_SUBSCRIBER_QOS, LATCHED_QOS, Subscriptions
 from onlinehmr_ros.ros.run import run_node
 
 
 class HmrNode(Node):
     def __init__(self, **kwargs):
         super().__init__('hmr', **kwargs)
-        config = declare_config(self, '', HMRConfig())
-        self.hfov_deg = declare(self, 'hfov_deg', DEFAULT_HFOV_DEG, 'Horizontal field of view (degrees) assumed '
-                                'while no CameraInfo has arrived; depth scales with the focal length.',
-                                min_value=1.0, max_value=179.0)
-        self.debug_image = declare(self, 'publish_debug_image', True, 'Publish the fitted meshes drawn over the '
-                                   'image on /human/debug_image (rendered only while someone subscribes).')
-        self.send_vertices = declare(self, 'camera_humans.vertices', True, 'Include the full mesh in '
-                                     '/human/camera_humans (fusion needs it for the world mesh).')
+        self.params = p = NodeParameters(self)
+        config = p.declare_config('', HMRConfig())
+        self.camera = CameraInput(self, DEFAULT_HFOV_DEG)
+        self.camera.hfov_deg = p.declare(
+            'hfov_deg', DEFAULT_HFOV_DEG, 'Horizontal field of view (degrees) assumed while no CameraInfo has '
+            'arrived; depth scales with the focal length.', min_value=1.0, max_value=179.0,
+            on_change=lambda v: setattr(self.camera, 'hfov_deg', v))
+        p.declare('publish_debug_image', True, 'Publish the fitted meshes drawn over the image on '
+                  'human/debug_image (rendered only while someone subscribes).')
+        p.declare('camera_humans.vertices', True, 'Include the full mesh in human/camera_humans (fusion needs it '
+                  'for the world mesh).')
         self.hmr = CameraHMR(config)
         m = self.hmr.body_model
-        self.humans_pub = self.create_publisher(HumanMeshArray, '/human/camera_humans', 10)
-        self.model_pub = self.create_publisher(BodyModelInfo, '/human/body_model', LATCHED_QOS)
+        self.humans_pub = self.create_publisher(HumanMeshArray, 'human/camera_humans', 10)
+        self.model_pub = self.create_publisher(BodyModelInfo, 'human/body_model', LATCHED_QOS)
         self.model_pub.publish(convert.body_model_info_msg(m.name, m.faces, m.num_vertices, m.joint_names,
                                                            m.joint_parents))
-        self.debug_pub = self.create_publisher(Image, '/human/debug_image', 10) if self.debug_image else None
+        self.debug_pub = self.create_publisher(Image, 'human/debug_image', IMAGE_PUBLISHER_QOS)
         self.diagnostics = Diagnostics(self, 'camera-space HMR')
-        self.camera = CameraInput(self, self.hfov_deg)
         self.people = 0
         self.stage_ms: dict[str, list[float]] = {}
-        subscribe_camera_image(self, self._on_image, qos_profile_sensor_data)
-        self.create_subscription(CameraInfo, '/camera/camera_info', self.camera.on_info, qos_profile_sensor_data)
+        self.subs = Subscriptions(self)
+        subscribe_camera_image(p, self.subs, self._on_image)
+        self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
+                         overridable=True)
         self.create_timer(1.0, self._report)
         self.get_logger().info(f'body model {m.name} ({m.num_vertices} vertices), up to {config.max_people} '
                                f'people{", small-people zoom" if config.small_people else ""}')
@@ -68,8 +71,8 @@ class HmrNode(Node):
         out = self.hmr.process(frame)
         humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans)
         self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],
-                                                      self.send_vertices))
-        if self.debug_pub is not None and self.debug_pub.get_subscription_count() > 0:   # rendering costs ms
+                                                      self.params['camera_humans.vertices']))
+        if self.params['publish_debug_image'] and self.debug_pub.get_subscription_count() > 0:   # costs ms
             overlay = overlay_humans(rgb, humans, intr, self.hmr.body_model.faces)
             self.debug_pub.publish(convert.array_to_image(overlay, 'rgb8', frame.stamp_ns, msg.header.frame_id))
         self.people = len(humans.humans)
@@ -80,13 +83,15 @@ class HmrNode(Node):
     def _report(self) -> None:
         cam = self.camera
         if not cam.frames:
-            self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for /camera/image_raw',
+            self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images',
                                      {'rejected_images': cam.rejected})
             return
         values = {'frames': cam.frames, 'people_tracked': self.people, 'rejected_images': cam.rejected,
-                  'intrinsics': cam.source}
+                  'intrinsics': cam.source, **self.subs.loss_values()}
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
-        self.diagnostics.publish(OK, f'{self.people} people', values)
+        lost = self.subs.lost
+        self.diagnostics.publish(WARN if lost else OK, f'{self.people} people' +
+                                 (f' ({lost} messages lost before this node)' if lost else ''), values)
 
 
 def main(args=None) -> int:

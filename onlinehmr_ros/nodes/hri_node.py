@@ -1,8 +1,8 @@
 """hri: the people of the pipeline as REP-155 (ros4hri) bodies, for HRI stacks (pyhri, hri_fullbody users).
 
-Subscribes:  /human/camera_humans (HumanMeshArray, camera optical frame): who is tracked, 2D outputs
-             /camera/camera_info  (image size and intrinsics for the 2D outputs; sensor-data QoS)
-             /human/world_humans  (HumanMeshArray, world frame): 3D outputs
+Subscribes:  human/camera_humans (HumanMeshArray, camera optical frame): who is tracked, 2D outputs
+             camera/camera_info  (image size and intrinsics for the 2D outputs; reliable, see ros/qos.py)
+             human/world_humans  (HumanMeshArray, world frame): 3D outputs
 Publishes (REP-155, https://ros.org/reps/rep-0155.html; body id = <id_prefix><track_id>, e.g. b3):
              /humans/bodies/tracked              hri_msgs/IdsList, one per processed image
              /humans/bodies/<id>/skeleton2d      hri_msgs/Skeleton2D (18 normalised points)
@@ -24,7 +24,6 @@ import sys
 
 from hri_msgs.msg import IdsList
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
 
 from onlinehmr_ros.core.body import human_description as hd
@@ -34,8 +33,8 @@ from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros import hri as rep155
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
-from onlinehmr_ros.ros.params import declare
-from onlinehmr_ros.ros.qos import LATCHED_QOS
+from onlinehmr_ros.ros.params import BUILT_AT_START, NodeParameters
+from onlinehmr_ros.ros.qos import IMAGE_SUBSCRIBER_QOS, LATCHED_QOS, Subscriptions
 from onlinehmr_ros.ros.run import run_node
 from onlinehmr_ros.ros.tf import TfBroadcaster
 
@@ -43,18 +42,18 @@ from onlinehmr_ros.ros.tf import TfBroadcaster
 class HriNode(Node):
     def __init__(self, **kwargs):
         super().__init__('hri', **kwargs)
-        prefix = hri.check_id_prefix(declare(
-            self, 'id_prefix', 'b', 'Body ids are <id_prefix><track_id> (the track_id of /human/world_humans); '
-            'a letter first: ROS names may not start with a digit.', read_only=True))
-        timeout_s = declare(self, 'body_timeout_s', 1.0, 'Remove the topics of a body not seen for this long '
-                            '(stamp time, s).', min_value=0.0, max_value=600.0)
-        self.hfov_deg = declare(self, 'hfov_deg', 60.0, 'Field of view for the 2D outputs when CameraInfo has no '
-                                'focal length (degrees; use the hmr node\'s value).', min_value=1.0, max_value=179.0)
-        self.tf_body = declare(self, 'tf.body_frame', True, 'Broadcast <world> -> body_<id> (REP-155 body frame: '
-                               'between the hips, x forward, z up).')
-        self.tf_links = declare(self, 'tf.links', False, 'Also broadcast every link of the body model '
-                                '(<link>_<id>), as robot_state_publisher would from joint_states and urdf; leave '
-                                'off when one runs per body.')
+        self.params = p = NodeParameters(self)
+        prefix = hri.check_id_prefix(p.declare(
+            'id_prefix', 'b', 'Body ids are <id_prefix><track_id> (the track_id of human/world_humans); a letter '
+            'first: ROS names may not start with a digit.', read_only='ids must not change while bodies are tracked'))
+        timeout_s = p.declare('body_timeout_s', 1.0, 'Remove the topics of a body not seen for this long (stamp '
+                              'time, s).', min_value=0.0, max_value=600.0, read_only=BUILT_AT_START)
+        p.declare('hfov_deg', 60.0, 'Field of view for the 2D outputs when CameraInfo has no focal length '
+                  "(degrees; use the hmr node's value).", min_value=1.0, max_value=179.0)
+        p.declare('tf.body_frame', True, 'Broadcast <world> -> body_<id> (REP-155 body frame: between the hips, x '
+                  'forward, z up).')
+        p.declare('tf.links', False, 'Also broadcast every link of the body model (<link>_<id>), as '
+                  'robot_state_publisher would from joint_states and urdf; leave off when one runs per body.')
         self.bodies = hri.Rep155Bodies(prefix, int(timeout_s * 1e9))
         self.tracked_pub = self.create_publisher(IdsList, rep155.TRACKED_TOPIC, 10)
         self.pubs: dict[str, dict] = {}           # body id -> sub-topic -> publisher
@@ -63,9 +62,10 @@ class HriNode(Node):
         self.camera_info: CameraInfo | None = None
         self.counts = {'images': 0, 'world_frames': 0, 'no_camera_info': 0, 'roi_from_skeleton': 0,
                        'skeleton_errors': 0, 'outside_joint_limits': 0}
-        self.create_subscription(CameraInfo, '/camera/camera_info', self._on_info, qos_profile_sensor_data)
-        self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_camera_humans, 10)
-        self.create_subscription(HumanMeshArray, '/human/world_humans', self._on_world_humans, 10)
+        self.subs = Subscriptions(self)
+        self.subs.create(CameraInfo, 'camera/camera_info', self._on_info, IMAGE_SUBSCRIBER_QOS, overridable=True)
+        self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_camera_humans, 10)
+        self.subs.create(HumanMeshArray, 'human/world_humans', self._on_world_humans, 10)
         self.create_timer(1.0, self._report)
 
     def _on_info(self, msg: CameraInfo) -> None:
@@ -78,7 +78,7 @@ class HriNode(Node):
         try:
             return convert.camera_info_to_intrinsics(info)
         except convert.ConversionError:      # uncalibrated: the field of view the hmr node also assumes
-            return CameraIntrinsics.from_fov(info.width, info.height, self.hfov_deg)
+            return CameraIntrinsics.from_fov(info.width, info.height, self.params['hfov_deg'])
 
     def _on_camera_humans(self, msg: HumanMeshArray) -> None:
         frame = convert.msg_to_humans(msg)
@@ -115,8 +115,8 @@ class HriNode(Node):
                 pubs['urdf'].publish(rep155.urdf_msg(hd.urdf_xml(out.body, out.dimensions)))
             self.counts['outside_joint_limits'] += out.outside_limits
             pubs['joint_states'].publish(rep155.joint_state_msg(out.body, out.angles, frame.stamp_ns, frame.frame_id))
-            if self.tf_body:
-                links = hd.parent_transforms(out.angles, out.dimensions) if self.tf_links else None
+            if self.params['tf.body_frame']:
+                links = hd.parent_transforms(out.angles, out.dimensions) if self.params['tf.links'] else None
                 transforms += rep155.body_transforms(out.body, out.T_frame_body, frame.frame_id, frame.stamp_ns, links)
         self.tf.send(transforms)
 
@@ -124,15 +124,17 @@ class HriNode(Node):
         c = self.counts
         problems = []
         if c['no_camera_info']:
-            problems.append(f"{c['no_camera_info']} images without /camera/camera_info: no skeleton2d/roi for them")
+            problems.append(f"{c['no_camera_info']} images without camera/camera_info: no skeleton2d/roi for them")
+        if self.subs.lost:
+            problems.append(f'{self.subs.lost} messages lost before this node')
         if c['roi_from_skeleton']:
             problems.append('roi bounds the skeleton, not the mesh (camera_humans.vertices is off on hmr)')
         if c['skeleton_errors']:
             problems.append(f"{c['skeleton_errors']} skeletons the body model could not be fitted to")
         level = WARN if problems else OK
         message = '; '.join(problems) or (f'{len(self.pubs)} bodies' if c['images'] else
-                                          'waiting for /human/camera_humans')
-        self.diagnostics.publish(level, message, {'bodies': len(self.pubs), **c})
+                                          'waiting for camera humans')
+        self.diagnostics.publish(level, message, {'bodies': len(self.pubs), **c, **self.subs.loss_values()})
 
 
 def main(args=None) -> int:

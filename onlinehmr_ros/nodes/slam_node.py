@@ -1,17 +1,23 @@
 """slam: human-centric incremental monocular SLAM (OnlineHMR Key Design 4).
 
-Subscribes:  /camera/image_raw, /camera/camera_info (sensor-data QoS)
-             /human/soft_mask      (32FC1 C_soft, paired with the image by stamp)
-             /human/camera_humans  (HumanMeshArray of the same image, paired by stamp: the people
-                                    are the metric ruler of the scale; parameter wait_for_humans)
-Publishes:   /slam/camera_pose (PoseStamped, world frame, metric: position = s * t)
-             /slam/path        (nav_msgs/Path of the published poses, bounded)
-             /slam/map         (PointCloud2, map points in metres, world frame)
-             /slam/scale       (std_msgs/Float64, metres per SLAM unit)
-             /tf               world -> camera optical frame (the image's frame_id)
-             /diagnostics      tracking state, inliers, keyframes, scale, ms
+Subscribes:  camera/image_raw, camera/camera_info (reliable, see ros/qos.py)
+             human/soft_mask      (32FC1 C_soft, paired with the image by stamp)
+             human/camera_humans  (HumanMeshArray of the same image, paired by stamp: the people
+                                   are the metric ruler of the scale; parameter wait_for_humans)
+             /tf, /tf_static      what other nodes say about the camera frame (REP-105, below)
+Publishes:   slam/camera_pose (PoseStamped, world frame, metric: position = s * t)
+             slam/path        (nav_msgs/Path of the published poses, bounded)
+             slam/map         (PointCloud2, map points in metres, world frame)
+             slam/scale       (std_msgs/Float64, metres per SLAM unit)
+             /tf              hand-held camera: world_frame -> the image's frame_id; on a robot whose
+                              TF already owns the camera frame: the correction world_frame (map) ->
+                              odom_frame, so that map -> odom -> ... -> camera is the estimate
+                              (tf.mode; core.common.tf_tree.plan_camera_tf decides)
+             /diagnostics     tracking state, inliers, keyframes, scale, TF plan, messages lost, ms
 Every output carries the stamp of its image. The algorithm is core.slam.branch.SlamBranch;
-parameters are its config fields (slam.*, ema.*, scale.*, ground.*, see `ros2 param describe`).
+parameters are its config fields (slam.*, ema.*, scale.*, ground.*, see `ros2 param describe`);
+ema.enabled/alpha/lambda_clamp, publish_untracked_pose, path_length, map_every_n_frames and
+hfov_deg can be changed at run time. Frame names default to the node's namespace ('cam1/world').
 """
 from __future__ import annotations
 
@@ -20,63 +26,84 @@ import sys
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float64
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
+from onlinehmr_ros.core.common.tf_tree import TF_MODES, TfFrames, namespaced_frame
 from onlinehmr_ros.core.fusion.sync import ImageJoin
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
-from onlinehmr_ros.ros.params import declare, declare_config
+from onlinehmr_ros.ros.params import BUILT_AT_START, FRAMES_FIXED, NodeParameters
+from onlinehmr_ros.ros.qos import IMAGE_SUBSCRIBER_QOS, Subscriptions
 from onlinehmr_ros.ros.run import run_node
-from onlinehmr_ros.ros.tf import TfBroadcaster
+from onlinehmr_ros.ros.tf import CameraPoseTf
 
 
 class SlamNode(Node):
     def __init__(self, **kwargs):
         super().__init__('slam', **kwargs)
-        config = declare_config(self, '', SlamBranchConfig())
-        self.world_frame = declare(self, 'world_frame', 'world', 'World frame id (REP-103, z up once gravity '
-                                   'is known).', read_only=True)
-        self.use_mask = declare(self, 'use_soft_mask', True, 'Wait for /human/soft_mask of each image (false: '
-                                'track on the whole image).', read_only=True)
-        self.mask_wait_s = declare(self, 'mask_wait_s', 1.0, 'How long (stamp time) an image waits for its soft '
-                                   'mask before being skipped (s).', min_value=0.0, max_value=10.0)
-        self.hfov_deg = declare(self, 'hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
-                                '(degrees).', min_value=1.0, max_value=179.0)
-        self.wait_humans = declare(self, 'wait_for_humans', config.scale.method == 'human', 'Process each image '
-                                   'with the people of the same image (/human/camera_humans, paired by stamp) so '
-                                   'that they measure the scale; images whose people do not come within '
-                                   'mask_wait_s go on without them.', read_only=True)
-        self.hold_untracked = declare(self, 'publish_untracked_pose', True, 'Publish the start pose before '
-                                      'initialisation and the last pose while lost (so people stay in the world '
-                                      'frame); the diagnostics say when a pose is held.')
-        self.path_length = declare(self, 'path_length', 2000, 'Poses kept in /slam/path.', min_value=1,
-                                   max_value=10**6)
-        self.map_every = declare(self, 'map_every_n_frames', 10, 'Publish /slam/map every n frames.',
-                                 min_value=1, max_value=10**6)
+        self.params = p = NodeParameters(self)
+        self.branch = None
+        config = p.declare_config('', SlamBranchConfig(), live=('ema.enabled', 'ema.alpha', 'ema.lambda_clamp'),
+                                  on_change=self._new_config)
+        world = p.declare('world_frame', None, "World frame of the pose, path, map and TF (REP-103, z up once "
+                          "gravity is known). 'map' on a robot (REP-105). Not set: 'world', prefixed by the node's "
+                          "namespace ('cam1/world').", value_type=str, read_only=FRAMES_FIXED)
+        tf_frames = TfFrames(
+            world_frame=world or namespaced_frame('world', self.get_namespace()),
+            odom_frame=p.declare('odom_frame', 'odom', "The robot's odometry frame (REP-105): on a robot the "
+                                 'correction world_frame -> odom_frame is published.', read_only=FRAMES_FIXED),
+            mode=p.declare('tf.mode', 'auto', 'Camera pose in TF: auto (world_to_odom when another node gives the '
+                           "image's frame a parent, else world_to_camera), world_to_camera, world_to_odom, none.",
+                           choices=TF_MODES, read_only=FRAMES_FIXED),
+            detect_s=p.declare('tf.detect_s', 1.0, 'In tf.mode auto: seconds of listening to /tf and /tf_static '
+                               'before the first camera transform.', min_value=0.0, max_value=60.0,
+                               read_only=BUILT_AT_START))
+        self.world_frame = tf_frames.world_frame
+        self.use_mask = p.declare('use_soft_mask', True, 'Wait for human/soft_mask of each image (false: track on '
+                                  'the whole image).', read_only=BUILT_AT_START)
+        mask_wait_s = p.declare('mask_wait_s', 1.0, 'How long (stamp time) an image waits for its soft mask '
+                                'before being skipped (s).', min_value=0.0, max_value=10.0, read_only=BUILT_AT_START)
+        self.camera = CameraInput(self, 60.0)
+        self.camera.hfov_deg = p.declare('hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
+                                         '(degrees).', min_value=1.0, max_value=179.0,
+                                         on_change=lambda v: setattr(self.camera, 'hfov_deg', v))
+        self.wait_humans = p.declare('wait_for_humans', config.scale.method == 'human', 'Process each image with '
+                                     'the people of the same image (human/camera_humans, paired by stamp) so that '
+                                     'they measure the scale; images whose people do not come within mask_wait_s '
+                                     'go on without them.', read_only=BUILT_AT_START)
+        p.declare('publish_untracked_pose', True, 'Publish the start pose before initialisation and the last pose '
+                  'while lost (so people stay in the world frame); the diagnostics say when a pose is held.')
+        p.declare('path_length', 2000, 'Poses kept in slam/path.', min_value=1, max_value=10**6)
+        p.declare('map_every_n_frames', 10, 'Publish slam/map every n frames.', min_value=1, max_value=10**6)
         self.branch = SlamBranch(config)
-        self.pose_pub = self.create_publisher(PoseStamped, '/slam/camera_pose', 10)
-        self.path_pub = self.create_publisher(Path, '/slam/path', 10)
-        self.map_pub = self.create_publisher(PointCloud2, '/slam/map', 10)
-        self.scale_pub = self.create_publisher(Float64, '/slam/scale', 10)
-        self.tf = TfBroadcaster(self)
+        self.pose_pub = self.create_publisher(PoseStamped, 'slam/camera_pose', 10)
+        self.path_pub = self.create_publisher(Path, 'slam/path', 10)
+        self.map_pub = self.create_publisher(PointCloud2, 'slam/map', 10)
+        self.scale_pub = self.create_publisher(Float64, 'slam/scale', 10)
+        self.camera_tf = CameraPoseTf(self, tf_frames)
         self.diagnostics = Diagnostics(self, 'slam')
-        self.join: ImageJoin[Image, Image, HumansFrame] = ImageJoin(int(self.mask_wait_s * 1e9), 32, self.use_mask,
+        self.join: ImageJoin[Image, Image, HumansFrame] = ImageJoin(int(mask_wait_s * 1e9), 32, self.use_mask,
                                                                     self.wait_humans)
-        self.camera = CameraInput(self, self.hfov_deg)
         self.path = Path()
         self.last = None
         self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
-        subscribe_camera_image(self, self._on_image, qos_profile_sensor_data)
-        self.create_subscription(CameraInfo, '/camera/camera_info', self.camera.on_info, qos_profile_sensor_data)
-        self.create_subscription(Image, '/human/soft_mask', self._on_mask, qos_profile_sensor_data)
-        self.create_subscription(HumanMeshArray, '/human/camera_humans', self._on_humans, 10)
+        self.subs = Subscriptions(self)
+        subscribe_camera_image(p, self.subs, self._on_image)
+        self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
+                         overridable=True)
+        self.subs.create(Image, 'human/soft_mask', self._on_mask, IMAGE_SUBSCRIBER_QOS)
+        self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_humans, 10)
         self.create_timer(1.0, self._report)
+
+    def _new_config(self, config: SlamBranchConfig) -> None:
+        if self.branch is not None:                   # only the EMA settings are live
+            self.branch.config = config
+            self.branch.ema.config = config.ema
 
     # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order (core.fusion.sync.ImageJoin)
     def _on_image(self, msg: Image) -> None:
@@ -103,33 +130,39 @@ class SlamNode(Node):
         for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
             self.stage_ms[k].append(v)
             del self.stage_ms[k][:-300]
-        if not out.pose.tracking and not self.hold_untracked:
+        if not out.pose.tracking and not self.params['publish_untracked_pose']:
             return
-        ps, tf = convert.camera_pose_to_msgs(out.pose, self.world_frame, image.header.frame_id)
+        ps, _ = convert.camera_pose_to_msgs(out.pose, self.world_frame, image.header.frame_id)
         self.pose_pub.publish(ps)
-        self.tf.send(tf)
+        self.camera_tf.send(frame.stamp_ns, out.T_world_cam_m, image.header.frame_id)
         self.scale_pub.publish(Float64(data=float(out.pose.scale)))
         self.path.header = ps.header
-        self.path.poses = (self.path.poses + [ps])[-self.path_length:]
+        self.path.poses = (self.path.poses + [ps])[-self.params['path_length']:]
         self.path_pub.publish(self.path)
-        if self.camera.frames % self.map_every == 0 and len(out.map_points_world):
+        if self.camera.frames % self.params['map_every_n_frames'] == 0 and len(out.map_points_world):
             self.map_pub.publish(convert.points_to_cloud(out.map_points_world_m, frame.stamp_ns, self.world_frame))
 
     def _report(self) -> None:
         d = self.last
         if d is None:
-            self.diagnostics.publish(WARN, 'waiting for /camera/image_raw' + (' and /human/soft_mask'
-                                     if self.use_mask else ''), {'rejected_images': self.camera.rejected,
-                                                                 'images_without_mask': self.join.images_without_mask})
+            self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else ''),
+                                     {'rejected_images': self.camera.rejected,
+                                      'images_without_mask': self.join.images_without_mask, **self.subs.loss_values()})
             return
+        tf_problem = self.camera_tf.plan is not None and self.camera_tf.plan.problem
         level = OK if d.tracking else (ERROR if d.state == 'lost' else WARN)
-        self.diagnostics.publish(level, d.status + ('' if d.tracking else ' (pose held)'), {
+        if level == OK and (tf_problem or self.subs.lost):
+            level = WARN
+        self.diagnostics.publish(level, d.status + ('' if d.tracking else ' (pose held)') +
+                                 (f'; {self.subs.lost} messages lost before this node' if self.subs.lost else '') +
+                                 ('; camera not in TF' if tf_problem else ''), {
             'state': d.state, 'frames': self.camera.frames, 'features': d.n_features, 'inliers': d.n_inliers,
             'keyframes': d.n_keyframes, 'map_points': d.n_map_points, 'segment': d.segment,
             'world_continuous': d.world_continuous, 'gravity_aligned': d.gravity_aligned, 'scale': d.scale,
             'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'ms_total': d.ms_total,
             'images_without_mask': self.join.images_without_mask,
-            'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected})
+            'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
+            **self.camera_tf.diagnostics_values(), **self.subs.loss_values()})
 
 
 def main(args=None) -> int:

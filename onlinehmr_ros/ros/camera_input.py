@@ -11,7 +11,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
 from onlinehmr_ros.ros import convert
-from onlinehmr_ros.ros.params import declare
+from onlinehmr_ros.ros.params import NodeParameters
+from onlinehmr_ros.ros.qos import IMAGE_SUBSCRIBER_QOS, Subscriptions
 
 #: image_transport transports the nodes read
 IMAGE_TRANSPORTS = ('raw', 'compressed')
@@ -59,19 +60,21 @@ class CameraInput:
         return 'camera_info' if self.intrinsics is not None else f'hfov {self.hfov_deg} deg'
 
 
-def subscribe_camera_image(node: Node, callback, qos, image_topic: str = '/camera/image_raw'):
+def subscribe_camera_image(params: NodeParameters, subs: Subscriptions, callback,
+                           image_topic: str = 'camera/image_raw'):
     """Declare the node's ``image_transport`` parameter and subscribe to the camera stream it names.
 
     ``raw``: sensor_msgs/Image on ``image_topic``; ``compressed``: sensor_msgs/CompressedImage on
     ``<image_topic>/compressed``, where ``image_topic`` is first resolved (remappings and namespace
     applied) as image_transport does, so remapping the image topic moves both. ``callback`` gets
-    either message type; :meth:`CameraInput.frame` takes both.
+    either message type; :meth:`CameraInput.frame` takes both. Reliable, with loss counting and
+    QoS overrides (``ros.qos``).
     """
-    transport = declare(node, 'image_transport', 'raw', 'How images arrive: raw (sensor_msgs/Image on the image '
-                        'topic) or compressed (sensor_msgs/CompressedImage on <image topic>/compressed, e.g. '
-                        'from camera_source transport:=compressed or image_transport republish).', read_only=True,
-                        choices=IMAGE_TRANSPORTS)
+    transport = params.declare('image_transport', 'raw', 'How images arrive: raw (sensor_msgs/Image on the image '
+                               'topic) or compressed (sensor_msgs/CompressedImage on <image topic>/compressed, e.g. '
+                               'from camera_source transport:=compressed or image_transport republish).',
+                               read_only='the subscription is made at start-up', choices=IMAGE_TRANSPORTS)
     if transport == 'raw':
-        return node.create_subscription(Image, image_topic, callback, qos)
-    topic = convert.compressed_topic(node.resolve_topic_name(image_topic))
-    return node.create_subscription(CompressedImage, topic, callback, qos)
+        return subs.create(Image, image_topic, callback, IMAGE_SUBSCRIBER_QOS, overridable=True)
+    topic = convert.compressed_topic(subs.node.resolve_topic_name(image_topic))
+    return subs.create(CompressedImage, topic, callback, IMAGE_SUBSCRIBER_QOS, overridable=True)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseStamped, TransformStamped
+from geometry_msgs.msg import PoseStamped, Transform, TransformStamped
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
-from onlinehmr_ros.core.common.geometry import quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
+from onlinehmr_ros.core.common.geometry import (make_transform, quat_wxyz_from_rotmat, quat_wxyz_to_xyzw,
+                                                quat_xyzw_to_wxyz, rotmat_from_quat_wxyz)
 from onlinehmr_ros.core.io import images
 from onlinehmr_ros.msg import BodyModelInfo, HumanMesh, HumanMeshArray
 
@@ -256,6 +257,21 @@ def transform_msg(stamp_ns: int, parent_frame: str, child_frame: str, translatio
     r = t.transform.rotation
     r.x, r.y, r.z, r.w = map(float, quat_xyzw)
     return t
+
+
+def transform_to_matrix(transform: Transform) -> np.ndarray:
+    """geometry_msgs/Transform -> (4, 4) float64 ``T_parent_child`` (inverse of :func:`matrix_to_transform_msg`)."""
+    r, t = transform.rotation, transform.translation
+    R = rotmat_from_quat_wxyz(quat_xyzw_to_wxyz(np.array([r.x, r.y, r.z, r.w], np.float64)))
+    return make_transform(R, np.array([t.x, t.y, t.z], np.float64))
+
+
+def matrix_to_transform_msg(stamp_ns: int, parent_frame: str, child_frame: str,
+                            T_parent_child: np.ndarray) -> TransformStamped:
+    """(4, 4) rigid ``T_parent_child`` -> one TF transform ``parent -> child``."""
+    T = np.asarray(T_parent_child, np.float64)
+    return transform_msg(stamp_ns, parent_frame, child_frame, T[:3, 3],
+                         quat_wxyz_to_xyzw(quat_wxyz_from_rotmat(T[:3, :3])))
 
 
 def points_to_cloud(points_xyz: np.ndarray, stamp_ns: int, frame_id: str,

@@ -1,12 +1,87 @@
-"""QoS profiles shared by the nodes."""
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+"""QoS of the pipeline's topics, and subscriptions that count the messages they lose.
 
-#: Publishers of images and masks: reliable, keep last 5. A reliable publisher serves the
-#: best-effort (sensor-data QoS) subscribers of the pipeline as well as reliable ones such
-#: as the MCAP recorder, which would lose fragments of large images under load otherwise.
+Choices (issue 17, item 8): a camera image is 1.1 MB and a soft mask 1.5 MB, so across
+processes every frame is sent in many UDP fragments; with best-effort (sensor-data) QoS a lost
+fragment loses the frame (the launch-started graph saw 34 masks of 76 images). The pipeline's
+images, masks and CameraInfo are therefore **reliable** on both sides, keep-last 5: nothing is
+lost while the subscribers keep up (lockstep replay), and a subscriber that falls behind loses
+the oldest frames, not the newest, and counts them (:class:`Subscriptions`, in /diagnostics).
+A camera driver that publishes best-effort is incompatible with a reliable subscription: the
+node then logs the parameter that switches its subscription to best effort
+(``qos_overrides.<topic>.subscription.reliability``, rclpy's QoSOverridingOptions).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.qos_overriding_options import QoSOverridingOptions
+
+from onlinehmr_ros.core.common.message_loss import SequenceGaps
+
+#: Publishers of images and masks: reliable, keep last 5 (serves reliable pipeline nodes and
+#: recorders, and best-effort viewers such as RViz alike).
 IMAGE_PUBLISHER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.VOLATILE)
+
+#: Subscribers of images, masks and CameraInfo in the pipeline: reliable, keep last 5
+#: (overridable per topic, see the module docstring).
+IMAGE_SUBSCRIBER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                                  durability=DurabilityPolicy.VOLATILE)
 
 #: Latched outputs (body model description): late subscribers get the last message.
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class Subscriptions:
+    """Creates a node's subscriptions; counts what each one received and lost (:meth:`loss_values`)."""
+
+    def __init__(self, node: Node):
+        self._node = node
+        self.gaps: dict[str, SequenceGaps] = {}
+
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    def create(self, msg_type, topic: str, callback: Callable, qos: QoSProfile, overridable: bool = False):
+        """``node.create_subscription`` whose callback also feeds a loss counter.
+
+        Args:
+            overridable: declare rclpy's ``qos_overrides.<topic>.subscription.{reliability,history,depth}``
+                parameters (for topics a third-party driver may publish, e.g. images).
+        """
+        gaps = SequenceGaps()
+
+        def counted(msg, info) -> None:
+            gid = info.get('publisher_gid')
+            gaps.observe(bytes(gid['data']) if gid else None, info.get('publication_sequence_number'))
+            callback(msg)
+
+        events = SubscriptionEventCallbacks(incompatible_qos=lambda event: self._incompatible(topic, overridable))
+        kwargs = {'qos_overriding_options': QoSOverridingOptions.with_default_policies()} if overridable else {}
+        sub = self._node.create_subscription(msg_type, topic, counted, qos, event_callbacks=events, **kwargs)
+        self.gaps[sub.topic_name] = gaps
+        return sub
+
+    def _incompatible(self, topic: str, overridable: bool) -> None:
+        resolved = self._node.resolve_topic_name(topic)
+        hint = (f'; if it publishes best-effort (sensor-data QoS), start this node with '
+                f'-p qos_overrides.{resolved}.subscription.reliability:=best_effort') if overridable else ''
+        self._node.get_logger().error(f'a publisher of {resolved} offers a QoS this subscription cannot use '
+                                      f'(it is reliable){hint}', throttle_duration_sec=10.0)
+
+    @property
+    def lost(self) -> int:
+        return sum(g.lost for g in self.gaps.values())
+
+    def loss_values(self) -> dict[str, int]:
+        """Diagnostics values: ``lost <topic>`` and ``received <topic>`` per subscription."""
+        out: dict[str, int] = {}
+        for topic, g in self.gaps.items():
+            out[f'received {topic}'] = g.received
+            out[f'lost {topic}'] = g.lost
+        return out

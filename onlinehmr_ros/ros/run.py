@@ -1,26 +1,38 @@
-"""The ``main()`` of every node: init, spin, clean shutdown, errors as one line and exit code 1."""
+"""The ``main()`` of every node: init, spin, clean shutdown, errors as one line and exit code 1.
+
+Shutdown (SIGINT, SIGTERM, ``done``) always exits 0: rclpy's own signal handlers are not
+installed; ``ros.signals`` turns the signals into a request the spin loop checks, so the node
+(subscriptions first) is destroyed before the context is shut down (see there).
+"""
 from __future__ import annotations
 
 import sys
 from typing import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.signals import stop_request
 
 #: start-up errors reported as `<name>: error: <message>` with exit code 1 (not a traceback)
 from onlinehmr_ros.core.body.model import BodyModelError  # noqa: E402
 from onlinehmr_ros.core.common.errors import InputError  # noqa: E402
 from onlinehmr_ros.core.io.sources import SourceError  # noqa: E402
 
-USER_ERRORS = (BodyModelError, SourceError, InputError, ValueError)
+#: ParameterException: a value outside its descriptor's range or of the wrong type (YAML, -p, launch)
+USER_ERRORS = (BodyModelError, SourceError, InputError, ValueError, ParameterException)
+
+#: longest wait for work before the spin loop looks at the stop request again (s)
+SPIN_PERIOD_S = 0.1
 
 
 def run_node(make_node: Callable[[], Node], name: str, args=None,
              done: Callable[[Node], bool] | None = None) -> int:
-    """Create the node and spin it until Ctrl-C, an external shutdown, or ``done(node)``.
+    """Create the node and spin it until SIGINT/SIGTERM, an external shutdown, or ``done(node)``.
 
     Args:
         make_node: builds the node (after rclpy.init).
@@ -30,15 +42,16 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
         the process exit code: 0, or 1 after a user error (bad parameter, missing file).
     """
     ensure_ament_prefix_path()
-    rclpy.init(args=args)
-    node = None
+    stop = stop_request()
+    stop.start_ros()
+    node = executor = None
     try:
-        node = make_node()
-        if done is None:
-            rclpy.spin(node)
-        else:
-            while rclpy.ok() and not done(node):
-                rclpy.spin_once(node, timeout_sec=0.1)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        node = make_node()                 # a stop requested meanwhile ends the loop before it starts
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not stop.requested and rclpy.ok() and not (done is not None and done(node)):
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
         return 0
     except USER_ERRORS as exc:
         print(f'{name}: error: {exc}', file=sys.stderr)
@@ -46,6 +59,9 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:
+        stop.ignore_further()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

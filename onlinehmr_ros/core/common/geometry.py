@@ -174,6 +174,25 @@ def invert_transform(T_a_b: np.ndarray) -> np.ndarray:
     return make_transform(R_inv, -np.einsum('...ij,...j->...i', R_inv, t))
 
 
+def interpolate_transform(T_a_b0: np.ndarray, T_a_b1: np.ndarray, fraction: float) -> np.ndarray:
+    """Rigid transform a fraction of the way from ``T_a_b0`` to ``T_a_b1`` (as tf2 interpolates).
+
+    The translation is interpolated linearly, the rotation along the shortest arc (SLERP).
+
+    Args:
+        T_a_b0, T_a_b1: (4, 4) rigid transforms.
+        fraction: 0 gives ``T_a_b0``, 1 gives ``T_a_b1``.
+    Returns:
+        (4, 4) transform, float64.
+    """
+    from scipy.spatial.transform import Slerp
+    T0 = _check_last(T_a_b0, (4, 4), 'T_a_b0').astype(np.float64)
+    T1 = _check_last(T_a_b1, (4, 4), 'T_a_b1').astype(np.float64)
+    f = float(fraction)
+    R = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([T0[:3, :3], T1[:3, :3]])))([f]).as_matrix()[0]
+    return make_transform(R, (1.0 - f) * T0[:3, 3] + f * T1[:3, 3])
+
+
 def transform_points(T_a_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
     """Map points from frame b to frame a.
 

@@ -72,11 +72,11 @@ def root_orientation_xyzw(h: HumanState) -> np.ndarray:
     return quat_wxyz_to_xyzw(quat_wxyz_from_rotmat(rotmat_from_axis_angle(h.global_orient.astype(np.float64))))
 
 
-def human_tf_frames(humans: HumansFrame, joint_names: tuple[str, ...], all_joints: bool = False
-                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def human_tf_frames(humans: HumansFrame, joint_names: tuple[str, ...], all_joints: bool = False,
+                    prefix: str = 'human_') -> list[tuple[str, np.ndarray, np.ndarray]]:
     """The TF frames of a frame's people, children of ``humans.frame_id``.
 
-    Per person ``human_<track_id>/<joint name>`` at the joint, for the pelvis (joint 0) only or for
+    Per person ``<prefix><track_id>/<joint name>`` (``human_3/pelvis``) at the joint, for the pelvis (joint 0) only or for
     every joint: the pelvis frame carries the body's orientation (:func:`root_orientation_xyzw`),
     the other joints only their position (identity rotation).
 
@@ -89,7 +89,7 @@ def human_tf_frames(humans: HumansFrame, joint_names: tuple[str, ...], all_joint
     for h in humans.humans:
         q = root_orientation_xyzw(h)
         for j, name in enumerate(names):
-            out.append((f'human_{h.track_id}/{name}', np.asarray(h.joints[j], np.float64), q if j == 0 else identity))
+            out.append((f'{prefix}{h.track_id}/{name}', np.asarray(h.joints[j], np.float64), q if j == 0 else identity))
     return out
 
 
