@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from functools import partial
 
 #: executable -> module whose main() it runs (the launch file and compose.NODES use the same names)
 EXECUTABLES = {
@@ -38,32 +39,14 @@ def _run(executable: str) -> int:
     os._exit(code or 0)
 
 
-def camera_source() -> int:
-    return _run('camera_source')
-
-
-def mask_node() -> int:
-    return _run('mask_node')
-
-
-def hmr_node() -> int:
-    return _run('hmr_node')
-
-
-def slam_node() -> int:
-    return _run('slam_node')
-
-
-def fusion_node() -> int:
-    return _run('fusion_node')
-
-
-def hri_node() -> int:
-    return _run('hri_node')
-
-
-def onlinehmr_pipeline() -> int:
-    return _run('onlinehmr_pipeline')
+# one entry point per executable (setup.py's console_scripts name them)
+camera_source = partial(_run, 'camera_source')
+mask_node = partial(_run, 'mask_node')
+hmr_node = partial(_run, 'hmr_node')
+slam_node = partial(_run, 'slam_node')
+fusion_node = partial(_run, 'fusion_node')
+hri_node = partial(_run, 'hri_node')
+onlinehmr_pipeline = partial(_run, 'onlinehmr_pipeline')
 
 
 if __name__ == '__main__':
