@@ -38,7 +38,7 @@ def test_full_cmake_install(tmp_path):
     exes = {p.name for p in (prefix / 'lib' / 'onlinehmr_ros').iterdir()}
     assert {'camera_source', 'mask_node', 'hmr_node', 'slam_node', 'fusion_node', 'onlinehmr_pipeline'} <= exes
     script = (prefix / 'lib' / 'onlinehmr_ros' / 'slam_node').read_text()
-    assert 'from onlinehmr_ros.nodes.slam_node import main' in script
+    assert 'from onlinehmr_ros.nodes.executables import slam_node' in script
     # the installed copy imports on its own (messages + nodes), as after `source install/setup.bash`
     env2 = dict(env, PYTHONPATH=str(site), AMENT_PREFIX_PATH=f'{prefix}:{sys.prefix}')
     r = subprocess.run([sys.executable, '-c', 'import onlinehmr_ros, onlinehmr_ros.msg, onlinehmr_ros.nodes.compose; '

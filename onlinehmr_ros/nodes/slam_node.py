@@ -134,7 +134,7 @@ class SlamNode(Node):
             return
         ps, _ = convert.camera_pose_to_msgs(out.pose, self.world_frame, image.header.frame_id)
         self.pose_pub.publish(ps)
-        self.camera_tf.send(frame.stamp_ns, out.T_world_cam_m, image.header.frame_id)
+        self.camera_tf.send(frame.stamp_ns, out.pose.T_world_cam_m, image.header.frame_id)
         self.scale_pub.publish(Float64(data=float(out.pose.scale)))
         self.path.header = ps.header
         self.path.poses = (self.path.poses + [ps])[-self.params['path_length']:]
