@@ -186,7 +186,11 @@ def test_ros2_launch_on_a_short_video(tmp_path):
         echo = ros2(env, 'topic', 'echo', '--once', '/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray',
                     timeout=60).stdout
         assert 'status:' in echo and 'onlinehmr_ros' in echo
-        latched = ros2(env, 'topic', 'echo', '--once', '--no-arr', '/human/body_model', timeout=60).stdout
+        # type and QoS given: no wait for discovery to name them (slow under load); a late joiner still
+        # gets the latched message
+        latched = ros2(env, 'topic', 'echo', '--once', '--no-arr', '--qos-durability', 'transient_local',
+                       '--qos-reliability', 'reliable', '/human/body_model', 'onlinehmr_ros/msg/BodyModelInfo',
+                       timeout=60).stdout
         assert "model: open" in latched
     finally:
         listener.close()
