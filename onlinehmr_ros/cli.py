@@ -177,7 +177,8 @@ def cmd_render_bag(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from onlinehmr_ros.nodes.compose import default_params_file, run_graph, stage_report
+    from onlinehmr_ros.nodes.compose import (DEMO_RECORD_OPTIONS, OUTPUT_TOPICS, default_params_file, run_graph,
+                                             stage_report)
     from onlinehmr_ros.ros.bag_render import render_bag
     from onlinehmr_ros.ros.env import ensure_ament_prefix_path
     ensure_ament_prefix_path()
@@ -201,8 +202,13 @@ def cmd_demo(args) -> int:
     def progress(n):
         bar.update(n - bar.n)
 
-    run = run_graph(['--params-file', args.params_file or default_params_file()], overrides, True, str(bag),
-                    progress=progress)
+    # a bag a user can keep: images JPEG, masks PNG mono8, zstd chunks; meshes only in camera space
+    # (/human/world_humans without vertices, no /human/world_mesh markers: render-bag places the camera
+    # meshes in the world with the similarity that maps each person's camera joints onto the world joints)
+    ros_args = ['--params-file', args.params_file or default_params_file(), '-p', 'fusion:world_humans.vertices:=false']
+    topics = [t for t in OUTPUT_TOPICS if t != '/human/world_mesh']
+    run = run_graph(ros_args, overrides, True, str(bag), record_topics=topics, progress=progress,
+                    record_options=DEMO_RECORD_OPTIONS)
     bar.close()
     print(f'\n{run.frames_in} frames in, {run.frames_out} world frames out in {run.wall_s:.1f} s '
           f'({run.frames_out / max(run.wall_s, 1e-9):.1f} fps end to end, lockstep)')
@@ -210,10 +216,13 @@ def cmd_demo(args) -> int:
     for stage, p50, p95 in rows:
         print(f'  {stage:<50} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms')
     print('recorded messages: ' + ', '.join(f'{t} {n}' for t, n in sorted(run.recorder_counts.items())))
+    bag_mb = sum(f.stat().st_size for f in bag.rglob('*') if f.is_file()) / 1e6
+    print(f'bag: {bag_mb:.1f} MB')
     counts = render_bag(str(bag), str(out))
     (out / 'demo_summary.json').write_text(json.dumps({
         'frames_in': run.frames_in, 'frames_out': run.frames_out, 'wall_s': run.wall_s,
         'stages_ms': {s: {'p50': a, 'p95': b} for s, a, b in rows}, 'recorded': run.recorder_counts,
+        'bag_mb': round(bag_mb, 1),
         'rendered': counts}, indent=1))
     print(f'wrote {out}/overlay.mp4, overlay_frame.png, scene_top.png, scene_oblique.png, summary.png, '
           f'bag/ (MCAP), demo_summary.json')

@@ -106,3 +106,60 @@ def test_tf2_msgs_type_hash_matches_the_distro():
     built = json.loads((share / 'msg' / 'TFMessage.json').read_text())
     ours = {h['type_name']: h['hash_string'] for h in built['type_hashes']}['tf2_msgs/msg/TFMessage']
     assert ours == get_typestore(Stores.ROS2_KILTED).hash_rihs01('tf2_msgs/msg/TFMessage')
+
+
+def test_compressed_recording_keeps_images_and_masks_readable(rclpy_context, tmp_path):
+    """A bag a user can keep: colour images as JPEG and soft masks as lossless PNG mono8 on
+    <topic>/compressed (image_transport's names), other encodings raw, zstd chunks."""
+    import cv2
+    from rosbags.highlevel import AnyReader
+    from sensor_msgs.msg import CompressedImage
+    node = rclpy.create_node('rec_c', context=rclpy_context)
+    pubs = rclpy.create_node('pubs_c', context=rclpy_context)
+    img_pub = pubs.create_publisher(Image, 'image_raw', qos_profile_sensor_data)
+    mask_pub = pubs.create_publisher(Image, 'soft_mask', qos_profile_sensor_data)
+    depth_pub = pubs.create_publisher(Image, 'depth', 10)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(pubs)
+    bag = tmp_path / 'small_bag'
+    rec = BagRecorder(node, ['image_raw', 'soft_mask', 'depth'], str(bag), poll_period_s=0.05,
+                      compress_images='jpeg', jpeg_quality=90, zstd=True)
+    _spin_until(ex, lambda: not rec.missing_topics)
+    _spin_until(ex, lambda: False, 0.3)
+    yy, xx = np.mgrid[0:48, 0:64]
+    rgb = np.stack([xx * 4, yy * 5, (xx + yy) * 2], axis=-1).astype(np.uint8)        # smooth: JPEG-friendly
+    mask = np.clip((xx - 20) / 24.0, 0.0, 1.0).astype(np.float32)                     # a soft edge
+    mask[0, 0], mask[0, 1] = 1.7, -0.2                                                 # out of range: clipped
+    depth = (yy * 100 + xx).astype(np.uint16)
+    img_pub.publish(convert.array_to_image(rgb, 'rgb8', stamp_ns=5))
+    mask_pub.publish(convert.array_to_image(mask, '32FC1', stamp_ns=5))
+    depth_msg = Image(encoding='16UC1', height=48, width=64, step=128)
+    depth_msg.data = depth.tobytes()
+    depth_pub.publish(depth_msg)
+    _spin_until(ex, lambda: min(rec.counts.values()) >= 1)
+    rec.close()
+    ex.shutdown()
+    assert rec.counts == {'/image_raw': 1, '/soft_mask': 1, '/depth': 1}
+    with AnyReader([bag]) as reader:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        msgs = {c.topic: reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()}
+    assert types == {'/image_raw/compressed': 'sensor_msgs/msg/CompressedImage',
+                     '/soft_mask/compressed': 'sensor_msgs/msg/CompressedImage', '/depth': 'sensor_msgs/msg/Image'}
+    img, m = msgs['/image_raw/compressed'], msgs['/soft_mask/compressed']
+    assert img.format == 'rgb8; jpeg compressed bgr8' and m.format.startswith('mono8; png compressed')
+    assert img.header.stamp.nanosec == 5 and m.header.stamp.nanosec == 5
+    back = convert.compressed_to_rgb(CompressedImage(format=img.format, data=bytes(img.data)))
+    assert np.abs(back.astype(int) - rgb).mean() < 3.0                                  # colours kept (RGB order)
+    mono = cv2.imdecode(np.frombuffer(bytes(m.data), np.uint8), cv2.IMREAD_UNCHANGED)
+    expect = np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(mono, expect)                                       # lossless to 1/255
+    np.testing.assert_array_equal(np.frombuffer(bytes(msgs['/depth'].data), np.uint16).reshape(48, 64), depth)
+    assert b'zstd' in next(bag.glob('*.mcap')).read_bytes()                           # compressed chunks
+
+
+def test_unknown_codec_is_refused(rclpy_context, tmp_path):
+    node = rclpy.create_node('rec_bad', context=rclpy_context)
+    with pytest.raises(RecordingError, match="unknown image codec 'webp'"):
+        BagRecorder(node, ['/x'], str(tmp_path / 'b'), compress_images='webp')
+    assert not (tmp_path / 'b').exists()

@@ -58,6 +58,9 @@ OUTPUT_TOPICS = ['/camera/image_raw', '/camera/camera_info', '/human/soft_mask',
                  '/human/body_model', '/slam/camera_pose', '/slam/path', '/slam/map',
                  '/slam/scale', '/human/world_mesh', '/human/world_humans', '/tf', '/tf_static', '/diagnostics']
 
+#: recorder options of a bag a user can keep (images JPEG, masks PNG mono8, zstd chunks)
+DEMO_RECORD_OPTIONS = ('--compress-images', 'jpeg', '--zstd')
+
 
 def default_params_file() -> str:
     from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -158,7 +161,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
               record_path: str | None = None, record_topics: list[str] | None = None, threads: int = 4,
               drain_s: float = 3.0, timeout_s: float | None = None, progress=None,
               executor: str = 'per-node', match_timeout_s: float = 60.0,
-              optional: tuple[str, ...] = (), stop=None) -> GraphRun:
+              optional: tuple[str, ...] = (), stop=None, record_options: tuple[str, ...] = ()) -> GraphRun:
     """Start the composed graph, spin until the camera source ends (plus ``drain_s``), stop.
 
     The camera source starts paused and is started once every publisher reaches its subscribers
@@ -173,6 +176,8 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
         match_timeout_s: how long discovery may take before :class:`GraphStartError`.
         optional: which of ``OPTIONAL_NODES`` to start too (e.g. ``('hri',)``).
         stop: the process's ``ros.signals.StopRequest`` (main(): SIGINT/SIGTERM end the run cleanly).
+        record_options: options of the recorder (``python -m onlinehmr_ros.ros.recording -h``), e.g.
+            ``('--compress-images', 'jpeg', '--zstd')`` for a bag a user can keep.
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
@@ -186,7 +191,8 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
                 nodes[name] = _node_class(name)(context=context)
         if record_path:   # in its own process: writing images must not hold this interpreter's lock
             recorder = subprocess.Popen([sys.executable, '-m', 'onlinehmr_ros.ros.recording', record_path,
-                                         *(record_topics or OUTPUT_TOPICS), '--ros-args', *ros_args],
+                                         *(record_topics or OUTPUT_TOPICS), *record_options,
+                                         '--ros-args', *ros_args],
                                         stdout=subprocess.PIPE, text=True)
             if recorder.stdout.readline().strip() != 'recording':
                 raise RuntimeError(f'the recorder did not start (exit code {recorder.wait()})')
@@ -273,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
                     'config/pipeline.yaml)')
     ap.add_argument('--rate-mode', choices=('recorded', 'fixed', 'lockstep'), help='camera_source rate_mode')
     ap.add_argument('--record', metavar='BAG', help='record the output topics to this MCAP rosbag2 folder')
+    ap.add_argument('--record-compressed', action='store_true',
+                    help='record images as JPEG and soft masks as PNG mono8 (CompressedImage on '
+                         '<topic>/compressed) in zstd-compressed chunks: about 20x smaller bags')
     ap.add_argument('--executor', choices=('per-node', 'multi'), default='per-node',
                     help='per-node: a SingleThreadedExecutor thread per node (default); multi: one '
                     'MultiThreadedExecutor (see the module docstring)')
@@ -293,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run = run_graph(['--params-file', params_file, *ros_args], overrides, not args.no_camera_source,
                         args.record, threads=args.threads, drain_s=3.0, executor=args.executor,
-                        optional=('hri',) if args.hri else (), stop=stop)
+                        optional=('hri',) if args.hri else (), stop=stop,
+                        record_options=DEMO_RECORD_OPTIONS if args.record_compressed else ())
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     except USER_ERRORS + (GraphStartError,) as exc:

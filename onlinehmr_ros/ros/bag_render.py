@@ -32,21 +32,26 @@ def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
 
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    wanted = ('/camera/image_raw', '/camera/camera_info', '/human/camera_humans', '/human/body_model',
-              '/slam/camera_pose', '/human/world_humans', '/slam/map')
+    wanted = ('/camera/image_raw', '/camera/image_raw/compressed', '/camera/camera_info', '/human/camera_humans',
+              '/human/body_model', '/slam/camera_pose', '/human/world_humans', '/slam/map')
     images, humans, cams, world_last, paths = {}, {}, [], {}, {}
+    world_last_placed = {}     # track -> (stamp, world joints) of meshes recorded without vertices
     K = faces = None
     map_points = np.zeros((0, 3))
     with AnyReader([pathlib.Path(bag)]) as reader:
         topics = {c.topic for c in reader.connections}
-        for need in ('/camera/image_raw', '/human/camera_humans'):
-            if need not in topics:
-                raise BagRenderError(f'{bag} has no {need} topic (topics: {sorted(topics)})')
+        if not topics & {'/camera/image_raw', '/camera/image_raw/compressed'}:
+            raise BagRenderError(f'{bag} has neither /camera/image_raw nor /camera/image_raw/compressed '
+                                 f'(topics: {sorted(topics)})')
+        if '/human/camera_humans' not in topics:
+            raise BagRenderError(f'{bag} has no /human/camera_humans topic (topics: {sorted(topics)})')
         conns = [c for c in reader.connections if c.topic in wanted]
         for conn, _, raw in reader.messages(connections=conns):
             msg = deserialize_message(raw, message_class(conn.msgtype))
             if conn.topic == '/camera/image_raw':
                 images[convert.stamp_to_ns(msg.header.stamp)] = convert.image_to_rgb(msg)
+            elif conn.topic == '/camera/image_raw/compressed':
+                images[convert.stamp_to_ns(msg.header.stamp)] = convert.compressed_to_rgb(msg)
             elif conn.topic == '/camera/camera_info' and K is None:
                 K = np.reshape(msg.k, (3, 3))
             elif conn.topic == '/human/camera_humans':
@@ -57,12 +62,20 @@ def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
                 p = msg.pose.position
                 cams.append((p.x, p.y, p.z))
             elif conn.topic == '/human/world_humans':
-                for h in convert.msg_to_humans(msg).humans:
+                frame = convert.msg_to_humans(msg)
+                for h in frame.humans:
                     paths.setdefault(h.track_id, []).append(h.joints[0])
                     if h.vertices.shape[0]:
                         world_last[h.track_id] = h.vertices
+                    else:
+                        world_last_placed[h.track_id] = (frame.stamp_ns, h.joints)
             elif conn.topic == '/slam/map':
                 map_points = convert.cloud_to_points(msg)
+    for track, (stamp, joints_w) in world_last_placed.items():
+        if track not in world_last:
+            mesh = _camera_mesh_in_world(humans.get(stamp), track, joints_w)
+            if mesh is not None:
+                world_last[track] = mesh
     if faces is None:
         raise BagRenderError(f'{bag} has no /human/body_model message (faces); record it too')
     if not images:
@@ -92,6 +105,24 @@ def render_bag(bag: str, out_dir: str, fps: float = 24.0) -> dict:
     if best is not None:
         _side_by_side(out / 'overlay_frame.png', out / 'scene_oblique.png', out / 'summary.png')
     return {'frames': len(images), 'overlaid': overlaid, 'poses': len(cams), 'tracks': len(paths)}
+
+
+def _camera_mesh_in_world(frame, track_id: int, joints_world: np.ndarray) -> np.ndarray | None:
+    """A person's camera-space vertices placed in the world, for bags recorded without world vertices.
+
+    The fusion places a person by one similarity (``M_w = R(q) M_c + s t``); fitting that
+    similarity to the person's joints (camera -> world, :func:`umeyama`) and applying it to the
+    camera-space vertices gives the world mesh. None when the camera frame lacks the person or
+    their vertices.
+    """
+    from onlinehmr_ros.core.common.geometry import similarity_transform_points, umeyama
+    if frame is None:
+        return None
+    for h in frame.humans:
+        if h.track_id == track_id and h.vertices.shape[0] and h.joints.shape == joints_world.shape:
+            s, R, t = umeyama(h.joints, joints_world)
+            return similarity_transform_points(s, R, t, h.vertices)
+    return None
 
 
 def _side_by_side(left: pathlib.Path, right: pathlib.Path, out: pathlib.Path, height: int = 480) -> None:

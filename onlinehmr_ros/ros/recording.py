@@ -8,6 +8,14 @@ Each topic's type is looked up in the ROS graph; the subscription copies the
 publishers' reliability and durability, so best-effort (sensor-data) and
 latched (transient-local) topics are recorded too. Custom types of this
 package are registered from their installed ``.msg`` definitions.
+
+A bag a user can keep (``compress_images``, ``zstd``): ``sensor_msgs/Image`` topics are
+written as ``sensor_msgs/CompressedImage`` on ``<topic>/compressed``, the way image_transport's
+compressed plugin names and formats them, so ``ros2 bag play`` and Foxglove read them:
+colour/mono8 images with the chosen codec (JPEG by default), float soft masks (32FC1,
+values in [0, 1]) as lossless PNG of mono8 = round(255 * value); other encodings (depth)
+stay raw. ``zstd`` compresses the MCAP chunks (what ``ros2 bag record
+--storage-preset-profile zstd_fast`` does); readers decompress them transparently.
 """
 from __future__ import annotations
 
@@ -53,14 +61,27 @@ class BagRecorder:
     creates one). Call :meth:`close` to finish the file.
     """
 
-    def __init__(self, node: Node, topics: list[str], path: str, poll_period_s: float = 0.2):
-        from rosbags.rosbag2 import StoragePlugin, Writer
+    def __init__(self, node: Node, topics: list[str], path: str, poll_period_s: float = 0.2,
+                 compress_images: str = '', jpeg_quality: int = 85, zstd: bool = False):
+        """``compress_images``: '' (record images as published), 'jpeg' or 'png' (the codec of
+        colour images; masks are always PNG); ``zstd``: compress the MCAP chunks."""
+        from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
+
+        from onlinehmr_ros.ros.convert import COMPRESSED_CODECS
+        if compress_images and compress_images not in COMPRESSED_CODECS:
+            raise RecordingError(f"unknown image codec '{compress_images}'; use one of {', '.join(COMPRESSED_CODECS)}")
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise RecordingError(f'jpeg_quality must be in 1..100, got {jpeg_quality}')
         self._node = node
         self._path = pathlib.Path(path)
         if self._path.exists():
             raise RecordingError(f'bag output {self._path} already exists; choose a new path')
+        self._codec = compress_images
+        self._jpeg_quality = int(jpeg_quality)
         self._typestore = _typestore_with_package_types()
         self._writer = Writer(self._path, version=9, storage_plugin=StoragePlugin.MCAP)
+        if zstd:
+            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         self._writer.open()
         self._lock = threading.Lock()
         self._pending = [node.resolve_topic_name(t) for t in topics]  # fully qualified names
@@ -89,19 +110,53 @@ class BagRecorder:
                              durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
             if type_name not in self._typestore.fielddefs:
                 raise RecordingError(f"topic '{topic}' has type {type_name}, unknown to the recorder's typestore")
-            with self._lock:
-                conn = self._writer.add_connection(topic, type_name, typestore=self._typestore)
-                self._connections[topic] = conn
+            if self._codec and type_name == 'sensor_msgs/msg/Image':
+                callback, raw = (lambda msg, t=topic: self._write_image(t, msg)), False
+            else:
+                with self._lock:
+                    self._connections[topic] = self._writer.add_connection(topic, type_name,
+                                                                           typestore=self._typestore)
+                callback, raw = (lambda data, t=topic: self._write(t, t, data)), True
             self._subscriptions.append(self._node.create_subscription(
-                message_class(type_name), topic, lambda data, t=topic: self._write(t, data), qos, raw=True))
+                message_class(type_name), topic, callback, qos, raw=raw))
             self._pending.remove(topic)
 
-    def _write(self, topic: str, data: bytes) -> None:
+    def _write(self, topic: str, bag_topic: str, data: bytes) -> None:
+        """Write serialized ``data`` to ``bag_topic``'s connection; count it under the requested ``topic``."""
         with self._lock:
             if self._closed:
                 return
-            self._writer.write(self._connections[topic], self._node.get_clock().now().nanoseconds, data)
+            self._writer.write(self._connections[bag_topic], self._node.get_clock().now().nanoseconds, data)
             self.counts[topic] += 1
+
+    def _write_image(self, topic: str, msg) -> None:
+        """An Image of ``topic`` -> CompressedImage on ``<topic>/compressed`` (8-bit and unit-float
+        encodings; see the module docstring), or the Image unchanged for other encodings."""
+        from rclpy.serialization import serialize_message
+
+        from onlinehmr_ros.core.io.images import unit_float_to_mono8
+        from onlinehmr_ros.ros import convert
+        stamp_ns = convert.stamp_to_ns(msg.header.stamp)
+        try:
+            if msg.encoding in ('rgb8', 'bgr8', 'mono8'):
+                out = convert.compress_image(convert.image_to_array(msg), msg.encoding, self._codec,
+                                             self._jpeg_quality, stamp_ns=stamp_ns, frame_id=msg.header.frame_id)
+            elif msg.encoding == '32FC1':
+                out = convert.compress_image(unit_float_to_mono8(convert.image_to_array(msg)), 'mono8', 'png',
+                                             stamp_ns=stamp_ns, frame_id=msg.header.frame_id)
+            else:
+                out = msg
+        except convert.ConversionError as exc:   # a malformed image: recorded as published, reported
+            self._node.get_logger().warning(f'{topic}: image not compressed, recorded raw ({exc})',
+                                            throttle_duration_sec=5.0)
+            out = msg
+        bag_topic = convert.compressed_topic(topic) if out is not msg else topic
+        with self._lock:
+            if bag_topic not in self._connections:
+                self._connections[bag_topic] = self._writer.add_connection(
+                    bag_topic, 'sensor_msgs/msg/CompressedImage' if out is not msg else 'sensor_msgs/msg/Image',
+                    typestore=self._typestore)
+        self._write(topic, bag_topic, serialize_message(out))
 
     @property
     def missing_topics(self) -> list[str]:
@@ -138,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog='python -m onlinehmr_ros.ros.recording', description=main.__doc__.split('\n')[0])
     ap.add_argument('bag', help='output rosbag2 folder (MCAP); must not exist')
     ap.add_argument('topics', nargs='+')
+    ap.add_argument('--compress-images', choices=('', 'jpeg', 'png'), default='',
+                    help='write Image topics as CompressedImage on <topic>/compressed with this codec '
+                         '(float masks: PNG of mono8)')
+    ap.add_argument('--jpeg-quality', type=int, default=85)
+    ap.add_argument('--zstd', action='store_true', help='zstd-compress the MCAP chunks')
     args, ros_args = ap.parse_known_args(argv)
     ensure_ament_prefix_path()
     rclpy.init(args=['recording', *ros_args])
@@ -146,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
-        recorder = BagRecorder(node, args.topics, args.bag)
+        recorder = BagRecorder(node, args.topics, args.bag, compress_images=args.compress_images,
+                               jpeg_quality=args.jpeg_quality, zstd=args.zstd)
     except RecordingError as exc:
         print(f'recording: error: {exc}', file=sys.stderr)
         return 1

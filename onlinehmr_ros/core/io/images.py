@@ -124,6 +124,21 @@ def encode_compressed(array: np.ndarray, encoding: str, codec: str = 'jpeg', jpe
     return f'{encoding}; {codec} compressed {target}', buf.tobytes()
 
 
+def unit_float_to_mono8(array: np.ndarray) -> np.ndarray:
+    """(H, W) float image with values in [0, 1] (a soft mask, 32FC1) -> (H, W) uint8 mono8, 0..255.
+
+    Rounds to the nearest of 256 levels (error <= 1/510) and clips values outside [0, 1];
+    NaN becomes 0.
+
+    Raises:
+        ImageDecodeError: not a 2-D array.
+    """
+    a = np.asarray(array, np.float32)
+    if a.ndim != 2:
+        raise ImageDecodeError(f'a unit-float image must be (H, W); got shape {a.shape}')
+    return np.rint(np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def decode_compressed_rgb(data, fmt: str) -> np.ndarray:
     """``data`` and ``format`` (``fmt``) of a CompressedImage (JPEG or PNG) -> (H, W, 3) uint8 RGB.
 
