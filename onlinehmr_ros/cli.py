@@ -31,7 +31,6 @@ import sys
 
 import numpy as np
 
-from onlinehmr_ros.core.io.sources import SourceError
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 
@@ -99,6 +98,36 @@ class _Collector:
                     joints_camera=jc, joint_confidence=conf, map_points_world=np.asarray(map_points, np.float32))
 
 
+def _output_folder(path: str) -> pathlib.Path:
+    """Create the output folder ``path`` (and its parents) or say in one line why it cannot be."""
+    out = pathlib.Path(path)
+    if out.exists() and not out.is_dir():
+        raise CliError(f'--out {out} is an existing file, not a folder; choose a folder')
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f'cannot create the output folder {out}: {exc.strerror}; choose a writable path') from exc
+    probe = out / '.onlinehmr_write_test'
+    try:
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f'cannot write into {out}: {exc.strerror}; choose a writable folder') from exc
+    return out
+
+
+def _check_intrinsics_args(args) -> None:
+    """One line for nonsense intrinsics before any work starts."""
+    if args.intrinsics is not None:
+        fx, fy, cx, cy = args.intrinsics
+        if not (np.isfinite(args.intrinsics).all() and fx > 0 and fy > 0 and cx > 0 and cy > 0):
+            raise CliError(f'--intrinsics {fx:g} {fy:g} {cx:g} {cy:g}: focal lengths and principal point must be '
+                           'positive pixels (e.g. --intrinsics 600 600 320 240), or give --camera-info or --hfov')
+    if not (np.isfinite(args.hfov) and 0.0 < args.hfov < 180.0):
+        raise CliError(f'--hfov {args.hfov:g}: the horizontal field of view must be between 0 and 180 degrees '
+                       '(typical webcams: 55-75)')
+
+
 def cmd_run(args) -> int:
     import cv2
     from tqdm import tqdm
@@ -110,8 +139,8 @@ def cmd_run(args) -> int:
     from onlinehmr_ros.core.io.visualize import overlay_humans, save_scene_views
     from onlinehmr_ros.core.pipeline import Pipeline, PipelineConfig
 
-    out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_intrinsics_args(args)
+    out_dir = _output_folder(args.out)
     warnings = []
     source = open_source(args.input, fps=args.fps, on_warning=warnings.append)
     config = PipelineConfig(hmr=HMRConfig(body_model=BodyModelConfig(type=args.body_model, path=args.body_model_path)))
@@ -148,7 +177,8 @@ def cmd_run(args) -> int:
             writer.release()
         pipeline.close()
     if intr is None:
-        raise CliError(f'no frame could be read from {args.input}')
+        why = f' ({len(warnings)} skipped, e.g. {warnings[0]})' if warnings else ''
+        raise CliError(f'no frame could be read from {args.input}{why}')
     np.savez_compressed(out_dir / 'results.npz', **collector.arrays(intr.K, map_points))
     T = np.asarray(collector.T)
     save_scene_views(str(out_dir / 'scene_top.png'), str(out_dir / 'scene_oblique.png'), T[:, :3, 3],
@@ -161,7 +191,9 @@ def cmd_run(args) -> int:
     print(f'{n} frames, {len(collector.paths)} tracks, {sum(collector.tracking)} frames with SLAM tracking, '
           f'{len(warnings)} frames skipped; end to end p50 {summary["total"]["p50_ms"]:.1f} ms '
           f'({1e3 / summary["total"]["p50_ms"]:.1f} fps)')
-    print(f'wrote {out_dir}/results.npz, overlay.mp4, scene_top.png, scene_oblique.png, timings.json')
+    written = ['results.npz'] + ([] if args.no_overlay else ['overlay.mp4']) + ['scene_top.png', 'scene_oblique.png',
+                                                                              'timings.json']
+    print(f'wrote {out_dir}/' + ', '.join(written))
     return 0
 
 
@@ -170,7 +202,9 @@ def cmd_run(args) -> int:
 # ----------------------------------------------------------------------------
 def cmd_render_bag(args) -> int:
     from onlinehmr_ros.ros.bag_render import render_bag
-    counts = render_bag(args.bag, args.out, args.fps)
+    if not pathlib.Path(args.bag).exists():
+        raise CliError(f'{args.bag} does not exist; give a rosbag2 folder (e.g. out/demo/bag)')
+    counts = render_bag(args.bag, str(_output_folder(args.out)), args.fps)
     print(f"{counts['frames']} frames ({counts['overlaid']} with people), {counts['poses']} camera poses, "
           f"{counts['tracks']} tracks -> {args.out}/overlay.mp4, scene_top.png, scene_oblique.png")
     return 0
@@ -186,8 +220,7 @@ def cmd_demo(args) -> int:
     if not pathlib.Path(video).is_file():
         raise CliError(f'{video} not found (the demo video comes with the Debian package opencv-doc; '
                        '`make setup` installs it)')
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(args.out)
     bag = out / 'bag'
     if bag.exists():
         import shutil
@@ -415,8 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from onlinehmr_ros.core.body.model import BodyModelError
-    from onlinehmr_ros.ros.bag_render import BagRenderError
+    from onlinehmr_ros.core.common.errors import is_project_error
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['train']:   # its own argument parser: `onlinehmr train --help`
         from onlinehmr_ros.training.train import main as train_main
@@ -424,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CliError, SourceError, BodyModelError, BagRenderError) as exc:
+    except Exception as exc:     # the package's own errors in one line; a bug keeps its traceback
+        if not is_project_error(exc):
+            raise
         print(f'onlinehmr {args.command}: error: {exc}', file=sys.stderr)
         return 1
 

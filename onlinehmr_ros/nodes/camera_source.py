@@ -33,6 +33,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from onlinehmr_ros.core.common.tf_tree import namespaced_frame
 from onlinehmr_ros.core.io.sources import IntrinsicsPolicy, LockstepGate, SourceError, open_source
 from onlinehmr_ros.msg import HumanMeshArray
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
 from onlinehmr_ros.ros.params import BUILT_AT_START, FRAMES_FIXED, NodeParameters
@@ -228,7 +229,7 @@ class CameraSourceNode(Node):
 
 def _four_values(intrinsics) -> None:
     if len(intrinsics) != 4 or min(intrinsics) <= 0:
-        raise ValueError(f'intrinsics must be [fx, fy, cx, cy] with positive values, got {list(intrinsics)}')
+        raise InputError(f'intrinsics must be [fx, fy, cx, cy] with positive values, got {list(intrinsics)}')
 
 
 def main(args=None) -> int:

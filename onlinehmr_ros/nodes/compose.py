@@ -37,7 +37,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.parameter import Parameter
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
-from onlinehmr_ros.ros.run import USER_ERRORS
+from onlinehmr_ros.ros.run import is_user_error
 from onlinehmr_ros.ros.signals import stop_request
 
 #: node name -> (executable in setup.py / the launch file, module, class)
@@ -306,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                         record_options=DEMO_RECORD_OPTIONS if args.record_compressed else ())
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
-    except USER_ERRORS + (GraphStartError,) as exc:
+    except Exception as exc:            # GraphStartError is one of the package's own errors
+        if not is_user_error(exc):
+            raise
         print(f'onlinehmr_pipeline: error: {exc}', file=sys.stderr)
         return 1
     print(f'{run.frames_in} frames in, {run.frames_out} world frames out in {run.wall_s:.1f} s '

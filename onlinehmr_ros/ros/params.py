@@ -82,7 +82,7 @@ class NodeParameters:
             check: live parameters: raises InputError / ValueError to reject a new value.
             on_change: live parameters: called with each accepted new value.
         Raises:
-            ValueError: the start-up value is not one of ``choices`` or fails ``check``.
+            InputError: the start-up value is not one of ``choices`` or fails ``check``.
         """
         text = description + (f' One of: {", ".join(choices)}.' if choices else '')
         if default is None:
@@ -168,7 +168,7 @@ class NodeParameters:
     # -- the set-parameters callbacks -------------------------------------------------------------
     def _validate(self, name: str, value, choices=(), check=None) -> None:
         if choices and value not in choices:
-            raise ValueError(f"parameter '{name}' is '{value}'; it must be one of {', '.join(choices)}")
+            raise InputError(f"parameter '{name}' is '{value}'; it must be one of {', '.join(choices)}")
         if check is not None:
             check(value)
 

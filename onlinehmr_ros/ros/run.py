@@ -18,13 +18,16 @@ from rclpy.signals import SignalHandlerOptions
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
 from onlinehmr_ros.ros.signals import stop_request
 
-#: start-up errors reported as `<name>: error: <message>` with exit code 1 (not a traceback)
-from onlinehmr_ros.core.body.model import BodyModelError  # noqa: E402
-from onlinehmr_ros.core.common.errors import InputError  # noqa: E402
-from onlinehmr_ros.core.io.sources import SourceError  # noqa: E402
+from onlinehmr_ros.core.common.errors import is_project_error  # noqa: E402
 
-#: ParameterException: a value outside its descriptor's range or of the wrong type (YAML, -p, launch)
-USER_ERRORS = (BodyModelError, SourceError, InputError, ValueError, ParameterException)
+
+def is_user_error(exc: BaseException) -> bool:
+    """Errors reported as `<name>: error: <message>` with exit code 1 instead of a traceback:
+    the package's own error types (``core.common.errors.is_project_error``) and rclpy's
+    ParameterException (a value outside its descriptor's range or of the wrong type, from YAML,
+    -p or launch). Everything else - a plain ValueError, KeyError, ... - is a bug and keeps its
+    traceback."""
+    return isinstance(exc, ParameterException) or is_project_error(exc)
 
 #: longest wait for work before the spin loop looks at the stop request again (s)
 SPIN_PERIOD_S = 0.1
@@ -53,11 +56,13 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
         while not stop.requested and rclpy.ok() and not (done is not None and done(node)):
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
         return 0
-    except USER_ERRORS as exc:
-        print(f'{name}: error: {exc}', file=sys.stderr)
-        return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        print(f'{name}: error: {exc}', file=sys.stderr)
+        return 1
     finally:
         stop.ignore_further()
         if executor is not None:
