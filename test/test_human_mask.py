@@ -24,11 +24,25 @@ class _Disk(HumanSegmenter):
 
 
 def test_stage_applies_threshold_then_paper_formula():
+    """A disk of radius 6 px (probability 0.9 > threshold): C_h is that disk; dilating it once by a
+    5 px ellipse grows it to radius 8; a Gaussian blur (sigma 2) of a disk of radius 4 sigma keeps
+    its centre at ~1 (normalised to exactly 1) and puts its edge near one half - checked radially
+    against those numbers, not against the function the stage calls."""
     cfg = SoftMaskConfig(kernel_size_px=5, iterations=1, sigma_px=2.0)
     out = HumanMaskStage(soft_mask=cfg, segmenter=_Disk()).process(_frame(np.zeros((30, 40, 3), np.uint8)))
-    assert set(np.unique(out.human_mask)) == {0.0, 1.0}
-    np.testing.assert_array_equal(out.soft_mask, compute_soft_mask(out.human_mask, cfg))
-    assert out.soft_mask.max() == 1.0 and out.soft_mask[0, 39] < 0.01
+    yy, xx = np.mgrid[0:30, 0:40]
+    r = np.hypot(xx - 20, yy - 15)
+    np.testing.assert_array_equal(out.human_mask, (r <= 6.0).astype(np.float32))     # cv2.circle's disk
+    soft = out.soft_mask
+    assert soft.max() == 1.0 and soft[15, 20] == 1.0
+    assert soft[r <= 4].min() > 0.95                                                  # 2 sigma inside the edge
+    edge = soft[(r > 7.5) & (r < 8.5)]
+    assert 0.3 < edge.mean() < 0.6                                                    # the blurred step
+    assert soft[r >= 8 + 3 * 2.0].max() < 0.02                                        # 3 sigma outside
+    profile = soft[15, 20:40]                                                         # radially non-increasing
+    assert np.all(np.diff(profile) <= 1e-6)
+    # a blurred edge, not a step: one sigma inside ~0.84, one sigma outside ~0.16 (Gaussian CDF)
+    assert 0.7 < profile[6] < 0.95 and 0.08 < profile[10] < 0.3
 
 
 def test_none_mode_needs_no_segmenter():

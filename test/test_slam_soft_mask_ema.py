@@ -45,9 +45,13 @@ def test_soft_mask_modes_and_empty():
     assert not compute_soft_mask(c, SoftMaskConfig(mode='none')).any()
     empty = compute_soft_mask(np.zeros((10, 10), np.float32), SoftMaskConfig())
     assert np.all(empty == 0) and np.all(np.isfinite(empty))
-    masks = np.stack([c, np.flipud(c)])
-    np.testing.assert_array_equal(SoftMasker(SoftMaskConfig())(masks),
-                                  compute_soft_mask(union_of_masks(masks), SoftMaskConfig()))
+    # two people: both get the mask (their union), the space between them does not
+    a = np.zeros((20, 40), np.float32)
+    a[8:12, 4:8] = 1.0
+    two = np.stack([a, np.fliplr(a)])                   # squares at columns 4-7 and 32-35
+    soft = SoftMasker(SoftMaskConfig(kernel_size_px=3, iterations=1, sigma_px=1.0))(two)
+    assert soft[10, 5] > 0.9 and soft[10, 34] > 0.9 and soft[10, 20] < 0.01
+    np.testing.assert_allclose(soft, np.fliplr(soft), atol=1e-6)   # symmetric people, symmetric mask
     with pytest.raises(InputError):
         compute_soft_mask(c * 3, SoftMaskConfig())
     with pytest.raises(InputError):
