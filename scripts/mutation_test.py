@@ -33,7 +33,7 @@ TARGETS = {
     'onlinehmr_ros/core/mask/soft_mask.py': ['test/test_human_mask.py', 'test/test_slam_soft_mask_ema.py'],
     'onlinehmr_ros/core/common/geometry.py': ['test/test_geometry.py'],
     'onlinehmr_ros/eval/benchmark.py': ['test/test_benchmark.py'],
-    'onlinehmr_ros/core/io/images.py': ['test/test_compressed_transport.py', 'test/test_convert.py',
+    'onlinehmr_ros/core/io/images.py': ['test/test_images.py', 'test/test_compressed_transport.py', 'test/test_convert.py',
                                         'test/test_tf_and_recording.py'],
     'onlinehmr_ros/core/common/tf_tree.py': ['test/test_tf_tree.py'],
 }

@@ -34,3 +34,12 @@ def test_sum_of_stages_without_total_and_short_runs():
     assert s.stages[0].mean_ms == 3.0 and s.window == 6 and s.late_over_early == 1.0
     with pytest.raises(BenchmarkError):
         timing_summary([{'total': 1.0}] * 5, warmup_frames=10)
+
+
+def test_boundaries_found_by_mutation_testing():
+    """warm-up + 3 frames is the shortest run summarised; zero times give inf fps and no ratio."""
+    assert timing_summary([{'total': 2.0}] * 13, warmup_frames=10).stages[0].mean_ms == 2.0
+    with pytest.raises(BenchmarkError):
+        timing_summary([{'total': 2.0}] * 12, warmup_frames=10)
+    zero = timing_summary([{'total': 0.0}] * 6, warmup_frames=0)
+    assert zero.fps == float('inf') and np.isnan(zero.late_over_early)

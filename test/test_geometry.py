@@ -79,3 +79,25 @@ def test_slerp_turns_by_the_fraction_of_the_angle_about_one_axis():
     R1 = rotmat_from_axis_angle(step) @ R0
     R = slerp_rotmat(R0, R1, 0.25)
     np.testing.assert_allclose(axis_angle_from_rotmat(R @ R0.T), 0.25 * step, atol=1e-12)
+
+
+def test_single_vectors_found_by_mutation_testing():
+    """Unbatched inputs (one vector, one pixel): shapes and signs, beside the batched tests."""
+    from onlinehmr_ros.core.common.geometry import backproject_pixels, skew_matrix, translation_from_2d3d
+    v, w = np.array([1.0, -2.0, 0.5]), np.array([0.3, 0.7, -1.1])
+    S = skew_matrix(v)
+    assert S.shape == (3, 3)
+    np.testing.assert_allclose(S @ w, np.cross(v, w))
+    K = np.array([[500.0, 0, 320], [0, 480.0, 240], [0, 0, 1]])
+    X = backproject_pixels(K, np.array([[420.0, 120.0], [320.0, 240.0], [100.0, 400.0]]), np.array([2.0, 3.0, 4.0]))
+    np.testing.assert_allclose(X, [[0.4, -0.5, 2.0], [0.0, 0.0, 3.0], [-1.76, 1.3333333, 4.0]], atol=1e-6)
+    # translation of a known body from its pixels (several points, off-centre principal point)
+    body = np.array([[0.0, -0.8, 0.1], [0.2, 0.1, 0.0], [-0.2, 0.1, -0.1], [0.1, 0.9, 0.05], [-0.1, 0.9, 0.0]])
+    t_true = np.array([0.4, 0.2, 4.0])
+    cam = body + t_true
+    uv = np.stack([500 * cam[:, 0] / cam[:, 2] + 320, 480 * cam[:, 1] / cam[:, 2] + 240], axis=1)
+    np.testing.assert_allclose(translation_from_2d3d(K, body, uv), t_true, atol=1e-6)
+    w = np.array([1.0, 1.0, 1.0, 0.0, 1.0])          # a zero weight drops a point (here a wrong one)
+    uv_bad = uv.copy()
+    uv_bad[3] += 80.0
+    np.testing.assert_allclose(translation_from_2d3d(K, body, uv_bad, weights=w), t_true, atol=1e-6)

@@ -72,3 +72,22 @@ def test_selfie_segmentation_finds_the_person_in_megamind():
     blank = stage.process(_frame(np.zeros_like(bgr)))
     assert blank.human_mask.mean() < 0.01
     stage.close()
+
+
+def test_config_edges_found_by_mutation_testing():
+    """Boundaries that scripts/mutation_test.py showed untested."""
+    c = np.zeros((21, 21), np.float32)
+    c[10, 10] = 1.0
+    # no dilation when iterations == 0, whatever the kernel (and 0 iterations is a valid config)
+    hard = compute_soft_mask(c, SoftMaskConfig(kernel_size_px=5, iterations=0, sigma_px=0.0, mode='hard'))
+    assert hard.sum() == 1.0
+    # a 5 px ellipse grows one pixel into a plus-shaped 5x5 blob
+    grown = compute_soft_mask(c, SoftMaskConfig(kernel_size_px=5, iterations=1, sigma_px=0.0, mode='hard'))
+    assert grown[8:13, 8:13].sum() == grown.sum() and 13 <= grown.sum() <= 25
+    for bad in (dict(sigma_px=float('nan')), dict(sigma_px=-1.0), dict(iterations=-1)):
+        with pytest.raises(InputError):
+            SoftMaskConfig(**bad)
+    with pytest.raises(InputError):
+        compute_soft_mask(np.zeros((4, 4, 1), np.float32), SoftMaskConfig())     # not (H, W)
+    with pytest.raises(InputError):
+        compute_soft_mask(np.zeros((0, 4), np.float32), SoftMaskConfig())        # empty

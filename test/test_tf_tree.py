@@ -145,3 +145,23 @@ def test_namespaced_frames_keep_two_pipelines_apart():
     assert namespaced_frame('world', '/') == 'world' and namespaced_frame('world', '') == 'world'
     assert namespaced_frame('world', '/cam1') == 'cam1/world'
     assert namespaced_frame('human_', '/robot/front/') == 'robot/front/human_'
+
+
+def test_buffer_edges_found_by_mutation_testing():
+    """Re-adding a stamp replaces it; the newest stamp is the last of many; bad configs are refused."""
+    buf = TransformBuffer(cache_ns=100)
+    for s, x in ((10, 1.0), (20, 2.0), (30, 3.0)):
+        buf.add('odom', 'base', s, make_transform(np.eye(3), np.array([x, 0.0, 0.0])))
+    buf.add('odom', 'base', 20, make_transform(np.eye(3), np.array([5.0, 0.0, 0.0])))   # same stamp: replaced
+    assert buf.latest_stamp_ns('base') == 30
+    assert buf.lookup('odom', 'base', 20)[0, 3] == pytest.approx(5.0)
+    with pytest.raises(TransformLookupError):
+        buf.lookup('odom', 'base', 31)                                                # after the newest
+    with pytest.raises(TransformLookupError):
+        buf.lookup('odom', 'base', 9)                                                 # before the oldest
+    assert TransformBuffer(cache_ns=1).cache_ns == 1
+    with pytest.raises(InputError):
+        TransformBuffer(cache_ns=0)
+    assert TfFrames(detect_s=0.0).detect_s == 0.0
+    with pytest.raises(InputError):
+        TfFrames(detect_s=-0.1)
