@@ -135,7 +135,7 @@ demo: setup
 	$(VENV)/bin/onlinehmr demo --out out/demo
 
 test: setup
-	$(PY) -m pytest -q test
+	$(PY) -m pytest -q --durations=25 test
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" test

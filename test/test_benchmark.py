@@ -41,5 +41,6 @@ def test_boundaries_found_by_mutation_testing():
     assert timing_summary([{'total': 2.0}] * 13, warmup_frames=10).stages[0].mean_ms == 2.0
     with pytest.raises(BenchmarkError):
         timing_summary([{'total': 2.0}] * 12, warmup_frames=10)
+    assert timing_summary([{'total': 0.5}] * 6, warmup_frames=0).late_over_early == 1.0   # sub-millisecond
     zero = timing_summary([{'total': 0.0}] * 6, warmup_frames=0)
     assert zero.fps == float('inf') and np.isnan(zero.late_over_early)

@@ -155,6 +155,7 @@ def test_buffer_edges_found_by_mutation_testing():
     buf.add('odom', 'base', 20, make_transform(np.eye(3), np.array([5.0, 0.0, 0.0])))   # same stamp: replaced
     assert buf.latest_stamp_ns('base') == 30
     assert buf.lookup('odom', 'base', 20)[0, 3] == pytest.approx(5.0)
+    assert buf.lookup('odom', 'base', 25)[0, 3] == pytest.approx(4.0)               # between the last two
     with pytest.raises(TransformLookupError):
         buf.lookup('odom', 'base', 31)                                                # after the newest
     with pytest.raises(TransformLookupError):
