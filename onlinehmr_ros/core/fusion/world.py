@@ -64,7 +64,8 @@ def humans_to_world(humans: HumansFrame, pose: CameraPose, world_frame_id: str =
     if not pose.tracking:
         raise FusionError(f'no camera pose for the image stamped {pose.stamp_ns} ({pose.status or "not tracking"})')
     return HumansFrame(stamp_ns=humans.stamp_ns, frame_id=world_frame_id,
-                       humans=tuple(human_to_world(h, pose) for h in humans.humans))
+                       humans=tuple(human_to_world(h, pose) for h in humans.humans),
+                       ended_track_ids=humans.ended_track_ids)
 
 
 def root_orientation_xyzw(h: HumanState) -> np.ndarray:
@@ -116,7 +117,7 @@ class FusionConfig:
 class FusionResult:
     world: HumansFrame                 # people of one image in the world frame
     pose: CameraPose                   # the camera pose used
-    ended_tracks: tuple[int, ...]      # tracks seen in the previous result but not in this one
+    ended_tracks: tuple[int, ...]      # tracks the hmr stage ended (timeout) since the previous result
 
 
 class WorldFusion:
@@ -130,7 +131,8 @@ class WorldFusion:
     def __init__(self, config: FusionConfig = FusionConfig()):
         self.config = config
         self._pairer: StampPairer[HumansFrame, CameraPose] = StampPairer(config.max_wait_ns, config.max_queue)
-        self._active: set[int] = set()
+        # ended tracks not reported yet (kept even if their image is dropped, so every end is reported once)
+        self._ended: set[int] = set()
         self.no_pose = 0        # images dropped because SLAM was not tracking
         self.untracked = 0      # images fused with an untracked (start or last) pose
 
@@ -139,6 +141,7 @@ class WorldFusion:
         return self._pairer.stats
 
     def add_humans(self, humans: HumansFrame) -> list[FusionResult]:
+        self._ended.update(humans.ended_track_ids)
         return self._finish(self._pairer.add_left(humans.stamp_ns, humans))
 
     def add_pose(self, pose: CameraPose) -> list[FusionResult]:
@@ -154,8 +157,7 @@ class WorldFusion:
                 self.untracked += 1
                 pose = replace(pose, tracking=True)
             world = humans_to_world(humans, pose, self.config.world_frame)
-            ids = {h.track_id for h in world.humans}
-            ended = tuple(sorted(self._active - ids))
-            self._active = ids
+            ended = tuple(sorted(self._ended - {h.track_id for h in world.humans}))
+            self._ended.clear()
             out.append(FusionResult(world, pose, ended))
         return out

@@ -42,6 +42,9 @@ class PersonObservation:
         mask: (H, W) float32 in [0, 1] person mask over the whole frame, or None.
         bbox_px: (4,) float32 box (x0, y0, x1, y1) in pixels around the person.
         score: overall confidence in [0, 1].
+        follow_id: id of the perception's region chain that produced this observation (the same
+            id in consecutive frames while the backend follows one person without a break), or -1
+            when the backend does not follow people (evidence of continuity for the tracker).
     """
 
     landmarks_px: np.ndarray
@@ -50,6 +53,7 @@ class PersonObservation:
     mask: np.ndarray | None
     bbox_px: np.ndarray
     score: float
+    follow_id: int = -1
 
     def __post_init__(self):
         lm = np.asarray(self.landmarks_px, dtype=np.float32)
