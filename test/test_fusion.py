@@ -154,7 +154,7 @@ def test_world_fusion_pairs_moves_and_reports_ended_tracks():
     assert r2b.ended_tracks == (9,)
     lost = CameraPose(stamp_ns=30, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.zeros(3), tracking=False)
     assert wf.add_pose(lost) == [] and wf.add_humans(HumansFrame(30, 'camera', (h1,))) == []
-    assert wf.no_pose == 1 and wf.stats.paired == 3
+    assert wf.no_pose == 1 and wf.stats.paired == 4
     held = fusion.WorldFusion(fusion.FusionConfig(use_untracked_poses=True))
     held.add_humans(HumansFrame(30, 'camera', (h1,)))
     (r3,) = held.add_pose(lost)

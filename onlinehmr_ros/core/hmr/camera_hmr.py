@@ -38,7 +38,7 @@ from onlinehmr_ros.core.common.geometry import GeometryError, translation_from_2
 from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
 from onlinehmr_ros.core.hmr.perception.appearance import Appearance, AppearanceConfig, describe, occluder_polygons
-from onlinehmr_ros.core.hmr.perception.follow import FollowConfig, FollowingPoseBackend
+from onlinehmr_ros.core.hmr.perception.follow import FollowConfig, FollowingPoseBackend, check_people_settings
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, union_mask
 
 #: Horizontal field of view (degrees) assumed when the camera gives no intrinsics: a typical
@@ -66,8 +66,7 @@ class HMRConfig:
         small_people: zoomed detection tiles for people too small for the full-frame detector:
             ``'auto'`` (when there is evidence of small people), ``'on'`` (always), ``'off'``
             (:class:`~onlinehmr_ros.core.hmr.perception.follow.FollowingPoseBackend`).
-        perception: detector/follow settings (``max_people`` and ``small_people`` are set from the
-            two fields above).
+        perception: detector and follow settings.
         appearance: colour-histogram settings of the identity cue.
         body_model: which body model to fit.
         fitter: fitting weights and iterations (temporal terms included).
@@ -101,8 +100,7 @@ class HMRConfig:
             raise InputError(f'estimator must be one of {ESTIMATORS}, got {self.estimator!r}')
         if self.refine_iterations < 1:
             raise InputError(f'refine_iterations must be >= 1, got {self.refine_iterations}')
-        # the perception settings check max_people (1-32) and small_people ('auto' | 'on' | 'off')
-        replace(self.perception, max_people=self.max_people, small_people=self.small_people)
+        check_people_settings(self.max_people, self.small_people)
 
 
 @dataclass(frozen=True)
@@ -134,8 +132,7 @@ class HMROutput:
 
 def make_backend(config: HMRConfig) -> PoseBackend:
     """The perception backend named by ``config``: BlazePose (mediapipe) detect-then-follow."""
-    return FollowingPoseBackend(replace(config.perception, max_people=config.max_people,
-                                        small_people=config.small_people))
+    return FollowingPoseBackend(config.perception, config.max_people, config.small_people)
 
 
 def appearances(image_rgb: np.ndarray, people: list[PersonObservation], roots_cam_m: np.ndarray,

@@ -78,6 +78,9 @@ class TrackerConfig:
             while waiting for a clean view; then it is published under its new id.
         reach_base_m, max_speed_mps: motion gate of a re-identification after ``dt`` seconds:
             the root may have moved ``reach_base_m + max_speed_mps * dt`` (camera frame).
+        depth_weight: weight of the depth (camera z) difference in root distances: a root's depth
+            comes from the landmarks' metric size and is several times less certain than its
+            lateral position.
         min_hits: consecutive matched frames before a new track is confirmed (birth hysteresis).
         max_misses: frames a track stays in stage 1 (box and motion prediction) after its last match.
         track_timeout_s: image-stamp seconds after which an unseen track ends.
@@ -104,9 +107,10 @@ class TrackerConfig:
     reid_wait_frames: int = 15
     reach_base_m: float = 1.0
     max_speed_mps: float = 2.5
+    depth_weight: float = 0.3
     min_hits: int = 2
     max_misses: int = 5
-    track_timeout_s: float = 5.0
+    track_timeout_s: float = 10.0
     memory_size: int = 16
     gallery_size: int = 8
     gallery_every_n: int = 5
@@ -127,8 +131,8 @@ class TrackerConfig:
                              f'{self.max_misses}, {self.reid_wait_frames}')
         if self.track_timeout_s <= 0 or self.memory_size < 0 or self.gallery_size < 1 or self.gallery_every_n < 1:
             raise InputError('need track_timeout_s > 0, memory_size >= 0, gallery_size >= 1, gallery_every_n >= 1')
-        if self.reach_base_m < 0 or self.max_speed_mps < 0:
-            raise InputError('reach_base_m and max_speed_mps must be >= 0')
+        if self.reach_base_m < 0 or self.max_speed_mps < 0 or not 0.0 <= self.depth_weight <= 1.0:
+            raise InputError('need reach_base_m >= 0, max_speed_mps >= 0 and depth_weight in [0, 1]')
         if not 0.0 <= self.velocity_smoothing < 1.0:
             raise InputError(f'velocity_smoothing must be in [0, 1), got {self.velocity_smoothing}')
 
@@ -264,6 +268,12 @@ def pose_distance_m(landmarks_a: np.ndarray, visibility_a: np.ndarray, landmarks
     return float(np.linalg.norm(landmarks_a[seen] - landmarks_b[seen], axis=1).mean())
 
 
+def root_distance_m(roots_a: np.ndarray, roots_b: np.ndarray, depth_weight: float) -> np.ndarray:
+    """Distances between camera-frame roots (..., 3) with the depth difference scaled by ``depth_weight``."""
+    d = np.asarray(roots_a, np.float64) - np.asarray(roots_b, np.float64)
+    return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + (depth_weight * d[..., 2]) ** 2)
+
+
 def _assign(costs: np.ndarray, limit: float) -> dict[int, int]:
     """Hungarian assignment of a (T, D) cost matrix with a dustbin at ``limit``: {row: column}."""
     T, D = costs.shape
@@ -312,7 +322,7 @@ class Tracker:
         boxes_d = np.stack([o.bbox_px for o in observations]).astype(np.float64)
         cost_iou = 1.0 - box_iou(boxes_t, boxes_d)
         roots_t = np.stack([t.predicted_root() for t in tracks])
-        dist = np.linalg.norm(roots_t[:, None, :] - roots[None, :, :], axis=-1)
+        dist = root_distance_m(roots_t[:, None, :], roots[None, :, :], c.depth_weight)
         cost_root = np.clip(np.nan_to_num(dist / c.root_scale_m, nan=1.0), 0.0, 1.0)
         cost_pose = np.ones((T, D))
         for i, t in enumerate(tracks):
@@ -383,7 +393,7 @@ class Tracker:
                 t = self._tracks[i]
                 reach = c.reach_base_m + c.max_speed_mps * max(0.0, (stamp - t.last_seen_ns) * 1e-9)
                 for b, j in enumerate(open_dets):
-                    moved = np.linalg.norm(roots[j] - t.root)
+                    moved = root_distance_m(roots[j], t.root, c.depth_weight)
                     if np.isfinite(moved) and moved > reach:
                         continue                              # nobody walks that fast
                     d_app = app_dist[i, j]

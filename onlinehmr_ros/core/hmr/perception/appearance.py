@@ -46,6 +46,11 @@ class AppearanceConfig:
         min_visibility: landmark visibility for a region to be measured.
         min_pixels: fewest unoccluded pixels for a region histogram.
         max_side_px: the person's box is resized so that its longer side is at most this (speed).
+        torso_shrink: the torso polygon is shrunk towards its centre by this fraction (keeps arms
+            and background at its edges out).
+        leg_width_frac: half-width of a thigh region as a fraction of the hip-knee length.
+        hue_smoothing: spread each chromatic count over the neighbouring hue bins (1-2-1), so that
+            shading that moves a colour across a bin border changes the histogram little.
     """
 
     hue_bins: int = 12
@@ -56,6 +61,9 @@ class AppearanceConfig:
     min_visibility: float = 0.5
     min_pixels: int = 40
     max_side_px: int = 96
+    torso_shrink: float = 0.2
+    leg_width_frac: float = 0.15
+    hue_smoothing: bool = True
 
     def __post_init__(self):
         if min(self.hue_bins, self.saturation_bins, self.value_bins) < 1 or self.min_pixels < 1:
@@ -92,19 +100,22 @@ class Appearance:
         return bool(self.measured[0] and self.visible_fraction[0] >= 0.9)
 
 
-def _region_polygons(lm: np.ndarray, vis: np.ndarray, min_vis: float) -> list[np.ndarray | None]:
+def _region_polygons(lm: np.ndarray, vis: np.ndarray, min_vis: float, torso_shrink: float = 0.0,
+                     leg_width_frac: float = 0.18) -> list[np.ndarray | list[np.ndarray] | None]:
     """Pixel polygons of the regions (None where the landmarks are not visible)."""
-    seen = lambda idx: all(vis[i] >= min_vis for i in idx)  # noqa: E731
-    out: list[np.ndarray | None] = [None, None, None]
+    seen = lambda idx: all(vis[i] >= min_vis and np.all(np.isfinite(lm[i])) for i in idx)  # noqa: E731
+    out: list = [None, None, None]
     if seen(_SHOULDERS + _HIPS):
-        out[0] = np.array([lm[11], lm[12], lm[24], lm[23]])
+        quad = np.array([lm[11], lm[12], lm[24], lm[23]])
+        centre = quad.mean(axis=0)
+        out[0] = centre + (1.0 - torso_shrink) * (quad - centre)
     legs = []
     for hip, knee in zip(_HIPS, _KNEES):
         if seen((hip, knee)):
             a, b = lm[hip], lm[knee]
             d = b - a
             n = np.array([-d[1], d[0]]) / max(np.linalg.norm(d), 1e-6)
-            half = 0.18 * np.linalg.norm(d)
+            half = leg_width_frac * np.linalg.norm(d)
             legs.append(np.array([a + n * half, a - n * half, b - n * half, b + n * half]))
     if legs:
         out[1] = legs
@@ -130,7 +141,8 @@ def describe(image_rgb: np.ndarray, person: PersonObservation, occluders: list[n
     nb = config.num_bins
     hist = np.full((len(REGIONS), nb), np.nan, dtype=np.float32)
     frac = np.zeros(len(REGIONS), dtype=np.float32)
-    polys = _region_polygons(person.landmarks_px.astype(np.float64), person.visibility, config.min_visibility)
+    polys = _region_polygons(person.landmarks_px.astype(np.float64), person.visibility, config.min_visibility,
+                             config.torso_shrink, config.leg_width_frac)
     if all(p is None for p in polys):
         return Appearance(hist, frac)
     box = person.bbox_px
@@ -168,6 +180,10 @@ def describe(image_rgb: np.ndarray, person: PersonObservation, occluders: list[n
         if total == 0 or n < config.min_pixels:
             continue
         counts = np.bincount(bins[keep], minlength=nb).astype(np.float32)
+        if config.hue_smoothing:
+            nc = config.hue_bins * config.saturation_bins
+            chroma = counts[:nc].reshape(config.hue_bins, config.saturation_bins)
+            counts[:nc] = (2 * chroma + np.roll(chroma, 1, axis=0) + np.roll(chroma, -1, axis=0)).ravel() / 4
         hist[r] = counts / counts.sum()
         frac[r] = n / total
     return Appearance(hist, frac)

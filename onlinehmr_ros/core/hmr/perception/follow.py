@@ -8,8 +8,9 @@ to ``max_people``. The person detector (:class:`~.blazepose.BlazePoseDetector`)
 runs only to find people who are not followed yet:
 
 * on the whole frame every ``detect_every_n_frames`` frames while fewer than
-  ``max_people`` are followed, and on the frames right after a followed person
-  was lost (they may come back from behind someone);
+  ``max_people`` are followed, on every frame while nobody is followed, and on
+  the frames right after a followed person was lost (they may come back from
+  behind someone);
 * on **tiles** for small people (SAT-HMR's point, ``seeds/sat-hmr.md``: spend
   resolution only where it is needed). The detector sees the frame at 224 px,
   so a person shorter than about a third of the image height is rarely found
@@ -51,7 +52,6 @@ from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.hmr.perception.blazepose import (BlazePoseDetector, BlazePoseRoiLandmarker, PoseDetection,
                                                          RotatedRoi)
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend
-from onlinehmr_ros.core.hmr.perception.zoom import tile_origins
 
 SMALL_PEOPLE_MODES = ('auto', 'on', 'off')
 _HIPS = (23, 24)
@@ -61,13 +61,14 @@ _HIPS = (23, 24)
 class FollowConfig:
     """Settings of :class:`FollowingPoseBackend` (module docstring).
 
+    How many people and whether tiles run are the backend's arguments (``max_people``,
+    ``small_people``), the hmr stage's top-level settings.
+
     Attributes:
-        max_people: most people followed at once.
         detect_every_n_frames: full-frame detection cadence while fewer than ``max_people`` are
             followed (a newcomer is found within this many frames).
         redetect_after_loss_frames: after a followed person is lost, run the full-frame detector on
             this many following frames (people re-emerging from behind someone).
-        small_people: ``'auto'``, ``'on'`` or ``'off'`` (module docstring).
         tile_size_px: side of the square detection tiles, pixels.
         tile_overlap: overlap of neighbouring tiles, fraction of the side.
         tiles_per_frame: tiles per frame while tiles are on.
@@ -86,16 +87,14 @@ class FollowConfig:
         segmentation: also compute each person's mask (a few ms per person).
     """
 
-    max_people: int = 6
     detect_every_n_frames: int = 3
     redetect_after_loss_frames: int = 15
-    small_people: str = 'auto'
     tile_size_px: int = 256
     tile_overlap: float = 0.25
     tiles_per_frame: int = 1
     small_height_frac: float = 0.3
     evidence_hold_frames: int = 90
-    min_detection_score: float = 0.5
+    min_detection_score: float = 0.3
     min_presence: float = 0.5
     min_new_score: float = 0.5
     max_tilt_deg: float = 60.0
@@ -104,10 +103,6 @@ class FollowConfig:
     segmentation: bool = False
 
     def __post_init__(self):
-        if not 1 <= self.max_people <= 32:
-            raise InputError(f'max_people must be in 1-32, got {self.max_people}')
-        if self.small_people not in SMALL_PEOPLE_MODES:
-            raise InputError(f'small_people must be one of {SMALL_PEOPLE_MODES}, got {self.small_people!r}')
         if self.detect_every_n_frames < 1 or self.redetect_after_loss_frames < 0 or self.tiles_per_frame < 0:
             raise InputError('need detect_every_n_frames >= 1, redetect_after_loss_frames >= 0, tiles_per_frame >= 0')
         if self.tile_size_px < 64 or not 0.0 <= self.tile_overlap < 0.9:
@@ -118,6 +113,29 @@ class FollowConfig:
                 raise InputError(f'{name} must be in [0, 1], got {getattr(self, name)}')
         if not 0.0 < self.max_tilt_deg <= 180.0 or self.same_person_frac <= 0.0:
             raise InputError('need 0 < max_tilt_deg <= 180 and same_person_frac > 0')
+
+
+#: most people one backend follows (the cost grows by one landmark call per person)
+MAX_PEOPLE_CAP = 32
+
+
+def check_people_settings(max_people: int, small_people: str) -> None:
+    """Raise :class:`InputError` unless ``1 <= max_people <= MAX_PEOPLE_CAP`` and ``small_people`` is a mode."""
+    if not 1 <= int(max_people) <= MAX_PEOPLE_CAP:
+        raise InputError(f'max_people must be in 1-{MAX_PEOPLE_CAP}, got {max_people}')
+    if small_people not in SMALL_PEOPLE_MODES:
+        raise InputError(f'small_people must be one of {SMALL_PEOPLE_MODES}, got {small_people!r}')
+
+
+def tile_origins(length_px: int, tile_px: int, overlap: float) -> list[int]:
+    """Start offsets of overlapping tiles of ``tile_px`` covering ``[0, length_px)`` (the last one flush)."""
+    if tile_px >= length_px:
+        return [0]
+    step = max(1, int(round(tile_px * (1.0 - overlap))))
+    starts = list(range(0, length_px - tile_px + 1, step))
+    if starts[-1] != length_px - tile_px:
+        starts.append(length_px - tile_px)
+    return starts
 
 
 def hip_centre_px(observation: PersonObservation) -> np.ndarray:
@@ -145,13 +163,18 @@ class FollowingPoseBackend(PoseBackend):
 
     Args:
         config: :class:`FollowConfig`.
+        max_people: most people followed at once (1-:data:`MAX_PEOPLE_CAP`).
+        small_people: ``'auto'``, ``'on'`` or ``'off'`` (module docstring).
         detector: a :class:`~.blazepose.BlazePoseDetector` (made from ``config`` when None).
         landmarker: a :class:`~.blazepose.BlazePoseRoiLandmarker` (made from ``config`` when None).
     """
 
-    def __init__(self, config: FollowConfig = FollowConfig(), detector: BlazePoseDetector | None = None,
-                 landmarker: BlazePoseRoiLandmarker | None = None):
+    def __init__(self, config: FollowConfig = FollowConfig(), max_people: int = 6, small_people: str = 'auto',
+                 detector: BlazePoseDetector | None = None, landmarker: BlazePoseRoiLandmarker | None = None):
+        check_people_settings(max_people, small_people)
         self.config = config
+        self.max_people = int(max_people)
+        self.small_people = small_people
         self._detector = detector or BlazePoseDetector(config.min_detection_score)
         self._landmarker = landmarker or BlazePoseRoiLandmarker(config.min_presence, config.segmentation)
         self._follows: list[_Follow] = []
@@ -218,8 +241,8 @@ class FollowingPoseBackend(PoseBackend):
         candidates: list[PoseDetection] = []
         from_tiles: list[bool] = []
         first = self._frame == 0
-        room = len(self._follows) < c.max_people
-        full_due = room and (self._frame - self._last_detect >= c.detect_every_n_frames
+        room = len(self._follows) < self.max_people
+        full_due = room and (not self._follows or self._frame - self._last_detect >= c.detect_every_n_frames
                              or self._frame <= self._redetect_until)
         if full_due:
             found = self._detector.detect(img)
@@ -232,11 +255,11 @@ class FollowingPoseBackend(PoseBackend):
         if any(f.observation.box_height_px < c.small_height_frac * H for f in self._follows):
             self._evidence_until = self._frame + c.evidence_hold_frames
         tiles: list = []
-        if room and c.small_people != 'off':
+        if room and self.small_people != 'off':
             all_tiles = self._tiles(W, H)
             if first:
                 tiles = all_tiles
-            elif c.small_people == 'on' or self._frame <= self._evidence_until:
+            elif self.small_people == 'on' or self._frame <= self._evidence_until:
                 tiles = self._next_tiles(all_tiles, c.tiles_per_frame)
             elif full_due:
                 tiles = self._next_tiles(all_tiles, 1)
@@ -250,7 +273,7 @@ class FollowingPoseBackend(PoseBackend):
         n_new = 0
         order = np.argsort([-d.score for d in candidates], kind='stable')
         for k in order:
-            if len(self._follows) >= c.max_people:
+            if len(self._follows) >= self.max_people:
                 break
             d = candidates[k]
             roi = d.roi()
@@ -275,12 +298,14 @@ class FollowingPoseBackend(PoseBackend):
 
     # -- helpers --------------------------------------------------------------------------------
     @staticmethod
-    def _plausible(obs: PersonObservation, width_px: int, height_px: int) -> bool:
-        """Landmarks finite and the hip centre inside the image (not a region drifting off it)."""
+    def _plausible(obs: PersonObservation, width_px: int, height_px: int, min_inside: int = 5) -> bool:
+        """Landmarks finite and at least ``min_inside`` visible ones inside the image (not a region that
+        drifted off it; the hips may well be below the frame of a close-up)."""
         if not np.all(np.isfinite(obs.landmarks_px)):
             return False
-        u, v = hip_centre_px(obs)
-        return -0.1 * width_px <= u <= 1.1 * width_px and -0.1 * height_px <= v <= 1.1 * height_px
+        u, v = obs.landmarks_px[:, 0], obs.landmarks_px[:, 1]
+        inside = (u >= 0) & (u < width_px) & (v >= 0) & (v < height_px) & (obs.visibility >= 0.5)
+        return int(inside.sum()) >= min_inside
 
     def _is_followed(self, centre_px: np.ndarray) -> bool:
         c = self.config
