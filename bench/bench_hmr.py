@@ -1,6 +1,6 @@
 """Benchmark of camera-space online HMR (perception, tracking, causal fitting) on the CPU.
 
-    python -m bench.bench_hmr [--frames N] [--skip-vtest] [--long-frames N]
+    python -m bench.bench_hmr [--frames N] [--skip-vtest] [--long-frames N] [--sections 1,5]
 
 Prints:
   1. Megamind.avi (one person): ms/frame per stage, fps end to end, for the one-person path of
@@ -301,7 +301,10 @@ def main(argv=None) -> int:
     parser.add_argument('--synthetic-people', type=int, default=40)
     parser.add_argument('--skip-vtest', action='store_true')
     parser.add_argument('--long-frames', type=int, default=0, help='>= 600 runs the constant-cost check')
+    parser.add_argument('--sections', default='1,2,3,4,5', help='comma-separated sections to run (1-5; 3 and '
+                        '--long-frames replay the perception recorded in 1)')
     args = parser.parse_args(argv)
+    sections = {int(x) for x in args.sections.split(',') if x.strip()}
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     print(f'bench_hmr: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (other jobs '
@@ -337,26 +340,29 @@ def main(argv=None) -> int:
           f'{cpu1.mean() / cpu0.mean():.2f}')
 
     # 2. three people
-    mframes = to_frames(mosaic(images), fps)
-    hmr3 = CameraHMR(HMRConfig(max_people=3), body_model=model)
-    outs3, cpu3 = timed_run(hmr3, mframes)
-    hmr3.close()
-    stage_table('2. Three-person mosaic of Megamind.avi (720x528, 2x2 grid), max_people=3 (detect-then-follow)',
-                outs3, cpu3)
+    if 2 in sections:
+        mframes = to_frames(mosaic(images), fps)
+        hmr3 = CameraHMR(HMRConfig(max_people=3), body_model=model)
+        outs3, cpu3 = timed_run(hmr3, mframes)
+        hmr3.close()
+        stage_table('2. Three-person mosaic of Megamind.avi (720x528, 2x2 grid), max_people=3 (detect-then-follow)',
+                    outs3, cpu3)
 
     # 3. smoothness: replay the recorded perception with and without the temporal terms
-    outs = {}
-    for name, fc in (('with', FitterConfig()), ('without', FitterConfig().without_temporal_terms())):
-        h = CameraHMR(HMRConfig(fitter=fc, compute_vertices=False), body_model=model,
-                      backend=ReplayBackend(rec.recorded))
-        outs[name] = [h.process(f) for f in frames]
-    smoothness(outs['with'], outs['without'], fps)
+    if 3 in sections:
+        outs = {}
+        for name, fc in (('with', FitterConfig()), ('without', FitterConfig().without_temporal_terms())):
+            h = CameraHMR(HMRConfig(fitter=fc, compute_vertices=False), body_model=model,
+                          backend=ReplayBackend(rec.recorded))
+            outs[name] = [h.process(f) for f in frames]
+        smoothness(outs['with'], outs['without'], fps)
 
     # 4. synthetic accuracy
-    fit_accuracy(model, args.synthetic_people)
+    if 4 in sections:
+        fit_accuracy(model, args.synthetic_people)
 
     # 5. small people
-    if not args.skip_vtest:
+    if not args.skip_vtest and 5 in sections:
         small_people(args.vtest_frames)
 
     # 6. constant cost
