@@ -55,6 +55,7 @@ def test_graph_on_megamind(tmp_path):
                 meshes = [m for m in markers if m.ns == MESH_NS and m.action != DELETE]
                 assert all(m.type == TRIANGLE_LIST and len(m.points) <= 3 * 7000 for m in meshes)
                 stamps.setdefault('mesh_ids', []).extend(m.id for m in meshes)
+                stamps.setdefault('mesh_messages', []).append(bool(meshes))
     images = set(stamps['/camera/image_raw'])
     # the runner starts the source once the recorder is subscribed and matched: nothing is lost
     assert len(images) == 40, f'recorder got {len(images)} of 40 images'
@@ -64,9 +65,11 @@ def test_graph_on_megamind(tmp_path):
         later = {s for s in stamps[topic] if s >= min(images)}
         assert later <= images, f'{topic} carries stamps of no image'
     assert len(stamps['/human/camera_humans']) == 40
-    # one person in this video: one stable track id for (nearly) the whole clip
+    # the woman in front keeps one stable track id for (nearly) the whole clip (multi-person by default: the
+    # man in the background has his own id, and so, for now, have false follows on her face and hand; see
+    # test_hmr_perception.test_megamind_defaults_follow_only_the_two_people)
     ids, counts = np.unique(stamps['mesh_ids'], return_counts=True)
-    assert counts.max() >= 0.8 * len(stamps['mesh_ids']), f'track ids {dict(zip(ids, counts))}'
+    assert counts.max() >= 0.8 * sum(stamps['mesh_messages']), f'track ids {dict(zip(ids, counts))}'
 
     counts = render_bag(str(bag), str(tmp_path / 'render'))
     assert counts['overlaid'] >= 30 and counts['tracks'] >= 1
