@@ -253,9 +253,9 @@ def test_blazepose_follows_the_person_in_megamind():
     assert p.landmarks_px[0, 1] < hip_centre_px(p)[1]                                   # upright: nose above hips
 
 
-@pytest.mark.xfail(strict=True, reason='open defect (issue 14 follow-up): with the defaults, false follows on the '
-                   "woman's face and hand (boxes inside her box) are taken as new people; the rule that a new "
-                   "person's box must not lie inside a followed person's box is not in yet")
+@pytest.mark.xfail(strict=True, reason='open defect (issue 14 follow-up): with the defaults, a second follow on the '
+                   "woman herself still appears in a few frames (3 follows in 4 of 46 frames, 4 before the part "
+                   "rule); a box nested in hers cannot simply be refused: the man in the background is nested too")
 def test_megamind_defaults_follow_only_the_two_people():
     """Megamind.avi frames 0-45: the woman in front and, from about frame 3, a man in the background; no one else."""
     pytest.importorskip('mediapipe')
@@ -315,3 +315,19 @@ def test_appearance_tells_clothes_apart_and_leaves_occluders_out():
 def test_appearance_config_is_checked():
     with pytest.raises(InputError):
         AppearanceConfig(hue_bins=0)
+
+
+def test_a_part_of_a_followed_person_is_not_a_new_person():
+    """box_inside_fraction: the share of a box's area inside another; the part rule's measure."""
+    from onlinehmr_ros.core.hmr.perception.follow import box_inside_fraction
+    body = np.array([100.0, 100.0, 300.0, 500.0])
+    face = np.array([180.0, 110.0, 240.0, 170.0])
+    beside = np.array([250.0, 100.0, 350.0, 300.0])            # half inside
+    assert box_inside_fraction(face, body) == 1.0
+    assert box_inside_fraction(beside, body) == pytest.approx(0.5)
+    assert box_inside_fraction(body, face) == pytest.approx(60 * 60 / (200 * 400))
+    assert box_inside_fraction(np.array([10.0, 10, 10, 50]), body) == 0.0      # empty box
+    cfg = FollowConfig()
+    assert cfg.part_inside_frac == 0.8 and cfg.part_height_frac == 0.75
+    with pytest.raises(InputError):
+        FollowConfig(part_inside_frac=1.5)

@@ -84,6 +84,9 @@ class FollowConfig:
         same_person_frac: two hip centres closer than this fraction of the body size (region side
             / 1.25 / 2, about the hip-to-head distance) are the same person.
         roi_velocity: extrapolate each region by its last centre velocity (0: where it was; 1: full).
+        part_inside_frac, part_height_frac: a person whose box lies at least ``part_inside_frac``
+            inside a followed person's box while being shorter than ``part_height_frac`` of it is a
+            part of that person (a face, a hand the landmark model read as a body): not followed.
         segmentation: also compute each person's mask (a few ms per person).
     """
 
@@ -100,6 +103,8 @@ class FollowConfig:
     max_tilt_deg: float = 60.0
     same_person_frac: float = 0.35
     roi_velocity: float = 0.5
+    part_inside_frac: float = 0.8
+    part_height_frac: float = 0.75
     segmentation: bool = False
 
     def __post_init__(self):
@@ -108,7 +113,8 @@ class FollowConfig:
         if self.tile_size_px < 64 or not 0.0 <= self.tile_overlap < 0.9:
             raise InputError(f'need tile_size_px >= 64 and 0 <= tile_overlap < 0.9, got {self.tile_size_px}, '
                              f'{self.tile_overlap}')
-        for name in ('min_detection_score', 'min_presence', 'min_new_score', 'small_height_frac', 'roi_velocity'):
+        for name in ('min_detection_score', 'min_presence', 'min_new_score', 'small_height_frac', 'roi_velocity',
+                     'part_inside_frac', 'part_height_frac'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f'{name} must be in [0, 1], got {getattr(self, name)}')
         if not 0.0 < self.max_tilt_deg <= 180.0 or self.same_person_frac <= 0.0:
@@ -136,6 +142,15 @@ def tile_origins(length_px: int, tile_px: int, overlap: float) -> list[int]:
     if starts[-1] != length_px - tile_px:
         starts.append(length_px - tile_px)
     return starts
+
+
+def box_inside_fraction(box_px: np.ndarray, container_px: np.ndarray) -> float:
+    """Fraction of the area of box ``(x0, y0, x1, y1)`` that lies inside ``container_px`` (0 for an empty box)."""
+    x0, y0 = max(box_px[0], container_px[0]), max(box_px[1], container_px[1])
+    x1, y1 = min(box_px[2], container_px[2]), min(box_px[3], container_px[3])
+    area = max(0.0, float(box_px[2] - box_px[0])) * max(0.0, float(box_px[3] - box_px[1]))
+    inter = max(0.0, float(x1 - x0)) * max(0.0, float(y1 - y0))
+    return inter / area if area > 0 else 0.0
 
 
 def hip_centre_px(observation: PersonObservation) -> np.ndarray:
@@ -282,7 +297,7 @@ class FollowingPoseBackend(PoseBackend):
             res = self._landmarker.landmarks(img, roi)
             if res is None or res.observation.score < c.min_new_score or not self._plausible(res.observation, W, H):
                 continue
-            if self._is_followed(hip_centre_px(res.observation)):
+            if self._is_followed(hip_centre_px(res.observation)) or self._part_of_followed(res.observation):
                 continue
             self._follows.append(_Follow(self._next_id, res.roi_next, res.observation))
             self._next_id += 1
@@ -312,6 +327,17 @@ class FollowingPoseBackend(PoseBackend):
         return any(np.linalg.norm(hip_centre_px(f.observation) - centre_px) < c.same_person_frac * f.body_size_px
                    for f in self._follows)
 
+    def _part_of_followed(self, obs: PersonObservation, follows: list[_Follow] | None = None) -> bool:
+        """``obs``'s box lies mostly inside a followed person's much taller box (FollowConfig)."""
+        c = self.config
+        for f in self._follows if follows is None else follows:
+            if f.observation is obs:
+                continue
+            if box_inside_fraction(obs.bbox_px, f.observation.bbox_px) >= c.part_inside_frac and \
+                    obs.box_height_px < c.part_height_frac * f.observation.box_height_px:
+                return True
+        return False
+
     def _merge(self, follows: list[_Follow], previous_centres: dict) -> tuple[list[_Follow], int]:
         """Drop follows that slid onto a person another follow already holds (their landmarks coincide)."""
         c = self.config
@@ -329,4 +355,8 @@ class FollowingPoseBackend(PoseBackend):
                 jump_a = np.linalg.norm(ca - previous_centres.get(a.follow_id, ca))
                 jump_b = np.linalg.norm(cb - previous_centres.get(b.follow_id, cb))
                 dropped.add(a.follow_id if jump_a > jump_b else b.follow_id)
+        for f in follows:           # a follow that shrank onto a part of another person (a face, a hand)
+            if f.follow_id not in dropped and self._part_of_followed(
+                    f.observation, [g for g in follows if g.follow_id not in dropped]):
+                dropped.add(f.follow_id)
         return [f for f in follows if f.follow_id not in dropped], len(dropped)
