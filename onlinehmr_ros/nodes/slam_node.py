@@ -72,7 +72,7 @@ class SlamNode(Node):
         self.camera.hfov_deg = p.declare('hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
                                          '(degrees).', min_value=1.0, max_value=179.0,
                                          on_change=lambda v: setattr(self.camera, 'hfov_deg', v))
-        self.wait_humans = p.declare('wait_for_humans', config.scale.method == 'human', 'Process each image with '
+        self.wait_humans = p.declare('wait_for_humans', 'people' in config.scale.source_list, 'Process each image with '
                                      'the people of the same image (human/camera_humans, paired by stamp) so that '
                                      'they measure the scale; images whose people do not come within mask_wait_s '
                                      'go on without them.', read_only=BUILT_AT_START)
