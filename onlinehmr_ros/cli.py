@@ -161,7 +161,8 @@ def cmd_run(args) -> int:
             h, w = sf.image_rgb.shape[:2]
             if intr is None:   # the first frame's intrinsics for the whole run (results.npz holds one K)
                 intr = IntrinsicsPolicy(args.camera_info, tuple(args.intrinsics) if args.intrinsics else None,
-                                        args.hfov).for_frame(sf)
+                                        args.hfov, on_warning=lambda m: print(f'onlinehmr run: warning: {m}',
+                                                                              file=sys.stderr)).for_frame(sf)
             out = pipeline.process(Frame(sf.image_rgb, sf.stamp_ns, intr, sf.index))
             collector.add(out)
             map_points = out.map_points_world_m

@@ -48,6 +48,7 @@ from onlinehmr_ros.core.common.datatypes import CameraPose, Frame, HumansFrame
 from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import invert_transform, quat_wxyz_from_rotmat, transform_points
 from onlinehmr_ros.core.slam.ema import EmaConfig, EmaTrajectorySmoother
+from onlinehmr_ros.core.slam.focal import FocalConfig, FocalEstimator
 from onlinehmr_ros.core.slam.gravity import GravityConfig, GravityEstimator, VerticalLineDetector, trunk_up_cam
 from onlinehmr_ros.core.slam.ground import (FloorTracker, GravityAligner, GroundConfig, GroundPlane,
                                             sharpest_floor_direction, track_ground_offset)
@@ -97,6 +98,7 @@ class SlamBranchConfig:
     gravity: GravityConfig = field(default_factory=GravityConfig)
     rotation: RotationConfig = field(default_factory=RotationConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
+    focal: FocalConfig = field(default_factory=FocalConfig)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ class SlamDiagnostics:
     scale_converged: bool
     scale_samples: int
     scale_source: str
+    focal_px: float                 # self-calibrated focal length (NaN before any usable keyframe pair)
+    focal_converged: bool
+    focal_pairs: int
     ms_features: float
     ms_slam: float                  # features + tracking + mapping (+ BA)
     ms_total: float                 # the whole branch step
@@ -154,6 +159,7 @@ class SlamBranch:
         self.gravity = GravityEstimator(config.gravity)
         self.lines = VerticalLineDetector(config.gravity) if 'vertical_lines' in config.gravity.cues else None
         self.aligner = GravityAligner(config.ground.blend_rate_deg)
+        self.focal = FocalEstimator(config.focal)
         self.ground: GroundPlane | None = None
         self.floor = FloorTracker(config.ground)
         self._rng = np.random.default_rng(config.ground.seed)
@@ -219,6 +225,8 @@ class SlamBranch:
                     state = POSE_ROTATION_ONLY if first else POSE_HELD
         T_cam_map = None if T_map_cam is None else invert_transform(T_map_cam)
         pts_map = self.slam.map_points
+        if T_map_cam is not None and r.keyframe_inserted and self.config.focal.enabled:
+            self._add_focal_pair(K)
         if T_map_cam is not None:
             self._centres.append(T_map_cam[:3, 3].copy())
             if r.n_keyframes >= self.config.ground.min_keyframes:
@@ -238,6 +246,7 @@ class SlamBranch:
         sigma = self.world.sigma if self.world.has_map else 1.0
         converged = bool(self.world.has_map and sc.converged)
         g = self.gravity.state()
+        fs = self.focal.state()
         q_raw = quat_wxyz_from_rotmat(R_W_cam)
         t_s, q_s = self.ema.update(p_W, q_raw)
         status = r.status if state == POSE_TRACKING else f'{state} ({r.status})'
@@ -252,8 +261,8 @@ class SlamBranch:
         diag = SlamDiagnostics(
             state, r.state, status, state == POSE_TRACKING, r.n_features, r.n_matches, r.n_inliers, r.n_keyframes,
             r.n_map_points, r.keyframe_inserted, r.ba_ran, r.segment, rot_inliers, g.aligned, self.aligner.blending,
-            g.sigma_deg, g.weights, sigma, sc.measured, converged, sc.n_samples, sc.source, r.ms_features,
-            r.ms_total, ms_total)
+            g.sigma_deg, g.weights, sigma, sc.measured, converged, sc.n_samples, sc.source, fs.focal_px,
+            fs.converged, fs.n_pairs, r.ms_features, r.ms_total, ms_total)
         return SlamOutput(pose, pts_world, diag, self.ground, pose_raw)
 
     # ------------------------------------------------------------------ world
@@ -269,6 +278,15 @@ class SlamBranch:
         if cfg.carry_scale and self._last_depth_m is not None:
             return self._last_depth_m / depth
         return cfg.prior_scene_depth_m / depth
+
+    def _add_focal_pair(self, K: np.ndarray) -> None:
+        """The newest keyframe and the one two before it (more baseline) -> the focal-length estimate."""
+        kfs = self.slam.keyframes
+        if len(kfs) < 2:
+            return
+        a, b = kfs[-1], kfs[-3] if len(kfs) >= 3 else kfs[-2]
+        qi, ti = self.slam.extractor.match(a.features.descriptors, b.features.descriptors)
+        self.focal.add_pair(b.features.keypoints_px[ti], a.features.keypoints_px[qi], K)
 
     # ------------------------------------------------------------------ gravity
     def _update_gravity(self, frame: Frame, humans: HumansFrame | None, first: bool) -> None:

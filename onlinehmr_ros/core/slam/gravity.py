@@ -64,7 +64,8 @@ class GravityConfig:
             fewer (n) its sigma is scaled by ``reference / n`` (a young map's floor is bent by its
             two-view start: 10-14 degrees off with 80 points, 2 with 400, on the tune set).
         cue_buffer: measurements kept per cue.
-        outlier_deg: a measurement further than this from its cue's mean is left out.
+        outlier_deg: a measurement further than this (or than its cue's sigma, if larger) from its
+            cue's consensus is left out.
         lines_every: frames between vanishing-direction searches.
         lines_scale: image scale of the line search (0.5: half resolution, faster, less accurate).
         lines_min_length_px: shortest segment used, pixels at full resolution.
@@ -244,8 +245,9 @@ class GravityEstimator:
     """Causal up direction from several cues (module docstring).
 
     Per cue the last ``cue_buffer`` measurements are kept with their weights (forgotten with
-    ``half_life_frames``); a cue's direction is their weighted mean after dropping those further
-    than ``outlier_deg`` from a first mean (a wall taken for the floor, a person bending over).
+    ``half_life_frames``); a cue's direction is the weighted mean of those within ``outlier_deg`` of
+    its consensus (the measurement with the most weight that close to it); the others (a wall taken
+    for the floor, a person bending over) are left out.
     """
 
     def __init__(self, config: GravityConfig = GravityConfig()):
@@ -296,21 +298,22 @@ class GravityEstimator:
         if self._cache is not None and self._cache[0] == self._frame:
             return self._cache[1], self._cache[2]
         out, rejected = {}, 0
-        cos_out = np.cos(np.radians(self.config.outlier_deg))
+        cfg = self.config
+        sigma = {'vertical_lines': cfg.sigma_lines_deg, 'ground': cfg.sigma_ground_deg, 'people': cfg.sigma_people_deg}
         for c, buf in self._buf.items():
             if not buf:
                 continue
+            cos_out = np.cos(np.radians(max(cfg.outlier_deg, sigma[c])))
             ages = np.array([self._frame - f for f, _, _ in buf], np.float64)
             U = np.stack([u for _, u, _ in buf])
             w = np.array([x for _, _, x in buf]) * self._decay[c] ** ages
-            m = w @ U
-            if np.linalg.norm(m) < 1e-12:
-                continue
-            keep = U @ (m / np.linalg.norm(m)) >= cos_out
-            if keep.any():
-                m = w[keep] @ U[keep]
-                rejected += int((~keep).sum())
-                w = w[keep]
+            # the consensus: the measurement with the most weight within outlier_deg of it
+            close = (U @ U.T) >= cos_out
+            centre = U[int(np.argmax(close.astype(np.float64) @ w))]
+            keep = U @ centre >= cos_out
+            m = w[keep] @ U[keep]
+            rejected += int((~keep).sum())
+            w = w[keep]
             norm = np.linalg.norm(m)
             if norm > 1e-12:
                 out[c] = (m / norm, min(float(w.sum()), self._cap(c)))

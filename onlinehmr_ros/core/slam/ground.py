@@ -15,7 +15,7 @@ x_w = z_c, y_w = -x_c, z_w = -y_c). A new up direction:
       origin = the first camera centre). There is no jump: a published
       orientation changes by at most ``blend_rate_deg`` per frame beyond the
       camera's own motion, a published position ``c`` by at most
-      ``|c| * blend_rate`` (e.g. 2.6 mm per frame 0.3 m from the origin at 0.5
+      ``|c| * blend_rate`` (e.g. 5 mm per frame 0.3 m from the origin at 1.0
       deg per frame). Past poses are never rewritten.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ class GroundConfig:
     """
 
     min_points: int = 100
-    min_keyframes: int = 4
+    min_keyframes: int = 3
     ransac_iterations: int = 150
     inlier_share_of_depth: float = 0.01
     min_inliers: int = 80
@@ -83,7 +83,7 @@ class GroundConfig:
     search_every: int = 5
     refit_max_change_deg: float = 10.0
     refit_min_change_deg: float = 0.5
-    blend_rate_deg: float = 0.5
+    blend_rate_deg: float = 1.0
     seed: int = 0
 
 
@@ -370,7 +370,7 @@ class GravityAligner:
     """World-from-tracking-frame rotation ``p_world = R p_O`` (origin: the first camera centre),
     moved to a new gravity estimate without a jump (see the module docstring)."""
 
-    def __init__(self, blend_rate_deg: float = 0.5):
+    def __init__(self, blend_rate_deg: float = 1.0):
         if not blend_rate_deg > 0:
             raise InputError(f'blend_rate_deg must be > 0, got {blend_rate_deg}')
         self.blend_rate_deg = float(blend_rate_deg)
