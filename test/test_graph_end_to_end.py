@@ -36,17 +36,22 @@ def test_graph_on_megamind(tmp_path):
     assert run.frames_in == 40
     assert run.frames_out >= 30, f'only {run.frames_out} of 40 frames reached the world'
 
-    stamps = {}
+    stamps, tilts, states = {}, [], []
     with AnyReader([bag]) as reader:
         for conn, _, raw in reader.messages():
             if conn.topic in ('/camera/image_raw', '/human/soft_mask', '/human/camera_humans',
-                              '/human/world_humans', '/slam/camera_pose'):
+                              '/human/world_humans', '/slam/camera_pose', '/slam/camera_pose_state'):
                 msg = deserialize_message(raw, message_class(conn.msgtype))
                 stamps.setdefault(conn.topic, []).append(convert.stamp_to_ns(msg.header.stamp))
+                if conn.topic == '/slam/camera_pose_state':
+                    states.append(convert.state_msg_to_camera_pose(msg).state)
                 if conn.topic == '/human/world_humans':
                     assert msg.header.frame_id == 'world'
                     for h in msg.humans:
                         assert len(h.joints) == 72 and len(h.joint_confidence) == 24 and h.model == 'open'
+                        j = np.reshape(h.joints, (24, 3))
+                        trunk = j[12] - j[0]                       # pelvis -> neck, world frame (z up)
+                        tilts.append(np.degrees(np.arccos(trunk[2] / np.linalg.norm(trunk))))
             elif conn.topic == '/human/world_mesh':
                 markers = decode_marker_array(bytes(raw))   # empty when nobody is in view
                 for m in markers:
@@ -59,11 +64,17 @@ def test_graph_on_megamind(tmp_path):
     # the runner starts the source once the recorder is subscribed and matched: nothing is lost
     assert len(images) == 40, f'recorder got {len(images)} of 40 images'
     # every output carries the stamp of an image (from the recorder's first image on)
-    for topic in ('/human/soft_mask', '/human/camera_humans', '/human/world_humans', '/slam/camera_pose'):
+    for topic in ('/human/soft_mask', '/human/camera_humans', '/human/world_humans', '/slam/camera_pose',
+                  '/slam/camera_pose_state'):
         assert stamps.get(topic), f'nothing recorded on {topic}'
         later = {s for s in stamps[topic] if s >= min(images)}
         assert later <= images, f'{topic} carries stamps of no image'
     assert len(stamps['/human/camera_humans']) == 40
+    # the world frame a robot can use: every image has a pose with its state, and the person stands upright
+    # in it (the animated character leans and bends: about 14 deg median over the clip; lying flat is 90)
+    assert len(states) >= 39 and set(states) <= {'tracking', 'rotation_only', 'held'}
+    assert states[0] == 'rotation_only'
+    assert len(tilts) >= 30 and np.median(tilts) < 25.0, f'trunk tilt {np.median(tilts):.1f} deg
     # one person in this video: one stable track id for (nearly) the whole clip
     ids, counts = np.unique(stamps['mesh_ids'], return_counts=True)
     assert counts.max() >= 0.8 * len(stamps['mesh_ids']), f'track ids {dict(zip(ids, counts))}'
