@@ -169,7 +169,8 @@ class SlamNode(Node):
             'map_points': d.n_map_points, 'segment': d.segment, 'gravity_aligned': d.gravity_aligned,
             'gravity_sigma_deg': d.gravity_sigma_deg,
             **{f'gravity_weight_{k}': v for k, v in d.gravity_weights.items()}, 'scale': d.scale,
-            'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'ms_total': d.ms_total,
+            'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'focal_px_estimate': d.focal_px,
+            'focal_converged': d.focal_converged, 'focal_pairs': d.focal_pairs, 'ms_total': d.ms_total,
             'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
             **self.camera_tf.diagnostics_values(), **self.subs.loss_values()})

@@ -282,13 +282,18 @@ class GravityEstimator:
             raise InputError(f'GravityEstimator.add: cue must be one of {GRAVITY_CUES[1:]}, got {cue!r}')
         if cue not in self.config.cues:
             return False
-        sigma = {'vertical_lines': self.config.sigma_lines_deg, 'ground': self.config.sigma_ground_deg,
-                 'people': self.config.sigma_people_deg}[cue] * sigma_scale
+        sigma = self._sigma(cue) * sigma_scale
         self._buf[cue].append((self._frame, _unit(up), 1.0 / sigma ** 2))
         self._cache = None
         return True
 
+    def _sigma(self, cue: str) -> float:
+        """Standard deviation of one measurement of ``cue`` (degrees)."""
+        c = self.config
+        return {'vertical_lines': c.sigma_lines_deg, 'ground': c.sigma_ground_deg, 'people': c.sigma_people_deg}[cue]
+
     def _cap(self, cue: str) -> float:
+        """Most information ``cue`` can carry: ``1 / floor^2`` (its systematic error, degrees)."""
         c = self.config
         return 1.0 / {'vertical_lines': c.floor_lines_deg, 'ground': c.floor_ground_deg,
                       'people': c.floor_people_deg}[cue] ** 2
@@ -298,12 +303,10 @@ class GravityEstimator:
         if self._cache is not None and self._cache[0] == self._frame:
             return self._cache[1], self._cache[2]
         out, rejected = {}, 0
-        cfg = self.config
-        sigma = {'vertical_lines': cfg.sigma_lines_deg, 'ground': cfg.sigma_ground_deg, 'people': cfg.sigma_people_deg}
         for c, buf in self._buf.items():
             if not buf:
                 continue
-            cos_out = np.cos(np.radians(max(cfg.outlier_deg, sigma[c])))
+            cos_out = np.cos(np.radians(max(self.config.outlier_deg, self._sigma(c))))
             ages = np.array([self._frame - f for f, _, _ in buf], np.float64)
             U = np.stack([u for _, u, _ in buf])
             w = np.array([x for _, _, x in buf]) * self._decay[c] ** ages
