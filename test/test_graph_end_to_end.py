@@ -74,7 +74,7 @@ def test_graph_on_megamind(tmp_path):
     # in it (the animated character leans and bends: about 14 deg median over the clip; lying flat is 90)
     assert len(states) >= 39 and set(states) <= {'tracking', 'rotation_only', 'held'}
     assert states[0] == 'rotation_only'
-    assert len(tilts) >= 30 and np.median(tilts) < 25.0, f'trunk tilt {np.median(tilts):.1f} deg
+    assert len(tilts) >= 30 and np.median(tilts) < 25.0, f'trunk tilt {np.median(tilts):.1f} deg'
     # one person in this video: one stable track id for (nearly) the whole clip
     ids, counts = np.unique(stamps['mesh_ids'], return_counts=True)
     assert counts.max() >= 0.8 * len(stamps['mesh_ids']), f'track ids {dict(zip(ids, counts))}'
