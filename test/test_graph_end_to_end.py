@@ -73,7 +73,9 @@ def test_graph_on_megamind(tmp_path):
     # the world frame a robot can use: every image has a pose with its state, and the person stands upright
     # in it (the animated character leans and bends: about 14 deg median over the clip; lying flat is 90)
     assert len(states) >= 39 and set(states) <= {'tracking', 'rotation_only', 'held'}
-    assert states[0] == 'rotation_only'
+    # the orientation is measured from the first images on (image 0 may have no usable features: the soft
+    # mask of the first image covers it; its pose is the start pose, 'held')
+    assert states[0] in ('rotation_only', 'held') and set(states[:5]) & {'rotation_only', 'tracking'}, states[:5]
     assert len(tilts) >= 30 and np.median(tilts) < 25.0, f'trunk tilt {np.median(tilts):.1f} deg'
     # one person in this video: one stable track id for (nearly) the whole clip
     ids, counts = np.unique(stamps['mesh_ids'], return_counts=True)
