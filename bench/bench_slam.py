@@ -1,23 +1,22 @@
-"""SLAM branch: trajectory accuracy, masking ablation, EMA, speed and metric-scale convergence.
+"""SLAM branch: trajectory accuracy, world frame (jumps, gravity), masking ablation, EMA, speed, metric scale.
 
-    OPENBLAS_NUM_THREADS=1 python -m bench.bench_slam [--frames 150] [--quick] [--no-generator] [--xfeat]
+    OPENBLAS_NUM_THREADS=1 python -m bench.bench_slam [--frames 150] [--quick] [--xfeat]
 
-Sequences (640x480, 30 fps, exact ground truth):
-  * ``box_orbit`` / ``box_forward``: the fast box scene of ``eval.synthetic.box_scene`` (a textured room,
-    a person-sized textured box walking 3 m in front of the camera, 8-10 % of the image);
-  * ``gen_handheld`` / ``gen_robot``: the project's generator (``eval.synthetic``, body-model people).
-The camera-space humans given to the branch are the ground-truth joints in the camera frame
-(an oracle HMR), so the scale figures measure the SLAM side of the human ruler.
+Sequences of the project's one generator (``eval.synthetic``: textured room, body-model people,
+640x480, 30 fps, exact ground truth; seeds below 1000): ``gen_handheld``, ``gen_robot`` (two people
+each) and ``gen_static`` (one person). The camera-space humans given to the branch are the
+ground-truth joints in the camera frame (an oracle HMR), so the scale figures measure the SLAM side
+of the human ruler.
 
 Prints, per sequence and mask mode (none / hard / soft, the paper's ablation):
-  * ATE: mean translation error after a Sim(3) alignment (``eval.metrics.camera_ate``, the TRAM
-    protocol = evo APE), SLAM units made metric by the alignment; checked against evo's APE;
-  * ATE-S: the same with an SE(3) alignment of the metric trajectory ``s * t`` (frames after the
-    first scale measurement): tests the metric scale;
-  * RPE: evo RPE, translation part, 1-frame delta, metric trajectory (mean, metres);
-  * tracked share of frames; EMA on/off: ATE and camera jitter (``eval.metrics.jitter``, 10 m/s^3);
+  * ATE: mean translation error of the published metric positions after a Sim(3) alignment
+    (``eval.metrics.camera_ate``, the TRAM protocol = evo APE), checked against evo's APE; ATE-S:
+    SE(3) alignment (tests the metric scale); RPE: evo RPE, translation part, 1-frame delta;
+  * the world frame: largest single-frame orientation jump and mean gravity error
+    (``eval.camera_metrics``), tracked share, first tracked frame;
+  * EMA on/off: ATE and camera jitter (``eval.metrics.jitter``, 10 m/s^3);
   * ms/frame p50 / p95 of the branch (soft-mask run), frames with and without a local BA;
-  * scale s over time against the Sim(3) scale of the whole run;
+  * the frame at which the scale converged and the Sim(3) scale of the converged frames;
   * the two local-BA solvers on one problem (time, cost, pose error).
 """
 from __future__ import annotations
@@ -31,11 +30,11 @@ import cv2
 import numpy as np
 
 from onlinehmr_ros.core.common.datatypes import Frame, HumansFrame, HumanState
-from onlinehmr_ros.core.common.geometry import invert_transform, transform_points
+from onlinehmr_ros.core.common.geometry import invert_transform, quat_wxyz_from_rotmat, transform_points
 from onlinehmr_ros.core.mask.soft_mask import SoftMaskConfig, compute_soft_mask
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
+from onlinehmr_ros.eval.camera_metrics import gravity_errors_deg, orientation_jumps_deg
 from onlinehmr_ros.eval.metrics import camera_ate, jitter
-from onlinehmr_ros.eval.synthetic.box_scene import SlamScene
 
 
 @dataclasses.dataclass
@@ -48,21 +47,9 @@ class Sequence:
     fps: float
 
 
-def box_sequence(name: str, motion: str, n: int) -> Sequence:
-    sc = SlamScene(n_frames=n, motion=motion)
-    frames, masks, humans, T = [], [], [], []
-    for i in range(n):
-        rgb, m, _ = sc.render(i)
-        frames.append(Frame(rgb, int(i * 1e9 / sc.fps), sc.intrinsics, i))
-        masks.append(m)
-        humans.append(sc.humans(i))
-        T.append(sc.T_world_cam(i))
-    return Sequence(name, frames, masks, humans, np.stack(T), sc.fps)
-
-
-def generator_sequence(name: str, kind: str, seed: int, n: int) -> Sequence:
+def generator_sequence(name: str, kind: str, seed: int, n: int, people: int = 2) -> Sequence:
     from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence
-    seq = generate_sequence(SequenceConfig(num_frames=n, num_people=2, camera_kind=kind), seed=seed)
+    seq = generate_sequence(SequenceConfig(num_frames=n, num_people=people, camera_kind=kind), seed=seed)
     frames = list(seq.iter_frames())
     masks = [(seq.masks[i] > 0).astype(np.float32) for i in range(n)]
     humans = []
@@ -113,39 +100,13 @@ def evo_ape_rpe(pred_xyz, pred_quat_wxyz, gt_T_world_cam, fps, correct_scale):
 
 def evaluate(seq: Sequence, out) -> dict:
     gt = seq.T_world_cam_gt[:, :3, 3]
+    T = np.stack([o.pose.T_world_cam_m for o in out])
+    T_raw = np.stack([o.pose_raw.T_world_cam_m for o in out])
     trk = np.array([o.pose.tracking for o in out])
     idx = np.flatnonzero(trk)
-    res = dict(tracked=trk.mean(), init=int(idx[0]) if len(idx) else -1)
-    if len(idx) < 5:
-        return res
-    t = np.stack([out[i].pose.t_world_cam for i in idx])
-    t_raw = np.stack([out[i].pose_raw.t_world_cam for i in idx])
-    s = np.array([out[i].pose.scale for i in idx])
-    measured = np.array([out[i].diagnostics.scale_measured for i in idx])
-    a = camera_ate(t, gt[idx], with_scale=True)
-    a_raw = camera_ate(t_raw, gt[idx], with_scale=True)
-    res.update(ate=a.mean, ate_raw=a_raw.mean, sim3_scale=a.scale)
-    q = np.stack([out[i].pose.quat_wxyz for i in idx])
-    res['evo_ate'], _ = evo_ape_rpe(t, q, seq.T_world_cam_gt[idx], seq.fps, correct_scale=True)
-    m = idx[measured]
-    if len(m) >= 5:
-        tm = np.stack([out[i].pose.scale * out[i].pose.t_world_cam for i in m])
-        res['ate_s'] = camera_ate(tm, gt[m], with_scale=False).mean
-        qm = np.stack([out[i].pose.quat_wxyz for i in m])
-        _, res['rpe'] = evo_ape_rpe(tm, qm, seq.T_world_cam_gt[m], seq.fps, correct_scale=False)
-        res['scale_final_rel'] = s[-1] / a_raw.scale
-        res['scale_curve'] = [(int(i), out[i].pose.scale / a_raw.scale) for i in m[::30]]
-        conv = [i for i in m if out[i].diagnostics.scale_converged]
-        res['scale_converged_at'] = int(conv[0]) if conv else -1
-    # jitter of the metric camera centre (EMA vs raw), GT for reference; contiguous tracked run only
-    run_ = idx[np.concatenate([[True], np.diff(idx) == 1])] if len(idx) else idx
-    if len(run_) >= 8:
-        sc = a_raw.scale
-        res['jitter_ema'] = float(np.mean(jitter(sc * np.stack([out[i].pose.t_world_cam for i in run_])[:, None],
-                                                 seq.fps)))
-        raw = sc * np.stack([out[i].pose_raw.t_world_cam for i in run_])
-        res['jitter_raw'] = float(np.mean(jitter(raw[:, None], seq.fps)))
-        res['jitter_gt'] = float(np.mean(jitter(gt[run_][:, None], seq.fps)))
+    res = dict(tracked=trk.mean(), init=int(idx[0]) if len(idx) else -1,
+               jump=float(orientation_jumps_deg(T[:, :3, :3], seq.T_world_cam_gt[:, :3, :3]).max()),
+               grav=float(gravity_errors_deg(T[:, :3, :3], seq.T_world_cam_gt[:, :3, :3]).mean()))
     ms = np.array([o.diagnostics.ms_total for o in out])
     ba = np.array([o.diagnostics.ba_ran for o in out])
     res.update(ms_p50=np.percentile(ms, 50), ms_p95=np.percentile(ms, 95),
@@ -153,6 +114,25 @@ def evaluate(seq: Sequence, out) -> dict:
                ms_ba_p50=np.percentile(ms[ba], 50) if ba.any() else np.nan,
                ms_ba_p95=np.percentile(ms[ba], 95) if ba.any() else np.nan, ba_share=ba.mean(),
                gravity=bool(out[-1].diagnostics.gravity_aligned), ba_flags=ba.tolist())
+    if len(idx) < 5 or np.sum(np.linalg.norm(np.diff(gt[idx], axis=0), axis=1)) < 0.2:
+        return res
+    t, t_raw = T[idx, :3, 3], T_raw[idx, :3, 3]
+    a = camera_ate(t, gt[idx], with_scale=True)
+    res.update(ate=a.mean, ate_raw=camera_ate(t_raw, gt[idx], with_scale=True).mean, sim3_scale=a.scale,
+               ate_s=camera_ate(t, gt[idx], with_scale=False).mean)
+    q = np.stack([quat_wxyz_from_rotmat(R) for R in T[idx, :3, :3]])
+    res['evo_ate'], _ = evo_ape_rpe(t, q, seq.T_world_cam_gt[idx], seq.fps, correct_scale=True)
+    _, res['rpe'] = evo_ape_rpe(t, q, seq.T_world_cam_gt[idx], seq.fps, correct_scale=False)
+    conv = [i for i in idx if out[i].pose.scale_converged]
+    res['scale_converged_at'] = int(conv[0]) if conv else -1
+    if len(conv) >= 5:
+        res['scale_converged_sim3'] = camera_ate(T[conv, :3, 3], gt[conv], with_scale=True).scale
+    # jitter of the camera centre (EMA vs raw), GT for reference; contiguous tracked run only
+    run_ = idx[np.concatenate([[True], np.diff(idx) == 1])]
+    if len(run_) >= 8:
+        res['jitter_ema'] = float(np.mean(jitter(T[run_, :3, 3][:, None], seq.fps)))
+        res['jitter_raw'] = float(np.mean(jitter(T_raw[run_, :3, 3][:, None], seq.fps)))
+        res['jitter_gt'] = float(np.mean(jitter(gt[run_][:, None], seq.fps)))
     return res
 
 
@@ -194,9 +174,8 @@ def bench_ba_solvers(repeats: int = 5) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--frames', type=int, default=150)
-    ap.add_argument('--quick', action='store_true', help='box_orbit only, soft and none')
-    ap.add_argument('--no-generator', action='store_true', help='skip the eval.synthetic sequences')
-    ap.add_argument('--xfeat', action='store_true', help='also run box_orbit (soft mask) with XFeat features')
+    ap.add_argument('--quick', action='store_true', help='gen_handheld only, soft and none')
+    ap.add_argument('--xfeat', action='store_true', help='also run gen_handheld (soft mask) with XFeat features')
     args = ap.parse_args()
     cv2.setNumThreads(1)
     try:
@@ -207,12 +186,10 @@ def main() -> None:
     if os.environ.get('OPENBLAS_NUM_THREADS') != '1':
         print('note: set OPENBLAS_NUM_THREADS=1 (small matrices; threads only add latency on 2 cores)')
     t0 = time.perf_counter()
-    seqs = [box_sequence('box_orbit', 'orbit', args.frames)]
+    seqs = [generator_sequence('gen_handheld', 'handheld', 3, args.frames)]
     if not args.quick:
-        seqs.append(box_sequence('box_forward', 'forward', args.frames))
-        if not args.no_generator:
-            seqs.append(generator_sequence('gen_handheld', 'handheld', 3, args.frames))
-            seqs.append(generator_sequence('gen_robot', 'robot', 5, args.frames))
+        seqs.append(generator_sequence('gen_robot', 'robot', 5, args.frames))
+        seqs.append(generator_sequence('gen_static', 'static', 7, args.frames, people=1))
     print(f'rendered {len(seqs)} sequences x {args.frames} frames in {time.perf_counter() - t0:.0f} s')
     cfg = SlamBranchConfig()
     mask_cfg = SoftMaskConfig()
@@ -229,12 +206,14 @@ def main() -> None:
         out, ms_mask = run(seqs[0], 'soft', xcfg, mask_cfg)
         rows[(seqs[0].name + '+xfeat', 'soft')] = (evaluate(seqs[0], out), ms_mask)
     f = lambda r, k, fmt='{:.3f}': fmt.format(r[k]) if k in r and np.isfinite(r[k]) else '-'  # noqa: E731
-    print('\n## Masking ablation (ATE Sim3 / ATE-S SE3 / RPE in metres; tracked share)')
-    print(f'{"sequence":14s} {"mask":5s} {"ATE":>7s} {"evoATE":>7s} {"ATE-S":>7s} {"RPE":>7s} {"tracked":>7s} '
-          f'{"init":>5s}')
+    print('\n## Masking ablation (ATE Sim3 / ATE-S SE3 / RPE in metres; world frame: largest orientation jump and '
+          'mean gravity error, degrees)')
+    print(f'{"sequence":14s} {"mask":5s} {"ATE":>7s} {"evoATE":>7s} {"ATE-S":>7s} {"RPE":>7s} {"jump":>6s} '
+          f'{"grav":>6s} {"tracked":>7s} {"init":>5s}')
     for (name, mode), (r, _) in rows.items():
         print(f'{name:14s} {mode:5s} {f(r, "ate"):>7s} {f(r, "evo_ate"):>7s} {f(r, "ate_s"):>7s} '
-              f'{f(r, "rpe", "{:.4f}"):>7s} {f(r, "tracked", "{:.2f}"):>7s} {r.get("init", -1):5d}')
+              f'{f(r, "rpe", "{:.4f}"):>7s} {f(r, "jump", "{:.2f}"):>6s} {f(r, "grav", "{:.2f}"):>6s} '
+              f'{f(r, "tracked", "{:.2f}"):>7s} {r.get("init", -1):5d}')
     print('\n## EMA on/off (soft mask): ATE (m) and camera jitter (10 m/s^3)')
     print(f'{"sequence":14s} {"ATE raw":>8s} {"ATE EMA":>8s} {"jit raw":>8s} {"jit EMA":>8s} {"jit GT":>8s}')
     for (name, mode), (r, _) in rows.items():
@@ -256,12 +235,11 @@ def main() -> None:
                   f'{f(r, "ba_share", "{:.2f}"):>8s} {np.median(msm):8.1f} {np.percentile(cpu, 50):8.1f} '
                   f'{np.percentile(cpu, 95):8.1f} {np.median(cpu[~ba]):8.1f} '
                   f'{np.median(cpu[ba]) if ba.any() else np.nan:7.1f}')
-    print('\n## Metric scale (soft mask): s / Sim(3) scale of the run at frames (index: ratio); 1.0 = exact')
+    print('\n## Metric scale (soft mask): Sim(3) scale of the run and of its frames after convergence (1.0 = exact)')
     for (name, mode), (r, _) in rows.items():
-        if mode == 'soft' and 'scale_curve' in r:
-            curve = ' '.join(f'{i}:{v:.3f}' for i, v in r['scale_curve'])
-            print(f'{name:14s} final {r["scale_final_rel"]:.3f}  converged at frame {r["scale_converged_at"]}  '
-                  f'gravity {r["gravity"]}  {curve}')
+        if mode == 'soft' and 'sim3_scale' in r:
+            print(f'{name:14s} run {r["sim3_scale"]:.3f}  converged at frame {r["scale_converged_at"]}  after it '
+                  f'{f(r, "scale_converged_sim3")}  gravity measured {r["gravity"]}')
     bench_ba_solvers()
 
 

@@ -13,7 +13,9 @@ results.npz (``onlinehmr run``), N frames, P tracks, NaN where a track is absent
     K (3, 3)                       intrinsics used
     T_world_cam (N, 4, 4)          camera-to-world, metric translation (R(q), s t)
     scale (N,)                     metres per SLAM unit
-    tracking (N,) bool             SLAM was tracking (False: pose held / not initialised)
+    tracking (N,) bool             SLAM was tracking (a 6-DoF map pose)
+    pose_state (N,) str            'tracking' | 'rotation_only' (before the map / while lost) | 'held'
+    scale_converged (N,) bool      the position was metric (False: provisional scale)
     track_ids (P,) int64
     valid (N, P) bool              track p was seen in frame n
     joints_world (N, P, 24, 3)     SMPL-24 joints, world frame, metres
@@ -59,7 +61,7 @@ class _Collector:
     """Accumulates per-frame outputs into the arrays of results.npz (bounded by the run's length)."""
 
     def __init__(self):
-        self.stamps, self.T, self.scale, self.tracking = [], [], [], []
+        self.stamps, self.T, self.scale, self.tracking, self.state, self.converged = [], [], [], [], [], []
         self.per_frame: list[dict[int, tuple]] = []
         self.paths: dict[int, list] = {}
         self.last_world_mesh: dict[int, np.ndarray] = {}
@@ -70,6 +72,8 @@ class _Collector:
         self.T.append(p.T_world_cam_m)
         self.scale.append(p.scale)
         self.tracking.append(p.tracking)
+        self.state.append(p.state)
+        self.converged.append(p.scale_converged)
         cam = {h.track_id: h for h in out.camera_humans.humans}
         frame = {}
         for h in out.world_humans.humans:
@@ -94,6 +98,7 @@ class _Collector:
                 valid[i, col[t]] = True
         return dict(stamps_ns=np.asarray(self.stamps, np.int64), K=K, T_world_cam=np.asarray(self.T),
                     scale=np.asarray(self.scale), tracking=np.asarray(self.tracking, bool),
+                    pose_state=np.asarray(self.state, str), scale_converged=np.asarray(self.converged, bool),
                     track_ids=np.asarray(ids, np.int64), valid=valid, joints_world=jw, coco_world=cw,
                     joints_camera=jc, joint_confidence=conf, map_points_world=np.asarray(map_points, np.float32))
 
@@ -164,7 +169,8 @@ def cmd_run(args) -> int:
             h, w = sf.image_rgb.shape[:2]
             if intr is None:   # the first frame's intrinsics for the whole run (results.npz holds one K)
                 intr = IntrinsicsPolicy(args.camera_info, tuple(args.intrinsics) if args.intrinsics else None,
-                                        args.hfov).for_frame(sf)
+                                        args.hfov, on_warning=lambda m: print(f'onlinehmr run: warning: {m}',
+                                                                              file=sys.stderr)).for_frame(sf)
             out = pipeline.process(Frame(sf.image_rgb, sf.stamp_ns, intr, sf.index))
             collector.add(out)
             people_per_frame.append(len(out.camera_humans.humans))
@@ -273,7 +279,7 @@ def cmd_demo(args) -> int:
 # eval
 # ----------------------------------------------------------------------------
 #: ablation name -> list of (variant label, PipelineConfig changes)
-ABLATIONS = ('mask', 'ema', 'temporal', 'body_model')
+ABLATIONS = ('mask', 'ema', 'temporal', 'body_model', 'robot_height')
 #: where `--generate` keeps its sequences, and where named sets are cached by default
 EVAL_DEFAULT_CACHE = 'out/eval_sequences'
 SET_DEFAULT_CACHE = 'out/sequences'
@@ -288,6 +294,9 @@ def _variants(ablations: list[str], smpl_path: str | None) -> list[tuple[str, di
         out += [('ema=off', {'slam.ema.enabled': False})]
     if 'temporal' in ablations:
         out += [('temporal=off', {'hmr.fitter': 'without_temporal_terms'})]
+    if 'robot_height' in ablations:
+        # robot sequences only: the robot knows its camera's mounting height (here: the generator's)
+        out += [('scale=+robot_height', {'slam.scale.camera_height_m': 'robot'})]
     if 'body_model' in ablations:
         if smpl_path:
             out += [('body_model=smpl', {'body_model': ('smpl', smpl_path)})]
@@ -312,6 +321,10 @@ def _pipeline_config(base, changes: dict):
         elif key == 'body_model':
             cfg = dataclasses.replace(cfg, hmr=dataclasses.replace(
                 cfg.hmr, body_model=BodyModelConfig(type=value[0], path=value[1])))
+        elif key == 'slam.scale.camera_height_m':
+            scale = dataclasses.replace(cfg.slam.scale, sources=cfg.slam.scale.sources + ',camera_height',
+                                        camera_height_m=float(value))
+            cfg = dataclasses.replace(cfg, slam=dataclasses.replace(cfg.slam, scale=scale))
         else:
             raise CliError(f'unknown ablation change {key}')
     return cfg
@@ -361,6 +374,10 @@ def cmd_eval(args) -> int:
     results = []
     for seq in seqs:
         for label, changes in _variants(ablations, args.smpl_path):
+            if changes.get('slam.scale.camera_height_m') == 'robot':
+                if seq.camera_kind != 'robot':
+                    continue
+                changes = {**changes, 'slam.scale.camera_height_m': float(np.median(seq.T_world_cam[:, 2, 3]))}
             stem = f'{seq.name}' + (f'__{label.replace("=", "-")}' if label else '')
             if args.from_runs:
                 path = pathlib.Path(args.from_runs) / f'{stem}.npz'
@@ -444,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                     'the team shares /work/cache/sequences)')
     ev.add_argument('--ablation', nargs='*', default=[], choices=ABLATIONS + ('all',),
                     help='extra rows: mask (none/hard vs soft), ema (off), temporal (fitting without L_v/L_a), '
-                    'body_model (smpl, needs --smpl-path)')
+                    'body_model (smpl, needs --smpl-path), robot_height (robot sequences only: the scale also from the '
+                    'known camera mounting height, as a robot would configure it)')
     ev.add_argument('--smpl-path', default=None, help='folder with SMPL_NEUTRAL.pkl for the body-model ablation')
     ev.add_argument('--max-people', type=int, default=4, help='HMRConfig.max_people of the evaluated pipeline')
     ev.add_argument('--json', default='', help='also write settings, per-sequence results and means as JSON')

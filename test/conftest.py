@@ -46,3 +46,37 @@ def open_body_model():
     from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
     torch.set_num_threads(1)
     return load_body_model(BodyModelConfig())
+
+
+# --------------------------------------------------------------------------- SLAM scenes
+# Sequences of the one synthetic generator (eval.synthetic) shared by the SLAM tests: rendered once per
+# session (about 0.3 s per 640x480 frame here). Seeds below 1000 (the tuning range).
+SLAM_HANDHELD = dict(num_frames=150, num_people=1, camera_kind='handheld', people_depth_m=(3.0, 5.0))
+SLAM_HANDHELD_SEED = 21
+SLAM_STATIC = dict(num_frames=40, num_people=1, camera_kind='static', people_depth_m=(3.0, 5.0))
+SLAM_STATIC_SEED = 22
+SLAM_ROBOT = dict(num_frames=60, num_people=1, camera_kind='robot', people_depth_m=(3.0, 5.0))
+SLAM_ROBOT_SEED = 23
+
+
+def _sequence(open_body_model, config: dict, seed: int):
+    from onlinehmr_ros.eval.synthetic import SequenceConfig, generate_sequence
+    return generate_sequence(SequenceConfig(**config), seed=seed, body_model=open_body_model)
+
+
+@pytest.fixture(scope='session')
+def slam_handheld(open_body_model):
+    """A hand-held camera (1.35-1.65 m high, walking 1-3 m) filming one person in the textured room."""
+    return _sequence(open_body_model, SLAM_HANDHELD, SLAM_HANDHELD_SEED)
+
+
+@pytest.fixture(scope='session')
+def slam_static(open_body_model):
+    """A static camera filming one person."""
+    return _sequence(open_body_model, SLAM_STATIC, SLAM_STATIC_SEED)
+
+
+@pytest.fixture(scope='session')
+def slam_robot(open_body_model):
+    """A robot camera (0.8-1.2 m high, planar motion) filming one person: another view for cut tests."""
+    return _sequence(open_body_model, SLAM_ROBOT, SLAM_ROBOT_SEED)

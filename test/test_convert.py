@@ -117,3 +117,36 @@ def test_camera_pose_is_metric_and_point_cloud_layout():
     # read back (what `onlinehmr render-bag` does with /slam/map), with and without colours
     np.testing.assert_array_equal(convert.cloud_to_points(cloud), pts)
     np.testing.assert_array_equal(convert.cloud_to_points(convert.points_to_cloud(pts, 1, 'world')), pts)
+
+
+@pytest.mark.parametrize('state, tracking', [('tracking', True), ('rotation_only', False), ('held', False)])
+def test_camera_pose_state_carries_the_state_and_the_metric_pose(state, tracking):
+    from rclpy.serialization import deserialize_message, serialize_message
+    from onlinehmr_ros.msg import CameraPoseState
+    pose = CameraPose(stamp_ns=11, quat_wxyz=np.array([np.cos(0.2), np.sin(0.2), 0, 0]),
+                      t_world_cam=np.array([0.5, -1.0, 0.25]), scale=3.0, tracking=tracking, status='x', state=state,
+                      scale_converged=False, gravity_aligned=True)
+    m = convert.camera_pose_to_state_msg(pose, 'world', 'cam', gravity_sigma_deg=0.7, segment=2)
+    m = deserialize_message(serialize_message(m), CameraPoseState)
+    assert m.tracking == tracking and m.child_frame_id == 'cam' and m.header.frame_id == 'world'
+    assert m.tracking_state == {'held': m.STATE_HELD, 'rotation_only': m.STATE_ROTATION_ONLY,
+                                'tracking': m.STATE_TRACKED}[state]
+    np.testing.assert_allclose(m.position, [1.5, -3.0, 0.75])            # metric: s t
+    assert m.scale == 3.0 and not m.scale_converged and m.gravity_aligned and m.segment == 2
+    assert m.gravity_sigma_deg == pytest.approx(0.7) and m.pose_source == 'slam'
+    back = convert.state_msg_to_camera_pose(m)                          # what fusion reads
+    np.testing.assert_allclose(back.T_world_cam_m, pose.T_world_cam_m, atol=1e-12)
+    assert (back.state, back.tracking, back.scale_converged, back.stamp_ns) == (state, tracking, False, 11)
+    m.tracking_state = 7
+    with pytest.raises(convert.ConversionError, match='tracking_state'):
+        convert.state_msg_to_camera_pose(m)
+
+
+def test_a_robot_tf_pose_fits_the_same_message():
+    """Issue 17's pose_source 'tf': tracked, metric, gravity known; fusion reads it like a SLAM pose."""
+    pose = CameraPose(stamp_ns=3, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.array([1.0, 2.0, 0.5]),
+                      source='tf')
+    m = convert.camera_pose_to_state_msg(pose, 'map', 'cam')
+    assert m.pose_source == 'tf' and m.tracking and m.scale_converged and m.scale == 1.0
+    back = convert.state_msg_to_camera_pose(m)
+    assert back.source == 'tf' and back.tracking

@@ -77,15 +77,13 @@ def test_world_parameters_reproduce_the_world_mesh():
     np.testing.assert_allclose(again.vertices[0].numpy(), w.vertices, atol=2e-4)
 
 
-def test_fusion_refuses_mismatched_or_untracked_poses():
+def test_fusion_refuses_mismatched_stamps_and_bad_policies():
     rng = np.random.default_rng(3)
     humans = HumansFrame(5, 'camera', (_human(rng),))
     with pytest.raises(fusion.FusionError, match='cannot be fused'):
         fusion.humans_to_world(humans, _pose(rng, stamp=6))
-    lost = CameraPose(stamp_ns=5, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.zeros(3), tracking=False,
-                      status='lost')
-    with pytest.raises(fusion.FusionError, match='lost'):
-        fusion.humans_to_world(humans, lost)
+    with pytest.raises(fusion.FusionError, match='untracked_policy'):
+        fusion.FusionConfig(untracked_policy='sometimes')
 
 
 def test_root_orientation_is_global_orient():
@@ -139,7 +137,7 @@ def test_decimation_bounds_triangles_and_keeps_original_vertices():
 
 def test_world_fusion_pairs_moves_and_reports_ended_tracks():
     rng = np.random.default_rng(5)
-    wf = fusion.WorldFusion(fusion.FusionConfig(world_frame='world', max_wait_ns=1000, use_untracked_poses=False))
+    wf = fusion.WorldFusion(fusion.FusionConfig(world_frame='world', max_wait_ns=1000, untracked_policy='drop'))
     h1, h2 = _human(rng), _human(rng)
     h2 = HumanState(**{**h2.__dict__, 'track_id': 9})
     assert wf.add_humans(HumansFrame(10, 'camera', (h1, h2))) == []
@@ -152,14 +150,32 @@ def test_world_fusion_pairs_moves_and_reports_ended_tracks():
     assert wf.add_humans(HumansFrame(25, 'camera', (h1,), ended_track_ids=(9,))) == []
     (r2b,) = wf.add_pose(_pose(rng, stamp=26)) or wf.add_humans(HumansFrame(26, 'camera', (h1,)))
     assert r2b.ended_tracks == (9,)
-    lost = CameraPose(stamp_ns=30, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.zeros(3), tracking=False)
+    lost = CameraPose(stamp_ns=30, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.zeros(3), tracking=False,
+                      state='rotation_only')
     assert wf.add_pose(lost) == [] and wf.add_humans(HumansFrame(30, 'camera', (h1,))) == []
-    assert wf.no_pose == 1 and wf.stats.paired == 4
-    held = fusion.WorldFusion(fusion.FusionConfig(use_untracked_poses=True))
-    held.add_humans(HumansFrame(30, 'camera', (h1,)))
-    (r3,) = held.add_pose(lost)
-    np.testing.assert_allclose(r3.world.humans[0].joints, h1.joints, atol=1e-6)   # identity start pose
-    assert held.untracked == 1 and held.no_pose == 0
+    assert wf.no_pose == 1 and wf.dropped == {'rotation_only': 1} and wf.fused == {'tracking': 3}
+    assert wf.stats.paired == 4
+
+
+@pytest.mark.parametrize('policy, used', [('use', {'rotation_only', 'held'}), ('rotation_only', {'rotation_only'}),
+                                          ('drop', set())])
+def test_untracked_policy_decides_which_poses_place_people(policy, used):
+    """A rotation-only pose (orientation measured, position held) and a held one, per policy."""
+    rng = np.random.default_rng(8)
+    h = _human(rng)
+    R = rotmat_from_axis_angle(np.array([0.0, 0.3, 0.0]))
+    wf = fusion.WorldFusion(fusion.FusionConfig(untracked_policy=policy))
+    placed = {}
+    for stamp, state in ((1, 'rotation_only'), (2, 'held')):
+        pose = CameraPose(stamp, quat_wxyz_from_rotmat(R), np.array([0.5, 0, 0]), scale=2.0, tracking=False,
+                          state=state)
+        wf.add_humans(HumansFrame(stamp, 'camera', (h,)))
+        for r in wf.add_pose(pose):
+            placed[state] = r.world.humans[0].joints
+    assert set(placed) == used
+    for joints in placed.values():     # placed with the pose as it is: R p + s t
+        np.testing.assert_allclose(joints, h.joints @ R.T + np.array([1.0, 0, 0]), atol=1e-5)
+    assert wf.untracked == len(used) and wf.no_pose == 2 - len(used)
 
 
 def test_stamp_pairer_hands_back_expired_left_items():

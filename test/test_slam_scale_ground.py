@@ -1,12 +1,15 @@
 """Ground plane, gravity alignment without a jump, metric scale measurements (synthetic data)."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
 from onlinehmr_ros.core.common.geometry import (intrinsics_from_fov, invert_transform, make_transform,
                                                 rotmat_from_axis_angle, transform_points)
-from onlinehmr_ros.core.slam.ground import (R_WORLD_OPTICAL_LEVEL, GravityAligner, GroundConfig, fit_ground_plane,
-                                            rotation_world_from_slam, track_ground_offset)
+from onlinehmr_ros.core.slam.ground import (R_WORLD_OPTICAL_LEVEL, FloorTracker, GravityAligner, GroundConfig,
+                                            find_floor, fit_ground_plane, rotation_world_from_slam,
+                                            sharpest_floor_direction, track_ground_offset)
 from onlinehmr_ros.core.slam.scale import MetricDepthModel, ScaleConfig, ScaleError, ScaleEstimator
 
 S_TRUE = 2.5                     # metres per SLAM unit in these fakes
@@ -69,7 +72,7 @@ def test_gravity_correction_is_blended_without_a_position_jump():
     published = []
     for k, c in enumerate(centres):
         if k == 5:
-            al.set_ground(plane, any_pose_published=True)
+            al.set_up(plane.normal, any_pose_published=True)
         R_prev = al.R.copy()
         al.step()
         published.append(al.R @ c)
@@ -84,7 +87,7 @@ def test_gravity_correction_is_blended_without_a_position_jump():
     assert np.all(steps <= own + np.linalg.norm(centres[1:], axis=1) * np.deg2rad(1.5) + 1e-9)
     # found before any pose was published: exact rotation at once, origin at the first camera
     al2 = GravityAligner(blend_rate_deg=1.5)
-    al2.set_ground(plane, any_pose_published=False)
+    al2.set_up(plane.normal, any_pose_published=False)
     np.testing.assert_allclose(al2.R, rotation_world_from_slam(plane.normal))
     assert not al2.blending
 
@@ -112,44 +115,117 @@ def _frame():
     return Frame(np.zeros((480, 640, 3), np.uint8), 0, INTR, 0)
 
 
-@pytest.mark.parametrize('with_plane', [True, False])
-def test_human_ruler_measures_the_scale(with_plane):
+def test_people_ruler_measures_the_scale_on_the_ground_plane():
     rng = np.random.default_rng(4)
     floor, wall = _scene_points(rng, n_floor=3000)
     pts = _slam_from_world(np.concatenate([floor, wall]))
-    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1)) if with_plane else None
-    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, foot_radius_px=25.0))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5))
     for k in range(12):
         T_c_slam, humans = _camera_and_person(k)
         st = est.update(_frame(), T_c_slam, pts, plane, humans)
-        assert st.measured, st.source
-    expected_source = 'feet vs ground plane' if with_plane else 'feet vs map points near the feet'
-    assert st.source == expected_source
-    tol = 0.005 if with_plane else 0.04          # local map points around the foot: a median of nearby depths
-    assert st.scale == pytest.approx(S_TRUE, rel=tol)
-    assert st.converged
+        assert np.isfinite(st.last_measurement), st.source
+        assert st.measured == (k >= 4)                 # a person counts after min_person_samples measurements
+    assert 'people: 1 on the ground plane' in st.source and st.n_people == 1
+    assert st.scale == pytest.approx(S_TRUE, rel=0.005)
+    assert st.converged and st.rel_sigma == pytest.approx(0.08)
+    # no ground plane: no measurement (map points near a foot are too often something else)
+    st = ScaleEstimator(ScaleConfig()).update(_frame(), _camera_and_person(0)[0], pts, None, _camera_and_person(0)[1])
+    assert not st.measured and 'no ground plane' in st.source
+
+
+def _person_of_height(k, track_id, depth_factor):
+    """Camera k's person as an HMR would see someone of another size: its depth off by depth_factor."""
+    T_c_slam, humans = _camera_and_person(k)
+    h = humans.humans[0]
+    h = dataclasses.replace(h, track_id=track_id, joints=(h.joints * depth_factor).astype(np.float32))
+    return T_c_slam, HumansFrame(k, 'camera', (h,))
+
+
+def test_people_are_pooled_per_person_and_averaged():
+    """A short person (HMR puts them 20 % too far) seen for long and a tall one (10 % too near) seen
+    briefly count the same: one ruler each, combined in log scale."""
+    rng = np.random.default_rng(7)
+    floor, wall = _scene_points(rng, n_floor=3000)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    est = ScaleEstimator(ScaleConfig(min_person_samples=3))
+    for k in range(10):
+        T, a = _person_of_height(k, 1, 1.2)
+        humans = [a.humans[0]]
+        if k >= 7:
+            _, b = _person_of_height(k, 2, 0.9)
+            humans.append(b.humans[0])
+        st = est.update(_frame(), T, pts, plane, HumansFrame(k, 'camera', tuple(humans)))
+    assert st.n_people == 2
+    assert st.scale == pytest.approx(S_TRUE * np.sqrt(1.2 * 0.9), rel=0.01)
+    assert st.rel_sigma == pytest.approx(0.08 / np.sqrt(2))
 
 
 def test_scale_without_people_or_tracking_reports_why():
-    est = ScaleEstimator(ScaleConfig(initial_scale=1.0))
+    est = ScaleEstimator(ScaleConfig())
     st = est.update(_frame(), None, np.zeros((0, 3)), None, None)
-    assert not st.measured and st.scale == 1.0 and st.source == 'not tracking'
+    assert not st.measured and np.isnan(st.scale) and st.source == 'not tracking'
     st = est.update(_frame(), np.eye(4), np.zeros((0, 3)), None, HumansFrame(0, 'camera', ()))
-    assert st.source == 'no person' and np.isnan(st.last_measurement)
+    assert 'people: nobody' in st.source and np.isnan(st.last_measurement)
 
 
-def test_camera_height_method():
+def test_camera_height_sources_and_their_weights():
     rng = np.random.default_rng(5)
     floor, wall = _scene_points(rng)
     pts = _slam_from_world(np.concatenate([floor, wall]))
     plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
-    est = ScaleEstimator(ScaleConfig(method='camera_height', camera_height_m=1.5))
-    T_c_slam, _ = _camera_and_person(3)
+    T_c_slam, humans = _camera_and_person(3)
+    est = ScaleEstimator(ScaleConfig(sources='camera_height', camera_height_m=1.5))
     st = est.update(_frame(), T_c_slam, pts, plane, None)
-    assert st.scale == pytest.approx(S_TRUE, rel=0.01)
+    assert st.scale == pytest.approx(S_TRUE, rel=0.01) and st.converged
     assert np.isnan(est.update(_frame(), T_c_slam, pts, None, None).last_measurement)
     with pytest.raises(ScaleError):
-        ScaleConfig(method='camera_height')
+        ScaleConfig(sources='camera_height')
+    with pytest.raises(ScaleError, match='sources'):
+        ScaleConfig(sources='people,guesswork')
+    # a robot's known height (2 %) outweighs a person 20 % off (8 %): 1/0.02^2 vs 1/0.08^2
+    both = ScaleEstimator(ScaleConfig(sources='people,camera_height', camera_height_m=1.5, min_person_samples=1))
+    _, far = _person_of_height(3, 1, 1.2)
+    st = both.update(_frame(), T_c_slam, pts, plane, far)
+    w_h, w_p = 1 / 0.02 ** 2, 1 / 0.08 ** 2
+    expected = np.exp((w_h * np.log(S_TRUE) + w_p * np.log(1.2 * S_TRUE)) / (w_h + w_p))
+    assert st.scale == pytest.approx(expected, rel=0.01)
+    # a loose prior on a hand-held camera's height converges only with help
+    prior = ScaleEstimator(ScaleConfig(sources='camera_height_prior', camera_height_prior_m=1.5,
+                                       camera_height_prior_rel_sigma=0.15))
+    st = prior.update(_frame(), T_c_slam, pts, plane, None)
+    assert st.scale == pytest.approx(S_TRUE, rel=0.01) and not st.converged
+
+
+def test_floor_is_the_lowest_area_peak_not_a_wall_or_a_table():
+    rng = np.random.default_rng(9)
+    floor, wall = _scene_points(rng, n_floor=1500)
+    table = np.column_stack([rng.uniform(-1, 0, 400), rng.uniform(3, 4, 400), 0.75 + rng.normal(0, 0.004, 400)])
+    strays = np.column_stack([rng.uniform(-3, 3, 15), rng.uniform(1, 8, 15), rng.uniform(-1.0, -0.2, 15)])
+    pts = _slam_from_world(np.concatenate([floor, wall, table, strays]))
+    up_slam = R0.T @ np.array([0, 0, 1.0])
+    plane, refined = find_floor(pts, np.zeros((1, 3)), up_slam)
+    assert refined and np.degrees(np.arccos(plane.normal @ up_slam)) < 0.5
+    assert plane.signed_height(np.zeros(3)) == pytest.approx(1.5 / S_TRUE, rel=0.02)
+    # only a wall: no floor
+    assert find_floor(_slam_from_world(wall), np.zeros((1, 3)), up_slam) is None
+    # the floor along a prior 8 deg off: the sharpest direction recovers the true up
+    tilted = rotmat_from_axis_angle(np.array([np.deg2rad(8.0), 0, 0])) @ up_slam
+    found = sharpest_floor_direction(pts, np.zeros((1, 3)), tilted, 15.0)
+    assert np.degrees(np.arccos(np.clip(found @ up_slam, -1, 1))) < 1.0          # the bins' resolution ...
+    again, refined = find_floor(pts, np.zeros((1, 3)), found)
+    assert refined and np.degrees(np.arccos(np.clip(again.normal @ up_slam, -1, 1))) < 0.2   # ... then least squares
+    # the floor tracker keeps a floor that drops out for a moment, takes a lower one at once
+    tracker = FloorTracker(GroundConfig(floor_keep_searches=3))
+    only_table = _slam_from_world(np.concatenate([wall, table]))
+    for k in range(2):
+        p, _ = tracker.update(only_table, np.zeros((1, 3)), up_slam, plane)
+        assert p is None                                          # the table is not taken (yet)
+    p, _ = tracker.update(only_table, np.zeros((1, 3)), up_slam, plane)
+    assert p is not None and p.signed_height(np.zeros(3)) < 1.0 / S_TRUE     # the third miss: the table
+    p2, _ = tracker.update(pts, np.zeros((1, 3)), up_slam, p)
+    assert p2.signed_height(np.zeros(3)) == pytest.approx(1.5 / S_TRUE, rel=0.02)   # the floor again, at once
 
 
 class _GroundTruthDepth(MetricDepthModel):
@@ -164,7 +240,7 @@ class _GroundTruthDepth(MetricDepthModel):
 
 def test_depth_model_interface_excludes_people():
     with pytest.raises(ScaleError):
-        ScaleEstimator(ScaleConfig(method='depth_model'))
+        ScaleEstimator(ScaleConfig(sources='depth_model'))
     with pytest.raises(TypeError):
         MetricDepthModel()
     rng = np.random.default_rng(6)
@@ -182,6 +258,6 @@ def test_depth_model_interface_excludes_people():
     soft[:, :320] = 1.0                                   # a "person" on the left half ...
     depth_wrong = depth.copy()
     depth_wrong[:, :320] *= 3.0                           # ... where the model is wrong (dolly zoom)
-    est = ScaleEstimator(ScaleConfig(method='depth_model'), _GroundTruthDepth(depth_wrong))
+    est = ScaleEstimator(ScaleConfig(sources='depth_model'), _GroundTruthDepth(depth_wrong))
     st = est.update(_frame(), T_c_slam, pts, None, None, soft)
     assert st.scale == pytest.approx(S_TRUE, rel=0.01)

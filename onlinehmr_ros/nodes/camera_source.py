@@ -148,7 +148,8 @@ class CameraSourceNode(Node):
                                   on_warning=lambda m: self.get_logger().warning(m))
         self._frames = iter(self.source)
         fx = tuple(self.intrinsics_param) if self.intrinsics_param is not None else None
-        self.intrinsics = IntrinsicsPolicy(self.camera_info_yaml, fx, self.hfov_deg)
+        self.intrinsics = IntrinsicsPolicy(self.camera_info_yaml, fx, self.hfov_deg,
+                                           on_warning=lambda m: self.get_logger().warning(m))
 
     def _on_ack(self, msg: HumanMeshArray) -> None:
         self.lockstep.acknowledge(convert.stamp_to_ns(msg.header.stamp))

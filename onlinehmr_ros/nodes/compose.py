@@ -55,7 +55,7 @@ OPTIONAL_NODES = ('hri',)
 #: what `--record` stores by default: every output of the graph
 #: (not /human/debug_image: rendering it costs the hmr node time; `onlinehmr render-bag` redraws it from the bag)
 OUTPUT_TOPICS = ['/camera/image_raw', '/camera/camera_info', '/human/soft_mask', '/human/camera_humans',
-                 '/human/body_model', '/slam/camera_pose', '/slam/path', '/slam/map',
+                 '/human/body_model', '/slam/camera_pose', '/slam/camera_pose_state', '/slam/path', '/slam/map',
                  '/slam/scale', '/human/world_mesh', '/human/world_humans', '/tf', '/tf_static', '/diagnostics']
 
 #: recorder options of a bag a user can keep (images JPEG, masks PNG mono8, zstd chunks)

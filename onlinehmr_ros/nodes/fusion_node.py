@@ -1,31 +1,31 @@
 """fusion: camera-space humans + SLAM camera pose -> people in the world frame.
 
-Subscribes:  human/camera_humans (HumanMeshArray, camera optical frame)
-             slam/camera_pose    (PoseStamped, metric: position = s * t, world frame)
+Subscribes:  human/camera_humans     (HumanMeshArray, camera optical frame)
+             slam/camera_pose_state  (CameraPoseState: pose, tracking state, scale; world frame)
 Publishes:   human/world_mesh    (visualization_msgs/MarkerArray, numpy-encoded bytes:
                                   one TRIANGLE_LIST per person, skeleton, DELETE on track end)
              human/world_humans  (HumanMeshArray in the world frame)
              /tf                 world_frame -> <person_frame_prefix><id>/pelvis (and joints, optional):
                                  people stay under the world (map) frame
-             /diagnostics        frames, drops, latency, messages lost before this node
-The algorithm (M_w = R(q) M_c + s t, stamp pairing, the TF frames) is core.fusion.world.
-Marker and TF options can be changed at run time; frame names default to the node's namespace.
+             /diagnostics        frames, drops (per pose state), latency, messages lost before this node
+The algorithm (M_w = R(q) M_c + s t, stamp pairing, which poses to use, the TF frames) is
+core.fusion.world. Marker and TF options can be changed at run time; frame names default to the
+node's namespace.
 """
 from __future__ import annotations
 
 import sys
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
 from onlinehmr_ros.core.body.display_mesh import display_mesh_for
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.fusion.world import (FusionConfig, FusionResult, WorldFusion, human_tf_frames,
-                                             root_orientation_xyzw)
+from onlinehmr_ros.core.fusion.world import (UNTRACKED_POLICIES, FusionConfig, FusionResult, WorldFusion,
+                                             human_tf_frames, root_orientation_xyzw)
 from onlinehmr_ros.core.common.tf_tree import namespaced_frame
-from onlinehmr_ros.msg import HumanMeshArray
+from onlinehmr_ros.msg import CameraPoseState, HumanMeshArray
 from onlinehmr_ros.ros import convert, markers
 from onlinehmr_ros.ros.diagnostics import OK, WARN, Diagnostics
 from onlinehmr_ros.ros.marker_cdr import encode_marker_array
@@ -48,7 +48,12 @@ class FusionNode(Node):
                                             'pose before being dropped (s).', min_value=0.0, max_value=10.0,
                                             read_only=BUILT_AT_START)),
             max_queue=p.declare('max_queue', 64, 'Bound of each pairing queue.', min_value=1, max_value=10000,
-                                read_only=BUILT_AT_START))
+                                read_only=BUILT_AT_START),
+            untracked_policy=p.declare('untracked_policy', 'use', 'People of images without a tracked camera '
+                                       'pose: use (place them with the rotation-only or held pose), rotation_only '
+                                       '(drop only held poses), drop (tracked poses only; a static camera then '
+                                       'gives no world output).', choices=UNTRACKED_POLICIES,
+                                       read_only=BUILT_AT_START))
         prefix = p.declare('person_frame_prefix', None, "TF frames of person <id> are '<prefix><id>/<joint>'. Not "
                            "set: 'human_', prefixed by the node's namespace ('cam1/human_').", value_type=str,
                            read_only=FRAMES_FIXED)
@@ -74,7 +79,7 @@ class FusionNode(Node):
         self.diagnostics = Diagnostics(self, 'world fusion')
         self.subs = Subscriptions(self)
         self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_humans, 10)
-        self.subs.create(PoseStamped, 'slam/camera_pose', self._on_pose, 10)
+        self.subs.create(CameraPoseState, 'slam/camera_pose_state', self._on_pose, 10)
         self.published = 0
         self.latency_ms: list[float] = []
         self.bytes_published = 0
@@ -91,8 +96,13 @@ class FusionNode(Node):
             return
         self._publish(self.fusion.add_humans(humans))
 
-    def _on_pose(self, msg: PoseStamped) -> None:
-        self._publish(self.fusion.add_pose(convert.pose_msg_to_camera_pose(msg)))
+    def _on_pose(self, msg: CameraPoseState) -> None:
+        try:
+            pose = convert.state_msg_to_camera_pose(msg)
+        except convert.ConversionError as exc:
+            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return
+        self._publish(self.fusion.add_pose(pose))
 
     def _publish(self, results: list[FusionResult]) -> None:
         for r in results:
@@ -125,6 +135,9 @@ class FusionNode(Node):
                                  (f' ({lost} messages lost before this node)' if lost else ''),
                                  {'frames_published': self.published, 'dropped_no_pose_in_time': s.dropped_left,
                                   'dropped_not_tracking': self.fusion.no_pose, 'unused_poses': s.dropped_right,
+                                  'untracked_policy': self.config.untracked_policy,
+                                  **{f'fused_{k}': n for k, n in self.fusion.fused.items()},
+                                  **{f'dropped_{k}': n for k, n in self.fusion.dropped.items()},
                                   'latency_ms_p50': float(np.percentile(lat, 50)),
                                   'latency_ms_p95': float(np.percentile(lat, 95)),
                                   'marker_bytes_total': self.bytes_published, **self.subs.loss_values()})

@@ -5,7 +5,9 @@ Subscribes:  camera/image_raw, camera/camera_info (reliable, see ros/qos.py)
              human/camera_humans  (HumanMeshArray of the same image, paired by stamp: the people
                                    are the metric ruler of the scale; parameter wait_for_humans)
              /tf, /tf_static      what other nodes say about the camera frame (REP-105, below)
-Publishes:   slam/camera_pose (PoseStamped, world frame, metric: position = s * t)
+Publishes:   slam/camera_pose_state (CameraPoseState: the pose with its tracking state, scale and
+                                   whether it converged, gravity; what fusion uses)
+             slam/camera_pose (PoseStamped, world frame, position = s * t: the same pose for RViz)
              slam/path        (nav_msgs/Path of the published poses, bounded)
              slam/map         (PointCloud2, map points in metres, world frame)
              slam/scale       (std_msgs/Float64, metres per SLAM unit)
@@ -13,11 +15,13 @@ Publishes:   slam/camera_pose (PoseStamped, world frame, metric: position = s * 
                               TF already owns the camera frame: the correction world_frame (map) ->
                               odom_frame, so that map -> odom -> ... -> camera is the estimate
                               (tf.mode; core.common.tf_tree.plan_camera_tf decides)
-             /diagnostics     tracking state, inliers, keyframes, scale, TF plan, messages lost, ms
+             /diagnostics     pose state, inliers, keyframes, scale, gravity, focal estimate, TF plan,
+                              messages lost, ms
 Every output carries the stamp of its image. The algorithm is core.slam.branch.SlamBranch;
-parameters are its config fields (slam.*, ema.*, scale.*, ground.*, see `ros2 param describe`);
-ema.enabled/alpha/lambda_clamp, publish_untracked_pose, path_length, map_every_n_frames and
-hfov_deg can be changed at run time. Frame names default to the node's namespace ('cam1/world').
+parameters are its config fields (slam.*, ema.*, scale.*, ground.*, gravity.*, rotation.*, world.*,
+focal.*, see `ros2 param describe`); ema.enabled/alpha/lambda_clamp, publish_untracked_pose,
+path_length, map_every_n_frames and hfov_deg can be changed at run time. Frame names default to
+the node's namespace ('cam1/world').
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from onlinehmr_ros.core.common.datatypes import HumansFrame
 from onlinehmr_ros.core.common.tf_tree import TF_MODES, TfFrames, namespaced_frame
 from onlinehmr_ros.core.fusion.sync import ImageJoin
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
-from onlinehmr_ros.msg import HumanMeshArray
+from onlinehmr_ros.msg import CameraPoseState, HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
@@ -70,17 +74,19 @@ class SlamNode(Node):
                                 'before being skipped (s).', min_value=0.0, max_value=10.0, read_only=BUILT_AT_START)
         self.camera = CameraInput(self, 60.0)
         self.camera.hfov_deg = p.declare('hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
-                                         '(degrees).', min_value=1.0, max_value=179.0,
+                                         '(degrees; a warning says so once).', min_value=1.0, max_value=179.0,
                                          on_change=lambda v: setattr(self.camera, 'hfov_deg', v))
-        self.wait_humans = p.declare('wait_for_humans', config.scale.method == 'human', 'Process each image with '
-                                     'the people of the same image (human/camera_humans, paired by stamp) so that '
-                                     'they measure the scale; images whose people do not come within mask_wait_s '
-                                     'go on without them.', read_only=BUILT_AT_START)
-        p.declare('publish_untracked_pose', True, 'Publish the start pose before initialisation and the last pose '
-                  'while lost (so people stay in the world frame); the diagnostics say when a pose is held.')
+        self.wait_humans = p.declare('wait_for_humans', 'people' in config.scale.source_list, 'Process each image '
+                                     'with the people of the same image (human/camera_humans, paired by stamp) so '
+                                     'that they measure the scale; images whose people do not come within '
+                                     'mask_wait_s go on without them.', read_only=BUILT_AT_START)
+        p.declare('publish_untracked_pose', True, 'Also publish poses that are not tracked (rotation-only before '
+                  'the map / while lost, or held) on slam/camera_pose and TF; slam/camera_pose_state always '
+                  'carries every pose with its state.')
         p.declare('path_length', 2000, 'Poses kept in slam/path.', min_value=1, max_value=10**6)
         p.declare('map_every_n_frames', 10, 'Publish slam/map every n frames.', min_value=1, max_value=10**6)
         self.branch = SlamBranch(config)
+        self.state_pub = self.create_publisher(CameraPoseState, 'slam/camera_pose_state', 10)
         self.pose_pub = self.create_publisher(PoseStamped, 'slam/camera_pose', 10)
         self.path_pub = self.create_publisher(Path, 'slam/path', 10)
         self.map_pub = self.create_publisher(PointCloud2, 'slam/map', 10)
@@ -130,6 +136,8 @@ class SlamNode(Node):
         for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
             self.stage_ms[k].append(v)
             del self.stage_ms[k][:-300]
+        self.state_pub.publish(convert.camera_pose_to_state_msg(out.pose, self.world_frame, image.header.frame_id,
+                                                                d.gravity_sigma_deg, d.segment))
         if not out.pose.tracking and not self.params['publish_untracked_pose']:
             return
         ps, _ = convert.camera_pose_to_msgs(out.pose, self.world_frame, image.header.frame_id)
@@ -139,7 +147,7 @@ class SlamNode(Node):
         self.path.header = ps.header
         self.path.poses = (self.path.poses + [ps])[-self.params['path_length']:]
         self.path_pub.publish(self.path)
-        if self.camera.frames % self.params['map_every_n_frames'] == 0 and len(out.map_points_world):
+        if self.camera.frames % self.params['map_every_n_frames'] == 0 and len(out.map_points_world_m):
             self.map_pub.publish(convert.points_to_cloud(out.map_points_world_m, frame.stamp_ns, self.world_frame))
 
     def _report(self) -> None:
@@ -150,17 +158,20 @@ class SlamNode(Node):
                                       'images_without_mask': self.join.images_without_mask, **self.subs.loss_values()})
             return
         tf_problem = self.camera_tf.plan is not None and self.camera_tf.plan.problem
-        level = OK if d.tracking else (ERROR if d.state == 'lost' else WARN)
+        level = OK if d.tracking else (ERROR if d.state == 'held' else WARN)
         if level == OK and (tf_problem or self.subs.lost):
             level = WARN
-        self.diagnostics.publish(level, d.status + ('' if d.tracking else ' (pose held)') +
+        self.diagnostics.publish(level, d.status +
                                  (f'; {self.subs.lost} messages lost before this node' if self.subs.lost else '') +
                                  ('; camera not in TF' if tf_problem else ''), {
-            'state': d.state, 'frames': self.camera.frames, 'features': d.n_features, 'inliers': d.n_inliers,
-            'keyframes': d.n_keyframes, 'map_points': d.n_map_points, 'segment': d.segment,
-            'world_continuous': d.world_continuous, 'gravity_aligned': d.gravity_aligned, 'scale': d.scale,
-            'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'ms_total': d.ms_total,
-            'images_without_mask': self.join.images_without_mask,
+            'state': d.state, 'slam_state': d.slam_state, 'frames': self.camera.frames, 'features': d.n_features,
+            'inliers': d.n_inliers, 'rotation_inliers': d.rotation_inliers, 'keyframes': d.n_keyframes,
+            'map_points': d.n_map_points, 'segment': d.segment, 'gravity_aligned': d.gravity_aligned,
+            'gravity_sigma_deg': d.gravity_sigma_deg,
+            **{f'gravity_weight_{k}': v for k, v in d.gravity_weights.items()}, 'scale': d.scale,
+            'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'focal_px_estimate': d.focal_px,
+            'focal_converged': d.focal_converged, 'focal_pairs': d.focal_pairs, 'ms_total': d.ms_total,
+            'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
             **self.camera_tf.diagnostics_values(), **self.subs.loss_values()})
 

@@ -22,8 +22,8 @@ class CameraInput:
     """Keeps the latest intrinsics of a camera and turns its images into core Frames.
 
     Without CameraInfo (or with an uncalibrated one) the intrinsics come from
-    ``hfov_deg``; an image in an unsupported encoding is logged and counted in
-    ``rejected``, never raised into the executor.
+    ``hfov_deg``, with one warning (``warned_fov``); an image in an unsupported encoding is logged and
+    counted in ``rejected``, never raised into the executor.
     """
 
     def __init__(self, node: Node, hfov_deg: float):
@@ -32,6 +32,7 @@ class CameraInput:
         self.intrinsics: CameraIntrinsics | None = None
         self.rejected = 0
         self.frames = 0
+        self.warned_fov = False
 
     def on_info(self, msg: CameraInfo) -> None:
         try:
@@ -51,6 +52,14 @@ class CameraInput:
         intr = self.intrinsics
         if intr is None or (intr.width_px, intr.height_px) != (w, h):
             intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
+            if not self.warned_fov:
+                self.warned_fov = True
+                why = ('no CameraInfo received' if self.intrinsics is None else
+                       f'CameraInfo is for {self.intrinsics.width_px}x{self.intrinsics.height_px}, images are {w}x{h}')
+                self._node.get_logger().warning(
+                    f'{why}: assuming a {self.hfov_deg:g} deg horizontal field of view (parameter hfov_deg). A wrong '
+                    'focal length scales every depth: give the camera calibration (CameraInfo) if you can; the slam '
+                    'node reports its own focal-length estimate in /diagnostics.')
         frame = Frame(rgb, convert.stamp_to_ns(msg.header.stamp), intr, self.frames)
         self.frames += 1
         return frame

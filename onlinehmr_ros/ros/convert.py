@@ -15,7 +15,7 @@ from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, Hu
 from onlinehmr_ros.core.common.geometry import (make_transform, quat_wxyz_from_rotmat, quat_wxyz_to_xyzw,
                                                 quat_xyzw_to_wxyz, rotmat_from_quat_wxyz)
 from onlinehmr_ros.core.io import images
-from onlinehmr_ros.msg import BodyModelInfo, HumanMesh, HumanMeshArray
+from onlinehmr_ros.msg import BodyModelInfo, CameraPoseState, HumanMesh, HumanMeshArray
 
 
 class ConversionError(ValueError):
@@ -249,6 +249,53 @@ def pose_msg_to_camera_pose(msg: PoseStamped) -> CameraPose:
     return CameraPose(stamp_ns=stamp_to_ns(msg.header.stamp),
                       quat_wxyz=quat_xyzw_to_wxyz(np.array([o.x, o.y, o.z, o.w], np.float64)),
                       t_world_cam=np.array([p.x, p.y, p.z], np.float64), scale=1.0)
+
+
+#: CameraPose.state <-> CameraPoseState.tracking_state
+_POSE_STATES = {'held': CameraPoseState.STATE_HELD, 'rotation_only': CameraPoseState.STATE_ROTATION_ONLY,
+                'tracking': CameraPoseState.STATE_TRACKED}
+
+
+def camera_pose_to_state_msg(pose: CameraPose, world_frame: str, camera_frame: str, gravity_sigma_deg: float = 0.0,
+                             segment: int = 0) -> CameraPoseState:
+    """Camera pose with its state -> CameraPoseState (position metric: ``scale * t_world_cam``).
+
+    Raises:
+        ConversionError: ``pose.state`` is not one of 'held', 'rotation_only', 'tracking'.
+    """
+    if pose.state not in _POSE_STATES:
+        raise ConversionError(f'unknown pose state {pose.state!r}; expected one of {tuple(_POSE_STATES)}')
+    m = CameraPoseState(header=make_header(pose.stamp_ns, world_frame), child_frame_id=camera_frame)
+    m.position = [float(x) for x in pose.T_world_cam_m[:3, 3]]
+    m.orientation_xyzw = [float(x) for x in quat_wxyz_to_xyzw(np.asarray(pose.quat_wxyz, np.float64))]
+    m.tracking_state = _POSE_STATES[pose.state]
+    m.tracking = bool(pose.tracking)
+    m.pose_source = pose.source
+    m.scale = float(pose.scale)
+    m.scale_converged = bool(pose.scale_converged)
+    m.gravity_aligned = bool(pose.gravity_aligned)
+    m.gravity_sigma_deg = float(gravity_sigma_deg)
+    m.segment = int(segment)
+    m.status = pose.status
+    return m
+
+
+def state_msg_to_camera_pose(msg: CameraPoseState) -> CameraPose:
+    """Inverse of :func:`camera_pose_to_state_msg`: ``t_world_cam`` is the metric position and ``scale`` 1.
+
+    Raises:
+        ConversionError: an unknown tracking_state.
+    """
+    states = {v: k for k, v in _POSE_STATES.items()}
+    if msg.tracking_state not in states:
+        raise ConversionError(f'CameraPoseState.tracking_state {msg.tracking_state} is not one of '
+                              f'{sorted(states)} (STATE_HELD, STATE_ROTATION_ONLY, STATE_TRACKED)')
+    return CameraPose(stamp_ns=stamp_to_ns(msg.header.stamp),
+                      quat_wxyz=quat_xyzw_to_wxyz(np.asarray(msg.orientation_xyzw, np.float64)),
+                      t_world_cam=np.asarray(msg.position, np.float64), scale=1.0,
+                      tracking=msg.tracking_state == CameraPoseState.STATE_TRACKED, status=msg.status,
+                      state=states[msg.tracking_state], scale_converged=bool(msg.scale_converged),
+                      gravity_aligned=bool(msg.gravity_aligned), source=msg.pose_source or 'slam')
 
 
 def transform_msg(stamp_ns: int, parent_frame: str, child_frame: str, translation: np.ndarray,

@@ -124,14 +124,19 @@ class CameraPose:
     ``R(quat_wxyz) @ p_c + scale * t_world_cam`` (the paper's
     ``M_w = R(q) M_c + s t``): the rotation is the camera-to-world rotation and
     ``t_world_cam`` is the camera centre in SLAM units, made metric by ``scale``.
+    The other fields say how far the pose can be trusted (``msg/CameraPoseState.msg``).
     """
 
     stamp_ns: int
     quat_wxyz: np.ndarray            # (4,) camera-to-world rotation, unit quaternion (w, x, y, z)
-    t_world_cam: np.ndarray          # (3,) camera centre in the world frame, SLAM units
+    t_world_cam: np.ndarray          # (3,) camera centre in the world frame / scale (SLAM units)
     scale: float = 1.0               # metres per SLAM unit (s)
-    tracking: bool = True            # False: no valid pose for this image (not initialised / lost)
+    tracking: bool = True            # 6-DoF pose measured for this image (False: rotation only or held)
     status: str = ''                 # human-readable tracking state for diagnostics
+    state: str = 'tracking'          # 'tracking' | 'rotation_only' (orientation measured, position held) | 'held'
+    scale_converged: bool = True     # the position is metric (False: provisional scale)
+    gravity_aligned: bool = True     # world z measured to be up (False: level-camera guess only)
+    source: str = 'slam'             # who measured it: 'slam', or 'tf' (a robot's transform)
 
     @property
     def T_world_cam_m(self) -> np.ndarray:

@@ -54,15 +54,14 @@ def human_to_world(h: HumanState, pose: CameraPose) -> HumanState:
 
 
 def humans_to_world(humans: HumansFrame, pose: CameraPose, world_frame_id: str = 'world') -> HumansFrame:
-    """Apply ``M_w = R(q) M_c + s t`` to every person of a frame.
+    """Apply ``M_w = R(q) M_c + s t`` to every person of a frame (whatever the pose's state: the
+    caller decides which poses to use, see :class:`WorldFusion`).
 
     Raises:
-        FusionError: the pose belongs to another image, or SLAM had no pose for it.
+        FusionError: the pose belongs to another image.
     """
     if humans.stamp_ns != pose.stamp_ns:
         raise FusionError(f'humans stamped {humans.stamp_ns} cannot be fused with a pose stamped {pose.stamp_ns}')
-    if not pose.tracking:
-        raise FusionError(f'no camera pose for the image stamped {pose.stamp_ns} ({pose.status or "not tracking"})')
     return HumansFrame(stamp_ns=humans.stamp_ns, frame_id=world_frame_id,
                        humans=tuple(human_to_world(h, pose) for h in humans.humans),
                        ended_track_ids=humans.ended_track_ids)
@@ -94,23 +93,31 @@ def human_tf_frames(humans: HumansFrame, joint_names: tuple[str, ...], all_joint
     return out
 
 
+#: what fusion does with people of an image whose camera pose is not a tracked (6-DoF) pose
+UNTRACKED_POLICIES = ('use', 'rotation_only', 'drop')
+
+
 @dataclass(frozen=True)
 class FusionConfig:
     """Attributes:
         world_frame: frame_id of the world-space output.
         max_wait_ns: how long (in image-stamp time) camera-space humans wait for their camera pose.
         max_queue: bound of each pairing queue (items).
-        use_untracked_poses: fuse with poses that SLAM marks as not tracking (before
-            initialisation: the start pose, i.e. a camera that has not moved; when
-            lost: the last tracked pose) instead of dropping those images. Counted
-            in ``WorldFusion.untracked``. A static camera never initialises
-            monocular SLAM, so with False it would never produce world output.
+        untracked_policy: people of images whose pose is not tracked: 'use' (place them with the pose
+            as it is: rotation-only poses before the map / while lost, held poses), 'rotation_only'
+            (use rotation-only poses, drop held ones), 'drop' (only tracked poses). A static camera
+            never initialises monocular SLAM: its poses are rotation-only, so 'drop' gives it no world
+            output. Counted per state in ``WorldFusion.fused`` / ``WorldFusion.dropped``.
     """
 
     world_frame: str = 'world'
     max_wait_ns: int = 500_000_000
     max_queue: int = 64
-    use_untracked_poses: bool = True
+    untracked_policy: str = 'use'
+
+    def __post_init__(self):
+        if self.untracked_policy not in UNTRACKED_POLICIES:
+            raise FusionError(f'untracked_policy must be one of {UNTRACKED_POLICIES}, got {self.untracked_policy!r}')
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,9 @@ class WorldFusion:
     """Pairs camera-space humans with camera poses by stamp and moves them to the world frame.
 
     Causal and non-blocking: each call returns the results that became
-    complete with it. Poses without tracking are used or dropped according to
-    ``config.use_untracked_poses`` (counted in ``untracked`` / ``no_pose``).
+    complete with it. Which poses are used is ``config.untracked_policy``;
+    ``fused`` and ``dropped`` count images per pose state ('tracking',
+    'rotation_only', 'held').
     """
 
     def __init__(self, config: FusionConfig = FusionConfig()):
@@ -133,12 +141,27 @@ class WorldFusion:
         self._pairer: StampPairer[HumansFrame, CameraPose] = StampPairer(config.max_wait_ns, config.max_queue)
         # ended tracks not reported yet (kept even if their image is dropped, so every end is reported once)
         self._ended: set[int] = set()
-        self.no_pose = 0        # images dropped because SLAM was not tracking
-        self.untracked = 0      # images fused with an untracked (start or last) pose
+        self.fused: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
 
     @property
     def stats(self) -> PairerStats:
         return self._pairer.stats
+
+    @property
+    def no_pose(self) -> int:
+        """Images dropped because their pose was not tracked (policy)."""
+        return sum(self.dropped.values())
+
+    @property
+    def untracked(self) -> int:
+        """Images fused with a pose that was not tracked (rotation-only or held)."""
+        return sum(n for k, n in self.fused.items() if k != 'tracking')
+
+    def accepts(self, pose: CameraPose) -> bool:
+        """Whether the policy places people with this pose."""
+        p = self.config.untracked_policy
+        return pose.tracking or p == 'use' or (p == 'rotation_only' and pose.state == 'rotation_only')
 
     def add_humans(self, humans: HumansFrame) -> list[FusionResult]:
         self._ended.update(humans.ended_track_ids)
@@ -150,12 +173,11 @@ class WorldFusion:
     def _finish(self, pairs) -> list[FusionResult]:
         out = []
         for _, humans, pose in pairs:
-            if not pose.tracking:
-                if not self.config.use_untracked_poses:
-                    self.no_pose += 1
-                    continue
-                self.untracked += 1
-                pose = replace(pose, tracking=True)
+            state = 'tracking' if pose.tracking else pose.state
+            if not self.accepts(pose):
+                self.dropped[state] = self.dropped.get(state, 0) + 1
+                continue
+            self.fused[state] = self.fused.get(state, 0) + 1
             world = humans_to_world(humans, pose, self.config.world_frame)
             ended = tuple(sorted(self._ended - {h.track_id for h in world.humans}))
             self._ended.clear()

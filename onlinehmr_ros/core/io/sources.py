@@ -272,16 +272,19 @@ class IntrinsicsPolicy:
     """The intrinsics of a source's frames, with one precedence for camera_source and ``onlinehmr run``.
 
     The frame's own (a bag's CameraInfo) first, then a camera_info YAML, then ``fx fy cx cy``, then
-    a horizontal field of view (:func:`resolve_intrinsics`). What was resolved is kept while the
-    image size stays; intrinsics that came with a frame are kept for the frames without.
+    a horizontal field of view (:func:`resolve_intrinsics`; ``on_warning`` is told once). What was
+    resolved is kept while the image size stays; intrinsics that came with a frame are kept for the
+    frames without.
     """
 
     def __init__(self, camera_info_yaml: str = '', fx_fy_cx_cy: tuple[float, float, float, float] | None = None,
-                 hfov_deg: float = 60.0):
+                 hfov_deg: float = 60.0, on_warning: Callable[[str], None] | None = None):
         self.camera_info_yaml = camera_info_yaml
         self.fx_fy_cx_cy = fx_fy_cx_cy
         self.hfov_deg = hfov_deg
+        self.on_warning = on_warning
         self.current: CameraIntrinsics | None = None
+        self.guessed = False          # the intrinsics come from the hfov guess (warned once through on_warning)
 
     def for_frame(self, frame: SourceFrame) -> CameraIntrinsics:
         """Intrinsics for ``frame``.
@@ -294,6 +297,13 @@ class IntrinsicsPolicy:
             self.current = frame.intrinsics
         elif self.current is None or (self.current.width_px, self.current.height_px) != (w, h):
             self.current = resolve_intrinsics(w, h, self.camera_info_yaml, self.fx_fy_cx_cy, self.hfov_deg)
+            if not self.camera_info_yaml and self.fx_fy_cx_cy is None and not self.guessed:
+                self.guessed = True
+                if self.on_warning is not None:
+                    self.on_warning(f'no camera calibration given: assuming a {self.hfov_deg:g} deg horizontal field '
+                                    'of view. A wrong focal length scales every depth (people k times too far for a '
+                                    'focal length k times too long): give a camera_info YAML or fx fy cx cy if you '
+                                    'can; the SLAM branch reports its own focal-length estimate.')
         return self.current
 
 

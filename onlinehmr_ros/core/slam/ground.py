@@ -1,24 +1,22 @@
-"""Ground plane and the gravity-aligned (z-up, REP-103) world frame, ROS-free.
+"""Ground plane of the SLAM map and the gravity-aligned (z-up, REP-103) world frame, ROS-free.
 
-The SLAM world is the optical frame of the first keyframe (x right, y down,
-z forward, SLAM units). The published world frame is that frame rotated so
-that z points up (away from the ground plane), x is the first camera's
-viewing direction projected on the ground and y = z x x (left): REP-103.
+:func:`fit_ground_plane` finds the floor in a map (RANSAC, people's feet as a
+tie-breaker); its normal is one of the gravity cues of :mod:`.gravity`.
 
-Until the ground is found the rotation is the one for a level camera
-(optical -> REP-103: x_w = z_c, y_w = -x_c, z_w = -y_c). When the ground is
-found:
-    * if no pose has been published yet, the exact rotation is used at once;
-    * otherwise the world-from-SLAM rotation turns towards the gravity-aligned
-      one by at most ``blend_rate_deg`` per frame (spherical interpolation, about
-      the world origin = the first camera centre). There is no jump: a published
+:class:`GravityAligner` holds the rotation from the tracking frame (the first
+camera's optical frame, see :mod:`.world_frame`) to the published world frame:
+z up (the current gravity estimate), x the first camera's viewing direction
+projected on the ground and y = z x x (left): REP-103. Until any gravity
+estimate is set it is the level-camera rotation (optical -> REP-103:
+x_w = z_c, y_w = -x_c, z_w = -y_c). A new up direction:
+    * if no pose has been published yet, is used at once;
+    * otherwise the rotation turns towards the new one by at most
+      ``blend_rate_deg`` per frame (spherical interpolation, about the world
+      origin = the first camera centre). There is no jump: a published
       orientation changes by at most ``blend_rate_deg`` per frame beyond the
       camera's own motion, a published position ``c`` by at most
-      ``|c| * blend_rate`` (e.g. 2.6 mm per frame 0.3 m from the origin at 0.5
-      deg per frame); at the end the world frame is exactly the first camera
-      frame rotated to gravity. Past poses are never rewritten;
-    * the plane keeps being re-fitted on the current map (the SLAM drifts in
-      rotation too); a changed normal is phased in the same way.
+      ``|c| * blend_rate`` (e.g. 5 mm per frame 0.3 m from the origin at 1.0
+      deg per frame). Past poses are never rewritten.
 """
 from __future__ import annotations
 
@@ -40,9 +38,24 @@ class GroundConfig:
 
     Attributes:
         min_points: map points needed before searching.
+        min_keyframes: keyframes the map needs before its floor is searched (a young map is bent by
+            its two-view start: its floor is 10-14 degrees off with 2 keyframes, 3 with 7, tune set).
         ransac_iterations: plane hypotheses per search.
         inlier_share_of_depth: inlier distance as a share of the median map point distance.
         min_inliers, min_inlier_ratio: acceptance of the best plane.
+        floor_min_points: with a known up direction (:func:`find_floor`), points in the lowest dense
+            height band needed.
+        floor_keep_searches: once found, a floor is replaced at once by a lower floor-like peak (the
+            floor is the lowest surface), by a higher one only after this many searches in a row that
+            did not find it at its height.
+        floor_bin_share: height bin of the floor search, in inlier distances (map points on a floor
+            spread over a few of them).
+        floor_peak_ratio: the floor's height bin must hold this many times the median count of the
+            bins 2-8 bins away on either side (walls spread evenly over heights).
+        floor_min_spread_ratio: the floor's points must cover an area: second / first eigenvalue of
+            their horizontal scatter at least this (a wall's points at one height form a line).
+        floor_max_tilt_deg: with a known up direction, largest angle between the refined floor normal
+            and it (beyond, the floor keeps the known up as its normal).
         feet_weight: inlier-count bonus per foot of a person on the plane (tie-breaker).
         max_tilt_deg: largest angle between the plane normal and the level-camera up prior.
         search_every: frames between searches (and between re-fits once found).
@@ -54,16 +67,23 @@ class GroundConfig:
     """
 
     min_points: int = 100
+    min_keyframes: int = 3
     ransac_iterations: int = 150
     inlier_share_of_depth: float = 0.01
     min_inliers: int = 80
+    floor_min_points: int = 30
+    floor_keep_searches: int = 6
+    floor_bin_share: float = 3.0
+    floor_peak_ratio: float = 2.0
+    floor_min_spread_ratio: float = 0.05
+    floor_max_tilt_deg: float = 5.0
     min_inlier_ratio: float = 0.2
     max_tilt_deg: float = 40.0
     feet_weight: float = 0.5
     search_every: int = 5
     refit_max_change_deg: float = 10.0
     refit_min_change_deg: float = 0.5
-    blend_rate_deg: float = 0.5
+    blend_rate_deg: float = 1.0
     seed: int = 0
 
 
@@ -142,6 +162,169 @@ def fit_ground_plane(points: np.ndarray, camera_centres: np.ndarray, config: Gro
     return GroundPlane(normal, offset, int(inl.sum()), len(P), n_feet)
 
 
+def find_floor(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
+               config: GroundConfig = GroundConfig(), min_offset: float | None = None
+               ) -> tuple[GroundPlane, bool] | None:
+    """The floor of a map when the up direction is already known (e.g. from vertical lines).
+
+    The heights ``h = up . p`` of the map points below the cameras are binned
+    (bin = ``floor_bin_share`` inlier distances of :func:`fit_ground_plane`); the floor is the
+    lowest bin holding ``floor_min_points`` or more points that is a peak of
+    the histogram (``floor_peak_ratio``) and whose points cover an area
+    (``floor_min_spread_ratio``): a wall is no peak and its points at one
+    height form a line, a table top lies above the floor, stray points below
+    it form no peak. With ``min_offset`` (the floor found before) only peaks
+    from two bins below that height upwards qualify. The normal is refined by least
+    squares on the points within one bin of the floor's height when the
+    refined normal stays within ``floor_max_tilt_deg`` of ``up``.
+
+    Args:
+        points: (N, 3) map points.
+        camera_centres: (M, 3) recent camera centres (the floor lies below all of them).
+        up: (3,) the known up direction (same frame).
+        min_offset: only look for the floor from about this height (``up . p``) up.
+    Returns:
+        (plane, refined): the plane and whether its normal was measured from the points (False: it is
+        ``up``); None when no floor is found.
+    """
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(P) < config.floor_min_points:
+        return None
+    u = np.asarray(up, dtype=np.float64)
+    u = u / np.linalg.norm(u)
+    centres = np.asarray(camera_centres, dtype=np.float64).reshape(-1, 3)
+    c_mean = centres.mean(axis=0)
+    thr = config.inlier_share_of_depth * float(np.median(np.linalg.norm(P - c_mean, axis=1)))
+    h = P @ u
+    below = h < float(np.min(centres @ u)) - 3 * thr
+    if below.sum() < config.floor_min_points:
+        return None
+    hb = h[below]
+    width = config.floor_bin_share * thr
+    edges = np.arange(hb.min(), hb.max() + 2 * width, width)
+    if len(edges) < 2:
+        return None
+    counts, edges = np.histogram(hb, edges)
+    # a floor is a peak of the height histogram (a wall spreads evenly over heights) whose points
+    # cover an area (a wall's points at one height lie on a line)
+    # background level around each bin: the median of the bins 2-8 bins away on either side
+    pad = np.pad(counts, 8, mode='constant')
+    local = np.array([np.median(np.concatenate([pad[i:i + 6], pad[i + 11:i + 17]])) for i in range(len(counts))])
+    peaks = np.flatnonzero((counts >= config.floor_min_points) & (counts >= config.floor_peak_ratio * local))
+    for k in peaks:                                  # lowest first
+        h0 = float(np.median(hb[(hb >= edges[k]) & (hb < edges[k + 1])]))
+        if min_offset is not None and h0 < min_offset - 2 * width:
+            continue
+        inl = np.abs(h - h0) < width
+        Q = P[inl] - P[inl].mean(axis=0)
+        flat = Q - np.outer(Q @ u, u)
+        ev = np.linalg.eigvalsh(flat.T @ flat)
+        if ev[1] >= config.floor_min_spread_ratio * ev[2]:
+            break
+    else:
+        return None
+    normal, refined = u, False
+    if inl.sum() >= 3:
+        Q = P[inl]
+        _, _, Vt = np.linalg.svd(Q - Q.mean(axis=0), full_matrices=False)
+        n = Vt[2] * (1.0 if Vt[2] @ u > 0 else -1.0)
+        if np.degrees(np.arccos(np.clip(n @ u, -1.0, 1.0))) <= config.floor_max_tilt_deg:
+            normal, refined = n, True
+    offset = float(np.median(P[inl] @ normal))
+    return GroundPlane(normal, offset, int(inl.sum()), len(P)), refined
+
+
+def sharpest_floor_direction(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray, max_tilt_deg: float,
+                             config: GroundConfig = GroundConfig()) -> np.ndarray:
+    """The direction within ``max_tilt_deg`` of ``up`` along which the map's lowest surfaces are sharpest.
+
+    A Hough search over up hypotheses (1 degree steps on a cone, then 0.25 degree steps around the
+    best): for each, the heights of the points below the cameras are binned as in
+    :func:`find_floor` and scored by the fullest bin. Along the true up the floor's points fall
+    into one bin; tilted, they smear over many. Walls (no peak along any near-vertical direction)
+    do not compete. Returns ``up`` itself when there are too few points.
+    """
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    u0 = np.asarray(up, dtype=np.float64)
+    u0 = u0 / np.linalg.norm(u0)
+    if len(P) < config.floor_min_points or max_tilt_deg <= 0:
+        return u0
+    centres = np.asarray(camera_centres, dtype=np.float64).reshape(-1, 3)
+    thr = config.inlier_share_of_depth * float(np.median(np.linalg.norm(P - centres.mean(axis=0), axis=1)))
+    width = config.floor_bin_share * thr
+    a = np.cross(u0, [1.0, 0.0, 0.0] if abs(u0[0]) < 0.9 else [0.0, 1.0, 0.0])
+    a /= np.linalg.norm(a)
+    b = np.cross(u0, a)
+
+    def candidates(centre, step_deg, radius_deg):
+        c = centre / np.linalg.norm(centre)
+        e1 = np.cross(c, b)
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(c, e1)
+        r = np.radians(np.arange(-radius_deg, radius_deg + 1e-9, step_deg))
+        x, y = np.meshgrid(r, r)
+        keep = np.hypot(x, y) <= np.radians(radius_deg) + 1e-12
+        U = c + np.tan(x[keep])[:, None] * e1 + np.tan(y[keep])[:, None] * e2
+        return U / np.linalg.norm(U, axis=1, keepdims=True)
+
+    def best(U):
+        H = P @ U.T                                               # (N, K)
+        top = centres @ U.T                                       # (M, K)
+        below = H < top.min(axis=0) - 3 * thr
+        lo = np.where(below, H, np.inf).min(axis=0)
+        idx = np.floor((H - lo) / width).astype(np.int64)
+        nb = int(np.max(np.where(below, idx, 0))) + 1
+        flat = (np.arange(U.shape[0])[None, :] * nb + idx)[below]
+        counts = np.bincount(flat, minlength=U.shape[0] * nb).reshape(U.shape[0], nb)
+        score = counts.max(axis=1)
+        return U[int(np.argmax(score))]
+
+    coarse = best(candidates(u0, 1.0, max_tilt_deg))
+    return best(candidates(coarse, 0.25, 1.5))
+
+
+class FloorTracker:
+    """Keeps one floor across searches (:func:`find_floor` each time, with memory).
+
+    The floor is the lowest surface: a lower floor-like peak replaces the
+    current floor at once; a higher one only after the current floor was not
+    found at its height ``floor_keep_searches`` searches in a row (a wrong,
+    too high early guess goes as soon as the real floor shows; a floor that
+    drops out of view for a moment is kept).
+    """
+
+    def __init__(self, config: GroundConfig = GroundConfig()):
+        self.config = config
+        self.misses = 0
+
+    def update(self, points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
+               current: GroundPlane | None) -> tuple[GroundPlane | None, bool]:
+        """(plane or None when nothing changes, whether its normal was measured); ``current``: the floor now."""
+        cfg = self.config
+        found = find_floor(points, camera_centres, up, cfg)
+        if found is None or current is None:
+            self.misses = 0 if found is not None else self.misses
+            return found if found is not None else (None, False)
+        u = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+        old = float(u @ (current.normal * current.offset))
+        new = float(u @ (found[0].normal * found[0].offset))
+        c = np.asarray(camera_centres, dtype=np.float64).reshape(-1, 3).mean(axis=0)
+        width = cfg.floor_bin_share * cfg.inlier_share_of_depth * float(
+            np.median(np.linalg.norm(np.asarray(points, np.float64) - c, axis=1)))
+        if new <= old + 2 * width:
+            self.misses = 0
+            return found
+        again = find_floor(points, camera_centres, up, cfg, min_offset=old)
+        if again is not None and abs(float(u @ (again[0].normal * again[0].offset)) - old) <= 2 * width:
+            self.misses = 0
+            return again
+        self.misses += 1
+        if self.misses < cfg.floor_keep_searches:
+            return None, False
+        self.misses = 0
+        return found
+
+
 def track_ground_offset(plane: GroundPlane, points: np.ndarray, camera_centre: np.ndarray,
                         config: GroundConfig = GroundConfig()) -> GroundPlane:
     """Re-estimate the plane's offset (normal kept) from the current map points.
@@ -184,10 +367,10 @@ def rotation_world_from_slam(ground_normal: np.ndarray) -> np.ndarray:
 
 
 class GravityAligner:
-    """World-from-SLAM rotation ``p_world = R p_slam`` (SLAM units; origin: the first camera centre),
-    switched to gravity without a jump (see the module docstring)."""
+    """World-from-tracking-frame rotation ``p_world = R p_O`` (origin: the first camera centre),
+    moved to a new gravity estimate without a jump (see the module docstring)."""
 
-    def __init__(self, blend_rate_deg: float = 0.5):
+    def __init__(self, blend_rate_deg: float = 1.0):
         if not blend_rate_deg > 0:
             raise InputError(f'blend_rate_deg must be > 0, got {blend_rate_deg}')
         self.blend_rate_deg = float(blend_rate_deg)
@@ -199,9 +382,14 @@ class GravityAligner:
     def blending(self) -> bool:
         return self._target is not None
 
-    def set_ground(self, plane: GroundPlane, any_pose_published: bool) -> None:
-        """Switch to the gravity-aligned frame (immediately, or blended if poses were already published)."""
-        target = rotation_world_from_slam(plane.normal)
+    @property
+    def target_up(self) -> np.ndarray:
+        """(3,) the up direction (tracking frame) the aligner is at or heading to."""
+        return (self._target if self._target is not None else self.R)[2].copy()
+
+    def set_up(self, up: np.ndarray, any_pose_published: bool) -> None:
+        """Align z with ``up`` (tracking frame): immediately, or blended if poses were already published."""
+        target = rotation_world_from_slam(up)
         self.gravity_known = True
         if not any_pose_published:
             self.R = target

@@ -21,15 +21,16 @@ pose is final when returned) and with bounded memory:
 * map pruning: at most ``max_keyframes`` keyframes; points seen by none of
   them are dropped;
 * tracking loss (blank frame, cut, a frame full of a person): relocalisation
-  against the kept map (world frame continuous); after ``max_lost_frames``
-  frames without success a new map is initialised. The new map is anchored at
-  the last tracked camera pose (position and orientation continuous) but its
-  scale is arbitrary relative to the old one and its drift is unrelated: the
-  result says ``world_continuous=False`` and the ``segment`` counter increases.
+  against the kept map (same map frame); after ``max_lost_frames`` frames
+  without success the map is dropped and a new one is initialised: the
+  ``segment`` counter increases and the result says ``new_map``.
 
-World frame here: the camera frame of the first keyframe of segment 0 (SLAM
-units). Gravity alignment, EMA and metric scale are applied on top of it by
-:class:`onlinehmr_ros.core.slam.branch.SlamBranch`.
+Poses are given in the *map frame* of the current segment: the optical frame of
+its first keyframe, scaled so that the median depth of its first points is 1
+(SLAM units). Placing each map in the one world frame (anchored at the camera's
+pose when it starts, scale carried over), gravity, EMA and metric scale are the
+business of :class:`onlinehmr_ros.core.slam.branch.SlamBranch`
+(:mod:`.world_frame`).
 """
 from __future__ import annotations
 
@@ -169,18 +170,20 @@ class MapPoints:
 class TrackResult:
     """Result of one frame of :class:`MonocularSlam`.
 
-    T_world_cam: (4, 4) camera-to-world in the SLAM world (SLAM units), None when
-        the frame has no pose (not initialised / lost).
+    T_map_cam: (4, 4) camera-to-map of the current segment (SLAM units), None when the
+        frame has no pose (not initialised / lost).
     state: one of the module's state constants; status: human-readable line.
-    segment: map segment (increases on re-initialisation); world_continuous: False
-        on the first frame of a new segment (world frame could not be kept).
+    segment: map segment (increases on re-initialisation); new_map: this frame initialised
+        the segment's map (its first pose).
+    features: the frame's masked features (reused by the rotation-only tracker).
+    median_depth: median depth of the frame's inlier map points (SLAM units), NaN without a pose.
     """
 
-    T_world_cam: np.ndarray | None
+    T_map_cam: np.ndarray | None
     state: str
     status: str
     segment: int
-    world_continuous: bool
+    new_map: bool
     n_features: int
     n_matches: int
     n_inliers: int
@@ -190,6 +193,8 @@ class TrackResult:
     ba_ran: bool
     ms_features: float
     ms_total: float
+    features: Features | None = None
+    median_depth: float = float('nan')
 
 
 class MonocularSlam:
@@ -201,9 +206,6 @@ class MonocularSlam:
         self._reset_map()
         self.segment = 0
         self._count = -1                     # frames processed (own counter: Frame.index may not be set)
-        self._T_world_map = np.eye(4)        # anchors the current segment's map in the world
-        self._last_T_world_cam: np.ndarray | None = None
-        self._pending_discontinuity = False
 
     # ------------------------------------------------------------------ state
     def _reset_map(self) -> None:
@@ -219,13 +221,12 @@ class MonocularSlam:
         self._lost_count = 0
         self._next_kf = 0
         self._first_kf_id = 0
+        self._frame_assoc = (np.zeros(0, np.int64), np.zeros(0, np.int64))   # (feature idx, map point id)
 
     @property
-    def map_points_world(self) -> np.ndarray:
-        """(N, 3) current map points in the SLAM world (SLAM units)."""
-        if not len(self.map):
-            return np.zeros((0, 3))
-        return self.map.xyz @ self._T_world_map[:3, :3].T + self._T_world_map[:3, 3]
+    def map_points(self) -> np.ndarray:
+        """(N, 3) current map points in the map frame of the current segment (SLAM units)."""
+        return self.map.xyz.copy() if len(self.map) else np.zeros((0, 3))
 
     # ------------------------------------------------------------------ main entry
     def process(self, frame: Frame, soft_mask: np.ndarray | None = None) -> TrackResult:
@@ -263,7 +264,7 @@ class MonocularSlam:
                               f'{self._info["n_matches"]} matches)', t0, t_feat, count_lost=True)
         status = f'{state}: {self._info["n_inliers"]} inliers'
         if state == RELOCALISED:
-            status += ' (relocalised against the kept map; world frame continuous)'
+            status += ' (relocalised against the kept map)'
             self._velocity = np.eye(4)
         else:
             self._velocity = T @ invert_transform(self._T_last)
@@ -275,17 +276,29 @@ class MonocularSlam:
         return self._success(T, state, status, feats, t0, t_feat)
 
     # ------------------------------------------------------------------ results
-    def _result(self, T_world_cam, state, status, feats, t0, t_feat, continuous=True) -> TrackResult:
-        return TrackResult(T_world_cam, state, status, self.segment, continuous, len(feats),
+    def _result(self, T_map_cam, state, status, feats, t0, t_feat, new_map=False, median_depth=float('nan')
+                ) -> TrackResult:
+        return TrackResult(T_map_cam, state, status, self.segment, new_map, len(feats),
                            self._info['n_matches'], self._info['n_inliers'], len(self.keyframes), len(self.map),
-                           self._info['kf'], self._info['ba'], t_feat, (time.perf_counter() - t0) * 1e3)
+                           self._info['kf'], self._info['ba'], t_feat, (time.perf_counter() - t0) * 1e3,
+                           feats, median_depth)
 
-    def _success(self, T_cam_map, state, status, feats, t0, t_feat) -> TrackResult:
-        T_world_cam = self._T_world_map @ invert_transform(T_cam_map)
-        continuous = not self._pending_discontinuity
-        self._pending_discontinuity = False
-        self._last_T_world_cam = T_world_cam
-        return self._result(T_world_cam, state, status, feats, t0, t_feat, continuous)
+    def _success(self, T_cam_map, state, status, feats, t0, t_feat, new_map=False) -> TrackResult:
+        return self._result(invert_transform(T_cam_map), state, status, feats, t0, t_feat, new_map,
+                            self._median_depth(T_cam_map))
+
+    def _median_depth(self, T_cam_map: np.ndarray) -> float:
+        """Median depth (SLAM units) of the map points this frame's pose was computed from."""
+        ids = self._frame_assoc[1]
+        rows = self.map.rows(ids) if len(ids) else np.zeros(0, np.int64)
+        rows = rows[rows >= 0]
+        if not len(rows):
+            rows = np.arange(len(self.map))
+        if not len(rows):
+            return float('nan')
+        z = self.map.xyz[rows] @ T_cam_map[2, :3] + T_cam_map[2, 3]
+        z = z[z > 0]
+        return float(np.median(z)) if len(z) else float('nan')
 
     def _fail(self, frame, feats, reason, t0, t_feat, count_lost) -> TrackResult:
         if self.state in (NOT_INITIALISED, INITIALISING):
@@ -299,11 +312,8 @@ class MonocularSlam:
         return self._result(None, LOST, status, feats, t0, t_feat)
 
     def _start_new_segment(self) -> None:
-        anchor = self._last_T_world_cam
         self._reset_map()
         self.segment += 1
-        self._T_world_map = anchor.copy() if anchor is not None else np.eye(4)
-        self._pending_discontinuity = True
 
     # ------------------------------------------------------------------ initialisation
     def _initialise(self, frame: Frame, feats: Features, K: np.ndarray, t0, t_feat) -> TrackResult:
@@ -374,10 +384,10 @@ class MonocularSlam:
         status = (f'{state}: map initialised from frames {ref_index}-{self._count} with {len(ids)} points, '
                   f'parallax {med_par:.1f} deg')
         if self.segment > 0:
-            status += (f'; segment {self.segment}: world frame NOT continuous (anchored at the last tracked '
-                       'pose, scale and drift of the new map unrelated to the old one)')
+            status += f'; new map, segment {self.segment}'
         self._info['kf'] = True
-        return self._success(T1, state, status, feats, t0, t_feat)
+        self._frame_assoc = (qi[sel], ids)
+        return self._success(T1, state, status, feats, t0, t_feat, new_map=True)
 
     # ------------------------------------------------------------------ tracking
     def _pnp(self, K, X, uv, w, T_guess, iterations):

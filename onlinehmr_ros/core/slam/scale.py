@@ -1,27 +1,39 @@
 """Metric scale ``s`` (metres per SLAM unit) of the monocular SLAM branch, ROS-free.
 
-Monocular SLAM recovers the trajectory up to scale. ``ScaleEstimator`` turns
-per-frame measurements of ``s`` into a causal, robust estimate (the median of
-the last ``window`` measurements). Measurements:
+Monocular SLAM recovers the trajectory up to scale. :class:`ScaleEstimator`
+turns measurements of ``s`` from several sources into one causal estimate:
+each source gives a value with a relative uncertainty, the sources are
+combined as an inverse-variance weighted mean of ``log s``, and the result is
+``converged`` when its relative uncertainty is below ``converged_rel_sigma``.
+Sources (``ScaleConfig.sources``, a comma-separated list):
 
-* ``'human'`` (default) - the person as a metric ruler. The camera-space HMR
-  branch gives the feet of each person in metres in the camera optical frame
-  (SMPL-24 joints 10/11 by default). Their depth ``z_m`` is compared with the
-  SLAM depth ``z_slam`` of the ground they stand on, measured at the same pixel:
-  if the ground plane is known, the depth where the ray through the foot's
-  contact point (the foot joint lowered by ``foot_joint_height_m`` along the
-  up direction) meets the ground plane; otherwise the median depth of the map
-  points that project within ``foot_radius_px`` of the foot. ``s = z_m / z_slam``,
-  the median over the feet of the frame.
-* ``'camera_height'`` - a robot with a known camera height above the ground:
-  ``s = camera_height_m / h_slam`` with ``h_slam`` the camera's distance to
-  the ground plane.
-* ``'depth_model'`` - a metric monocular depth network (the paper's MoGe-2)
+* ``people`` - people as metric rulers. The camera-space HMR branch gives each
+  person's feet in metres (optical frame; SMPL-24 joints 10/11); the depth
+  ``z_slam`` of the ground they stand on at the same pixel is where the ray
+  through the foot's contact point (the joint lowered by
+  ``foot_joint_height_m`` along the up direction) meets the map's ground plane
+  (no plane, no measurement). ``s = z_m / z_slam``. What it gives: the HMR's
+  metric depth, i.e. the body-size prior of its fit. A person's depth is off
+  by the ratio of their true to their assumed size, the same for every frame of
+  that person, so measurements are pooled per person (median of the person's
+  samples in the window) and people count as independent rulers of relative
+  uncertainty ``people_rel_sigma`` each (adult stature varies by about 4-5 %;
+  the HMR's depth error adds to it). Several people average out.
+* ``camera_height`` - a robot with a known camera height above the floor:
+  ``s = camera_height_m / h_slam``, ``h_slam`` the camera's distance to the
+  map's ground plane; uncertainty ``camera_height_rel_sigma``.
+* ``camera_height_prior`` - the same with a typical height and a loose
+  uncertainty (e.g. a hand-held camera at 1.5 m +- 10 %).
+* ``depth_model`` - a metric monocular depth network (the paper's MoGe-2)
   behind :class:`MetricDepthModel`: ``s = median(depth_m / z_slam)`` over the
-  map points visible in the frame, with human pixels (``C_soft >=
-  human_mask_threshold``) excluded. Only the interface is defined here; a
-  backend implements ``predict_depth_m``.
-* ``'fixed'`` - ``s = fixed_scale`` (e.g. SLAM units already metric).
+  map points visible in the frame, human pixels (``C_soft >=
+  human_mask_threshold``) excluded; uncertainty ``depth_model_rel_sigma``.
+  Only the interface ships; a backend implements ``predict_depth_m``.
+* ``fixed`` - ``s = fixed_scale`` (e.g. SLAM units already metric); overrides the others.
+
+Per-frame sources (camera height, depth model) keep the median of the last
+``window`` frames' measurements. Everything is per map: ``reset()`` when the
+map changes (a new SLAM segment).
 """
 from __future__ import annotations
 
@@ -39,16 +51,16 @@ from onlinehmr_ros.core.common.geometry import backproject_pixels, project_point
 if TYPE_CHECKING:  # the SLAM package imports this module
     from onlinehmr_ros.core.slam.ground import GroundPlane
 
-SCALE_METHODS = ('human', 'camera_height', 'depth_model', 'fixed')
+SCALE_SOURCES = ('people', 'camera_height', 'camera_height_prior', 'depth_model', 'fixed')
 SMPL24_FEET = (10, 11)
 
 
 class ScaleError(ValueError):
-    """Scale estimation misconfigured (e.g. a method without what it needs)."""
+    """Scale estimation misconfigured (e.g. a source without what it needs)."""
 
 
 class MetricDepthModel(ABC):
-    """Interface of a metric monocular depth backend (e.g. MoGe-2) for ``method='depth_model'``."""
+    """Interface of a metric monocular depth backend (e.g. MoGe-2) for the ``depth_model`` source."""
 
     @abstractmethod
     def predict_depth_m(self, frame: Frame) -> np.ndarray:
@@ -60,189 +72,239 @@ class ScaleConfig:
     """Metric scale settings.
 
     Attributes:
-        method: one of 'human', 'camera_height', 'depth_model', 'fixed'.
-        camera_height_m: camera height above the ground (metres), for 'camera_height'.
+        sources: comma-separated sources: people, camera_height, camera_height_prior, depth_model, fixed.
+        people_rel_sigma: relative uncertainty of one person as a ruler (body size and HMR depth).
+        camera_height_m: camera height above the ground (metres), for 'camera_height' (a robot's).
+        camera_height_rel_sigma: relative uncertainty of the known camera height.
+        camera_height_prior_m: typical camera height (metres), for 'camera_height_prior'.
+        camera_height_prior_rel_sigma: its relative uncertainty.
+        depth_model_rel_sigma: relative uncertainty of the depth model's scale.
         fixed_scale: metres per SLAM unit for 'fixed'.
-        initial_scale: value reported before the first measurement (metres per SLAM unit).
         foot_joints: joint indices of the feet in ``HumanState.joints`` (SMPL-24: 10, 11).
         foot_joint_height_m: height of those joints above the sole (metres).
         min_joint_confidence, min_human_confidence: feet / people below these are ignored.
-        foot_radius_px: map points within this distance of a foot's pixel measure its ground depth
-            (when no ground plane is known).
-        min_points_per_foot: map points needed near a foot.
-        human_mask_threshold: pixels with ``C_soft`` at or above this are human (depth_model method).
-        window: measurements in the running median.
-        converged_min_samples, converged_rel_spread: ``converged`` when at least that many
-            measurements and the median absolute deviation / median is below the spread.
+        human_mask_threshold: pixels with ``C_soft`` at or above this are human (depth_model).
+        window: frames of measurements kept (the map's scale drifts; older ones are forgotten).
+        min_person_samples: measurements of a person needed before it counts as a ruler.
+        converged_rel_sigma: ``converged`` when the combined relative uncertainty is below this.
     """
 
-    method: str = 'human'
+    sources: str = 'people'
+    people_rel_sigma: float = 0.08
     camera_height_m: float | None = None
+    camera_height_rel_sigma: float = 0.02
+    camera_height_prior_m: float | None = None
+    camera_height_prior_rel_sigma: float = 0.1
+    depth_model_rel_sigma: float = 0.05
     fixed_scale: float = 1.0
-    initial_scale: float = 1.0
     foot_joints: tuple = SMPL24_FEET
     foot_joint_height_m: float = 0.05
     min_joint_confidence: float = 0.5
     min_human_confidence: float = 0.3
-    foot_radius_px: float = 40.0
-    min_points_per_foot: int = 4
     human_mask_threshold: float = 0.5
-    window: int = 30
-    converged_min_samples: int = 10
-    converged_rel_spread: float = 0.05
+    window: int = 90
+    min_person_samples: int = 5
+    converged_rel_sigma: float = 0.1
 
     def __post_init__(self):
-        if self.method not in SCALE_METHODS:
-            raise ScaleError(f'ScaleConfig.method must be one of {SCALE_METHODS}, got {self.method!r}')
-        if self.method == 'camera_height' and not (self.camera_height_m and self.camera_height_m > 0):
-            raise ScaleError("method 'camera_height' needs camera_height_m > 0 (metres above the ground)")
-        if self.method == 'fixed' and not self.fixed_scale > 0:
+        bad = [s for s in self.source_list if s not in SCALE_SOURCES]
+        if bad or not self.source_list:
+            raise ScaleError(f'ScaleConfig.sources must be a comma-separated list of {SCALE_SOURCES}, '
+                             f'got {self.sources!r}')
+        if 'camera_height' in self.source_list and not (self.camera_height_m and self.camera_height_m > 0):
+            raise ScaleError("source 'camera_height' needs camera_height_m > 0 (metres above the ground)")
+        if 'camera_height_prior' in self.source_list and not (self.camera_height_prior_m
+                                                               and self.camera_height_prior_m > 0):
+            raise ScaleError("source 'camera_height_prior' needs camera_height_prior_m > 0 (metres)")
+        if 'fixed' in self.source_list and not self.fixed_scale > 0:
             raise ScaleError(f'fixed_scale must be > 0, got {self.fixed_scale}')
-        if not self.initial_scale > 0 or self.window < 1:
-            raise ScaleError('initial_scale must be > 0 and window >= 1')
+        sigmas = (self.people_rel_sigma, self.camera_height_rel_sigma, self.camera_height_prior_rel_sigma,
+                  self.depth_model_rel_sigma, self.converged_rel_sigma)
+        if min(sigmas) <= 0 or self.window < 1 or self.min_person_samples < 1:
+            raise ScaleError('relative sigmas must be > 0, window and min_person_samples >= 1')
+
+    @property
+    def source_list(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.sources.split(',') if s.strip())
 
 
 @dataclass(frozen=True)
 class ScaleState:
     """Scale after one frame.
 
-    scale: metres per SLAM unit (``initial_scale`` until measured).
-    measured: at least one measurement so far; converged: see ScaleConfig.
-    n_samples: measurements in the window; last_measurement: this frame's (NaN if none).
-    source: how this frame's measurement was taken (or why none was).
+    scale: metres per SLAM unit (NaN until measured, except 'fixed').
+    measured: at least one source has a value; converged: combined relative sigma below the threshold.
+    rel_sigma: the combined relative uncertainty (inf when unmeasured).
+    n_samples: measurements in the window; n_people: people counted as rulers.
+    last_measurement: this frame's measurement (NaN if none; the median over its feet for people).
+    source: what this frame measured (or why nothing), and which sources make up the estimate.
     """
 
     scale: float
     measured: bool
     converged: bool
+    rel_sigma: float
     n_samples: int
+    n_people: int
     last_measurement: float
     source: str
 
 
 class ScaleEstimator:
-    """Causal robust metric-scale estimate: ``update(...) -> ScaleState``."""
+    """Causal metric-scale estimate from several sources: ``update(...) -> ScaleState`` (module docstring)."""
 
     def __init__(self, config: ScaleConfig = ScaleConfig(), depth_model: MetricDepthModel | None = None):
-        if config.method == 'depth_model' and depth_model is None:
-            raise ScaleError("method 'depth_model' needs a MetricDepthModel backend passed as depth_model "
-                             '(none ships with the package; choose another method)')
+        if 'depth_model' in config.source_list and depth_model is None:
+            raise ScaleError("source 'depth_model' needs a MetricDepthModel backend passed as depth_model "
+                             '(none ships with the package; choose another source)')
         self.config = config
         self.depth_model = depth_model
-        self._samples: deque[float] = deque(maxlen=int(config.window))
+        self._frame = 0
+        self._people: deque[tuple[int, int, float]] = deque()      # (frame, track id, s)
+        self._per_frame: dict[str, deque] = {s: deque() for s in ('camera_height', 'camera_height_prior',
+                                                                  'depth_model')}
 
     def reset(self) -> None:
-        """Forget all measurements (the SLAM map changed scale, e.g. a new segment)."""
-        self._samples.clear()
-
-    @property
-    def scale(self) -> float:
-        if self.config.method == 'fixed':
-            return float(self.config.fixed_scale)
-        return float(np.median(self._samples)) if self._samples else float(self.config.initial_scale)
+        """Forget all measurements (the SLAM map changed, e.g. a new segment)."""
+        self._people.clear()
+        for q in self._per_frame.values():
+            q.clear()
 
     def update(self, frame: Frame, T_cam_slam: np.ndarray | None, map_points_slam: np.ndarray,
                ground: GroundPlane | None, humans: HumansFrame | None,
                soft_mask: np.ndarray | None = None) -> ScaleState:
-        """Add this frame's measurement (if any) and return the current estimate.
+        """Add this frame's measurements (if any) and return the current estimate.
 
         Args:
             frame: the image (intrinsics; the image itself for 'depth_model').
-            T_cam_slam: (4, 4) SLAM world -> camera (SLAM units), None when not tracking.
-            map_points_slam: (N, 3) map points, SLAM world.
-            ground: ground plane in the SLAM world, or None.
+            T_cam_slam: (4, 4) map -> camera (SLAM units), None when not tracking.
+            map_points_slam: (N, 3) map points, map frame.
+            ground: ground plane in the map frame, or None.
             humans: camera-space people (metres, optical frame), or None.
             soft_mask: (H, W) C_soft, used by 'depth_model' to exclude human pixels.
         """
         cfg = self.config
-        m, source = np.nan, 'not tracking'
-        if cfg.method == 'fixed':
-            m, source = cfg.fixed_scale, 'fixed'
-        elif T_cam_slam is not None:
-            if cfg.method == 'human':
-                m, source = self._measure_human(frame, T_cam_slam, map_points_slam, ground, humans)
-            elif cfg.method == 'camera_height':
-                m, source = self._measure_camera_height(T_cam_slam, ground)
-            else:
-                m, source = self._measure_depth_model(frame, T_cam_slam, map_points_slam, soft_mask)
-        if np.isfinite(m) and m > 0 and cfg.method != 'fixed':
-            self._samples.append(float(m))
-        n = len(self._samples)
-        s = self.scale
-        if cfg.method == 'fixed':
-            converged, measured = True, True
+        self._frame += 1
+        srcs = cfg.source_list
+        if 'fixed' in srcs:
+            return ScaleState(float(cfg.fixed_scale), True, True, 0.0, 0, 0, float(cfg.fixed_scale), 'fixed')
+        notes, m = [], []
+        if T_cam_slam is None:
+            notes.append('not tracking')
         else:
-            mad = float(np.median(np.abs(np.asarray(self._samples) - s))) if n else np.inf
-            converged = n >= cfg.converged_min_samples and mad / s < cfg.converged_rel_spread
-            measured = n > 0
-        return ScaleState(s, measured, converged, n, float(m), source)
+            if 'people' in srcs:
+                v, note = self._measure_people(frame, T_cam_slam, ground, humans)
+                notes.append(note)
+                m.append(v)
+            for src in ('camera_height', 'camera_height_prior'):
+                if src in srcs:
+                    h = cfg.camera_height_m if src == 'camera_height' else cfg.camera_height_prior_m
+                    v, note = self._measure_camera_height(T_cam_slam, ground, h)
+                    notes.append(f'{src}: {note}')
+                    m.append(self._push(src, v))
+            if 'depth_model' in srcs:
+                v, note = self._measure_depth_model(frame, T_cam_slam, map_points_slam, soft_mask)
+                notes.append(note)
+                m.append(self._push('depth_model', v))
+        self._expire()
+        scale, rel_sigma, used, n_people = self._combine()
+        n = len(self._people) + sum(len(q) for q in self._per_frame.values())
+        measured = bool(np.isfinite(scale))
+        finite = [x for x in m if np.isfinite(x)]
+        last = float(np.median(finite)) if finite else float('nan')
+        src = '; '.join(notes) + (f' -> {"+".join(used)}' if used else '')
+        return ScaleState(scale, measured, measured and rel_sigma < cfg.converged_rel_sigma, rel_sigma, n,
+                          n_people, last, src)
+
+    # ---------------------------------------------------------------- combination
+    def _push(self, source: str, value: float) -> float:
+        if np.isfinite(value) and value > 0:
+            self._per_frame[source].append((self._frame, float(value)))
+        return value
+
+    def _expire(self) -> None:
+        oldest = self._frame - self.config.window
+        while self._people and self._people[0][0] <= oldest:
+            self._people.popleft()
+        for q in self._per_frame.values():
+            while q and q[0][0] <= oldest:
+                q.popleft()
+
+    def _combine(self) -> tuple[float, float, list[str], int]:
+        """Inverse-variance weighted mean of log(s) over the sources: (scale, relative sigma, used, people)."""
+        cfg = self.config
+        logs, weights, used = [], [], []
+        by_person: dict[int, list[float]] = {}
+        for _, tid, s in self._people:
+            by_person.setdefault(tid, []).append(s)
+        rulers = [np.median(v) for v in by_person.values() if len(v) >= cfg.min_person_samples]
+        for s in rulers:
+            logs.append(np.log(s))
+            weights.append(1.0 / cfg.people_rel_sigma ** 2)
+        if rulers:
+            used.append(f'{len(rulers)} people')
+        sig = {'camera_height': cfg.camera_height_rel_sigma, 'camera_height_prior': cfg.camera_height_prior_rel_sigma,
+               'depth_model': cfg.depth_model_rel_sigma}
+        for src, q in self._per_frame.items():
+            if q:
+                logs.append(np.log(np.median([s for _, s in q])))
+                weights.append(1.0 / sig[src] ** 2)
+                used.append(src)
+        if not weights:
+            return float('nan'), float('inf'), used, 0
+        w = np.asarray(weights)
+        return float(np.exp(np.dot(w, logs) / w.sum())), float(1.0 / np.sqrt(w.sum())), used, len(rulers)
 
     # ---------------------------------------------------------------- measurements
-    def _measure_human(self, frame, T_cam_slam, map_points_slam, ground, humans):
+    def _measure_people(self, frame, T_cam_slam, ground, humans):
         cfg = self.config
         if humans is None or not humans.humans:
-            return np.nan, 'no person'
+            return np.nan, 'people: nobody'
         if humans.frame_id == 'world':
-            raise InputError("scale from humans needs camera-frame people (HumansFrame.frame_id 'camera'), "
+            raise InputError("scale from people needs camera-frame people (HumansFrame.frame_id 'camera'), "
                              "got 'world'")
-        K = frame.intrinsics.K
-        W, H = frame.width_px, frame.height_px
-        R_cs, t_cs = T_cam_slam[:3, :3], T_cam_slam[:3, 3]
-        ratios, used_plane = [], False
         if ground is None:
-            pc = map_points_slam @ R_cs.T + t_cs
-            front = pc[:, 2] > 1e-6
-            pc = pc[front]
-            uv_map, _ = project_points(K, pc)
+            return np.nan, 'people: no ground plane yet'
+        K = frame.intrinsics.K
+        R_cs, t_cs = T_cam_slam[:3, :3], T_cam_slam[:3, 3]
+        up_c = R_cs @ ground.normal
+        c_slam = -R_cs.T @ t_cs
+        off_c = ground.offset - ground.normal @ c_slam        # plane in the camera frame: up_c . x = off_c
+        ratios = []
         for h in humans.humans:
             if h.confidence < cfg.min_human_confidence:
                 continue
+            person = []
             for j in cfg.foot_joints:
                 if h.joint_confidence[j] < cfg.min_joint_confidence:
                     continue
-                p_m = np.asarray(h.joints[j], dtype=np.float64)
-                if ground is not None:
-                    up_c = R_cs @ ground.normal
-                    contact = p_m - cfg.foot_joint_height_m * up_c
-                    if contact[2] <= 0:
-                        continue
-                    uv, _ = project_points(K, contact[None])
-                    ray = backproject_pixels(K, uv, np.ones(1))[0]              # z = 1
-                    # plane in camera frame: n_c . x = offset - n . c_slam  (c_slam: camera centre)
-                    c_slam = -R_cs.T @ t_cs
-                    off_c = ground.offset - ground.normal @ c_slam
-                    denom = up_c @ ray
-                    if abs(denom) < 1e-9:
-                        continue
-                    z_slam = off_c / denom
-                    if z_slam <= 0:
-                        continue
-                    ratios.append(contact[2] / z_slam)
-                    used_plane = True
-                else:
-                    if p_m[2] <= 0 or len(pc) == 0:
-                        continue
-                    uv, _ = project_points(K, p_m[None])
-                    u = uv[0]
-                    if not (0 <= u[0] < W and 0 <= u[1] < H):
-                        continue
-                    near = np.linalg.norm(uv_map - u, axis=1) < cfg.foot_radius_px
-                    if near.sum() < cfg.min_points_per_foot:
-                        continue
-                    ratios.append(p_m[2] / float(np.median(pc[near, 2])))
+                contact = np.asarray(h.joints[j], dtype=np.float64) - cfg.foot_joint_height_m * up_c
+                if contact[2] <= 0:
+                    continue
+                uv, _ = project_points(K, contact[None])
+                ray = backproject_pixels(K, uv, np.ones(1))[0]              # z = 1
+                denom = up_c @ ray
+                if abs(denom) < 1e-9:
+                    continue
+                z_slam = off_c / denom
+                if z_slam > 0:
+                    person.append(contact[2] / z_slam)
+            if person:
+                s = float(np.median(person))
+                self._people.append((self._frame, int(h.track_id), s))
+                ratios.append(s)
         if not ratios:
-            return np.nan, 'no usable foot (confidence, visibility or map points near the feet)'
-        src = 'feet vs ground plane' if used_plane else 'feet vs map points near the feet'
-        return float(np.median(ratios)), src
+            return np.nan, 'people: no usable foot (confidence or visibility)'
+        return float(np.median(ratios)), f'people: {len(ratios)} on the ground plane'
 
-    def _measure_camera_height(self, T_cam_slam, ground):
+    def _measure_camera_height(self, T_cam_slam, ground, height_m):
         if ground is None:
-            return np.nan, 'ground plane not found yet'
+            return np.nan, 'no ground plane yet'
         c_slam = -T_cam_slam[:3, :3].T @ T_cam_slam[:3, 3]
         h = float(ground.signed_height(c_slam))
         if h <= 0:
             return np.nan, 'camera below the ground plane'
-        return self.config.camera_height_m / h, 'camera height vs ground plane'
+        return height_m / h, 'camera height vs ground plane'
 
     def _measure_depth_model(self, frame, T_cam_slam, map_points_slam, soft_mask):
         cfg = self.config
@@ -262,5 +324,5 @@ class ScaleEstimator:
         d = depth[iy, ix]
         good = np.isfinite(d) & (d > 0)
         if good.sum() < 10:
-            return np.nan, 'too few map points with model depth outside the people'
-        return float(np.median(d[good] / z[good])), 'depth model vs map points (humans excluded)'
+            return np.nan, 'depth_model: too few map points with model depth outside the people'
+        return float(np.median(d[good] / z[good])), 'depth_model: vs map points (humans excluded)'

@@ -12,8 +12,8 @@ vertices), person masks and visibility.
 
 Command line: ``python -m onlinehmr_ros.eval.synthetic --out DIR --count N``.
 
-:mod:`.box_scene` is the fast ray-cast scene (textured box room, a box walking as the
-person) of the SLAM tests and benchmark. The training of the learned HMR draws its own
+The SLAM tests and benchmark use these sequences too (the former separate box scene is gone). The
+training of the learned HMR draws its own
 camera-space motion (:mod:`onlinehmr_ros.training.motion`), the distribution its packaged
 checkpoint was trained on.
 """
