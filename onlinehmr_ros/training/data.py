@@ -122,6 +122,14 @@ def scenario(seed: int, num_frames: int):
                           pillar=bool(rng.random() < 0.33))
 
 
+def motion_only(config):
+    """A :func:`scenario` for ``generate_sequence(..., render=False)``: no pillar (nothing is rendered to
+    hide) and coarse room textures (never rendered; they cost seconds per sequence at full resolution).
+    The people and cameras follow the same rules; a seed's draws differ from its rendered version's."""
+    from onlinehmr_ros.eval.synthetic import RoomConfig
+    return dataclasses.replace(config, pillar=False, room=RoomConfig(texel_m=0.05))
+
+
 def people_in_camera(seq) -> dict[str, np.ndarray]:
     """The true people of a generated sequence in its camera frame (P people, F frames).
 
@@ -145,13 +153,8 @@ def generator_people(body_model, seed: int, num_frames: int, min_visible_frames:
     """One :class:`PosedSequence` per person of training seed ``seed`` (:func:`scenario`, not rendered)
     that is in view (9+ joints in the image) for at least ``min_visible_frames`` frames."""
     from onlinehmr_ros.eval.synthetic import generate_sequence
-    from onlinehmr_ros.eval.synthetic.generator import EventNotAchievedError
     check_training_seeds([seed])
-    cfg = scenario(seed, num_frames)
-    try:
-        seq = generate_sequence(cfg, seed, body_model=body_model, render=False)
-    except EventNotAchievedError:      # the pillar changes nothing without rendering; keep the seed
-        seq = generate_sequence(dataclasses.replace(cfg, pillar=False), seed, body_model=body_model, render=False)
+    seq = generate_sequence(motion_only(scenario(seed, num_frames)), seed, body_model=body_model, render=False)
     cam = people_in_camera(seq)
     out = []
     for p in range(len(seq.people)):
@@ -190,7 +193,6 @@ def generator_training_people(body_model, seeds, num_frames: int, cache_dir: str
     """:func:`generator_people` of every seed; each seed's people are cached in ``cache_dir`` (npz)."""
     from tqdm import tqdm
     from onlinehmr_ros.eval.synthetic import generate_sequence
-    from onlinehmr_ros.eval.synthetic.generator import EventNotAchievedError
     cache = pathlib.Path(cache_dir) if cache_dir else None
     out: list[PosedSequence] = []
     for seed in tqdm(check_training_seeds(seeds), disable=not progress, desc='generator people', unit='seed'):
@@ -199,12 +201,8 @@ def generator_training_people(body_model, seeds, num_frames: int, cache_dir: str
             with np.load(path) as z:
                 d = {k: z[k] for k in z.files}
         else:
-            cfg = scenario(seed, num_frames)
-            try:
-                seq = generate_sequence(cfg, seed, body_model=body_model, render=False)
-            except EventNotAchievedError:
-                seq = generate_sequence(dataclasses.replace(cfg, pillar=False), seed, body_model=body_model,
-                                        render=False)
+            seq = generate_sequence(motion_only(scenario(seed, num_frames)), seed, body_model=body_model,
+                                    render=False)
             d = people_in_camera(seq)
             d.update(K=seq.intrinsics.K, image_size=np.array([seq.intrinsics.width_px, seq.intrinsics.height_px]),
                      fps=np.float64(seq.fps))

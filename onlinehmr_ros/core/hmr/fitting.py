@@ -123,7 +123,15 @@ class FitterConfig:
         output joints at most half of the unregularised fit with a lag below one frame; on a
         synthetic waving walker (test_hmr_fitting) accuracy is no worse than without the terms.
         lambda_a = 2 with a root weight of 3 smooths more but lags fast motion: 31 mm there.)
-        min_visibility: landmarks below this visibility get no weight.
+        min_visibility: landmarks below this visibility get no weight (the others are weighted by their
+            visibility). 0 by default: with a threshold (0.3) a self-occluded limb had no data term and
+            drifted (tune set, exact landmarks: PA-MPJPE 34.6 mm with 0.3, 7.2 mm with 0;
+            ``python -m onlinehmr_ros.eval.hmr_breakdown``), while mediapipe still places hidden
+            landmarks plausibly.
+        refine_weight_3d: weight_3d when refining an estimate (``FitInitialisation``): the estimate's
+            3D pose is better than the backend's 3D landmarks, so by default only the 2D term refines it.
+        refine_weight_pose_anchor: when refining, Tikhonov weight pulling the body pose to the
+            estimate's (instead of ``weight_pose_prior`` pulling it to the rest pose), rad^-2.
         iterations_first: solver iterations on a track's first frame.
         iterations_tracking: solver iterations on later frames (warm start).
         damping: initial Levenberg-Marquardt damping.
@@ -133,6 +141,9 @@ class FitterConfig:
             landmark's depth) at which a joint's confidence falls to exp(-1) of its visibility.
         max_gap_frames: a track unseen for more frames than this is re-initialised instead of
             warm-started (its shape estimate is kept); after any gap the temporal terms restart.
+        max_median_residual: a fit whose median 2D residual exceeds this fraction of the person's box
+            has diverged: :class:`FittingError` (reported by the caller) and the track restarts.
+        smoothing: the causal filter on the output parameters (:mod:`~onlinehmr_ros.core.hmr.smoothing`).
     """
 
     weight_3d: float = 1.0
@@ -144,7 +155,9 @@ class FitterConfig:
     weight_velocity: float = 0.0
     weight_acceleration: float = 0.5
     weight_root_acceleration: float = 1.0
-    min_visibility: float = 0.3
+    min_visibility: float = 0.0
+    refine_weight_3d: float = 0.0
+    refine_weight_pose_anchor: float = 0.05
     iterations_first: int = 15
     iterations_tracking: int = 3
     damping: float = 1e-3
@@ -152,17 +165,21 @@ class FitterConfig:
     shape_window: int = 100
     confidence_residual_m: float = 0.08
     max_gap_frames: int = 2
+    max_median_residual: float = 0.2
     smoothing: SmoothingConfig = field(default_factory=lambda: SmoothingConfig(enabled=False))
 
     def __post_init__(self):
         for name in ('weight_3d', 'weight_2d', 'weight_pose_prior', 'weight_shape_prior', 'weight_shape_track',
-                     'weight_velocity', 'weight_acceleration', 'weight_root_acceleration'):
+                     'weight_velocity', 'weight_acceleration', 'weight_root_acceleration', 'refine_weight_3d',
+                     'refine_weight_pose_anchor'):
             if getattr(self, name) < 0:
                 raise InputError(f'FitterConfig.{name} must be >= 0, got {getattr(self, name)}')
         if self.align_3d not in ALIGN_3D:
             raise InputError(f'FitterConfig.align_3d must be one of {ALIGN_3D}, got {self.align_3d!r}')
         if self.iterations_first < 1 or self.iterations_tracking < 1:
             raise InputError('FitterConfig needs at least one solver iteration')
+        if self.max_median_residual <= 0:
+            raise InputError(f'FitterConfig.max_median_residual must be > 0, got {self.max_median_residual}')
         if self.shape_window < 1 or self.confidence_residual_m <= 0 or self.max_gap_frames < 0:
             raise InputError('FitterConfig: shape_window >= 1, confidence_residual_m > 0, max_gap_frames >= 0')
 
@@ -323,7 +340,8 @@ class BodyFitter:
                 track's previous solution, for ``initial.iterations`` iterations; the temporal terms
                 still use the track's own history (keypoint-guided refinement of an estimate).
         Raises:
-            FittingError: too few usable landmarks to place the person.
+            FittingError: too few usable landmarks to place the person, or the fit diverged
+                (``max_median_residual``; the track's state is dropped).
         """
         c = self.config
         W, H = intrinsics.width_px, intrinsics.height_px
@@ -363,7 +381,9 @@ class BodyFitter:
             iters = initial.iterations
 
         s2 = (np.sqrt(c.weight_2d * w2d) / box_h)[:, None]
-        s3 = np.sqrt(c.weight_3d * w3d)[:, None]
+        s3 = np.sqrt((c.weight_3d if initial is None else c.refine_weight_3d) * w3d)[:, None]
+        # refining an estimate (GenHMR's 2D-guided refinement): the pose prior pulls to the estimate, not to rest
+        pose_anchor = np.zeros(NUM_BODY_POSE) if initial is None else np.asarray(initial.body_pose, np.float64)
         # The paper's c_j (ground-truth joint confidences weighting the training loss) is 1 here:
         # at inference a joint without landmarks has no data term, and the temporal terms are
         # what keeps it still; weighting them down by visibility let unobserved joints jitter
@@ -376,7 +396,7 @@ class BodyFitter:
         if known is not None:
             betas_mean, shape_w, track_w = known, 0.0, 1e3
             x0[72:72 + self._B] = known
-        pose_w = np.sqrt(c.weight_pose_prior)
+        pose_w = np.sqrt(c.weight_pose_prior if initial is None else c.refine_weight_pose_anchor)
         root_w = np.sqrt(c.weight_root_acceleration)
         use_v = len(prev_rel) >= 1 and c.weight_velocity > 0
         use_a = len(prev_rel) >= 2 and c.weight_acceleration > 0
@@ -392,7 +412,7 @@ class BodyFitter:
             proj, _ = project_points(K, L, MIN_DEPTH_M)
             r2 = (proj - uv) * s2
             N = X.shape[0]
-            rs = [r3.reshape(N, -1), r2.reshape(N, -1), pose_w * bp, shape_w * be]
+            rs = [r3.reshape(N, -1), r2.reshape(N, -1), pose_w * (bp - pose_anchor), shape_w * be]
             if track_w > 0:
                 rs.append(track_w * (be - betas_mean))
             rel = Jt - Jt[:, :1]
@@ -411,6 +431,12 @@ class BodyFitter:
         hip = 0.5 * (L[MEDIAPIPE_LEFT_HIP] + L[MEDIAPIPE_RIGHT_HIP])
         proj, _ = project_points(K, L, MIN_DEPTH_M)
         res2d_px = np.where(w2d > 0, np.linalg.norm(proj - uv, axis=1), np.nan)
+        bad = float(np.nanmedian(res2d_px)) if np.any(w2d > 0) else np.inf
+        if not (np.isfinite(x).all() and x[-1] > MIN_DEPTH_M) or bad > c.max_median_residual * box_h:
+            self._states.pop(track_id, None)      # the next frame starts this track afresh
+            self._smoother.forget([track_id])
+            raise FittingError(f'fit of track {track_id} diverged (median 2D residual {bad:.0f} px, box '
+                               f'{box_h:.0f} px, depth {x[-1]:.2f} m); the track restarts next frame')
         res3d = np.where(w3d > 0, np.linalg.norm(L - hip - lm3d, axis=1), np.nan)
         # 2D residuals in metres at the landmark's depth, comparable with the 3D ones
         res2d_m = res2d_px * np.maximum(L[:, 2], 1e-3) / intrinsics.fx

@@ -15,7 +15,8 @@ from the same parameters):
 An alpha-beta filter tracks a constant velocity without lag; it lags only where the velocity
 changes (the price of smoothing, measured by ``onlinehmr eval``'s ``lag fr``). ``beta`` defaults to
 ``alpha^2 / (2 - alpha)`` (Benedict-Bordner: the gains of a steady-state Kalman filter of a
-constant-velocity target), so each group has one setting. A translation innovation larger than
+constant-velocity target), so each group has one setting. The velocity starts at zero (a
+difference of two noisy fits would be a worse start). A translation innovation larger than
 ``reset_translation_m`` or a rotation innovation larger than ``reset_rotation_rad`` (a re-placed or
 flipped fit, not noise) restarts the filter at the fit. Causal: the output at frame t uses fits
 up to t only. Fixed memory per track.
