@@ -48,7 +48,7 @@ from onlinehmr_ros.core.body.model import BodyModel
 from onlinehmr_ros.core.common.datatypes import Frame
 from onlinehmr_ros.core.common.geometry import (invert_transform, project_points, quat_wxyz_from_rotmat,
                                                 transform_points)
-from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, make_backend, root_estimate
+from onlinehmr_ros.core.hmr.camera_hmr import ESTIMATORS, CameraHMR, HMRConfig, make_backend
 from onlinehmr_ros.core.hmr.people_tracker import TrackedPerson, TrackerUpdate
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, bbox_from_landmarks
 from onlinehmr_ros.eval.evaluation import evaluate_record
@@ -131,6 +131,44 @@ def cached_detections(seq, cache: Path, config: HMRConfig, runs: Path | None = N
         dets = detect(seq, config)
     dets.save(path)
     return dets
+
+
+def save_replay_fixture(seq, dets: Detections, path: str | Path, start: int, stop: int) -> Path:
+    """Frames ``start:stop`` of a sequence's ground truth and detections in one small ``.npz`` (no images):
+    enough to replay the HMR stage and score it (:func:`load_replay_fixture`; test fixtures)."""
+    sl = slice(start, stop)
+    keep = (dets.frame >= start) & (dets.frame < stop)
+    arrays = {'K': seq.intrinsics.K, 'image_size_wh': np.array([seq.intrinsics.width_px, seq.intrinsics.height_px]),
+              'fps': np.float64(seq.fps), 'seed': np.int64(seq.seed), 'name': np.str_(seq.name),
+              'camera_kind': np.str_(seq.camera_kind), 'body_model': np.str_(seq.body_model),
+              'T_world_cam': seq.T_world_cam[sl], 'det_frame': dets.frame[keep] - start,
+              'det_landmarks_px': dets.landmarks_px[keep], 'det_visibility': dets.visibility[keep],
+              'det_landmarks_3d_m': dets.landmarks_3d_m[keep]}
+    from onlinehmr_ros.eval.synthetic.sequence import PersonTrack
+    for key in PersonTrack.__dataclass_fields__:
+        arrays[f'people_{key}'] = np.stack([getattr(p, key) if key == 'betas' else getattr(p, key)[sl]
+                                            for p in seq.people])
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays)
+    return out
+
+
+def load_replay_fixture(path: str | Path):
+    """(SyntheticSequence without frames, Detections) of a :func:`save_replay_fixture` file."""
+    from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
+    from onlinehmr_ros.eval.synthetic.sequence import PersonTrack, SyntheticSequence
+    with np.load(path) as z:
+        d = {k: z[k] for k in z.files}
+    w, h = (int(v) for v in d['image_size_wh'])
+    P = d['people_betas'].shape[0]
+    people = tuple(PersonTrack(**{k: d[f'people_{k}'][p] for k in PersonTrack.__dataclass_fields__}) for p in range(P))
+    F = d['T_world_cam'].shape[0]
+    seq = SyntheticSequence(name=str(d['name']), seed=int(d['seed']), fps=float(d['fps']),
+                            intrinsics=CameraIntrinsics(d['K'], w, h), T_world_cam=d['T_world_cam'], people=people,
+                            masks=np.zeros((F, 0, 0), np.uint8), camera_kind=str(d['camera_kind']),
+                            body_model=str(d['body_model']))
+    return seq, Detections(d['det_frame'], d['det_landmarks_px'], d['det_visibility'], d['det_landmarks_3d_m'])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +386,8 @@ def _mean(values) -> float:
 
 def format_breakdown(results: dict[str, list[dict]], baseline: list[dict]) -> str:
     """Table: one row per condition (means over sequences of the ``gt_camera`` row) + the mediapipe baseline."""
-    head = f'{"condition":<16}' + ''.join(f'{h:>12}' for _, h, _ in COLUMNS)
+    width = max([16] + [len(n) + 1 for n in results])
+    head = f'{"condition":<{width}}' + ''.join(f'{h:>12}' for _, h, _ in COLUMNS)
     lines = [head, '-' * len(head)]
     rows = [(name, [r['rows']['gt_camera'] for r in rs]) for name, rs in results.items()]
     rows.append(('mp_baseline', [r['rows']['baseline'] for r in baseline]))
@@ -357,7 +396,7 @@ def format_breakdown(results: dict[str, list[dict]], baseline: list[dict]) -> st
         for key, _, fmt in COLUMNS:
             m = _mean([r.get(key) for r in rs])
             cells.append(f'{m:>12{fmt}}' if np.isfinite(m) else f'{"-":>12}')
-        lines.append(f'{name:<16}' + ''.join(cells))
+        lines.append(f'{name:<{width}}' + ''.join(cells))
     joints = list(next(iter(results.values()))[0]['per_joint']['gt_camera'])
     lines += ['', 'Per-joint PA-MPJPE (mm, mean over sequences)',
               f'{"joint":<16}' + ''.join(f'{n[:11]:>12}' for n in list(results) + ['mp_baseline'])]
@@ -396,11 +435,13 @@ def main(argv: list[str] | None = None) -> int:
                     help='sequence set (tune it on `tune`; `report` only to report figures)')
     ap.add_argument('--cache', default='out/sequences', help='sequence cache (the team shares /work/cache/sequences)')
     ap.add_argument('--count', type=int, default=0, help='only the first N sequences')
-    ap.add_argument('--detections', default='', help='detection cache (default: <cache>/detections/<set>)')
+    ap.add_argument('--detections', default='', help='detection cache (default: out/detections/<set>)')
     ap.add_argument('--runs', default='', help='run records (onlinehmr eval --save-runs) to take detections from')
     ap.add_argument('--conditions', nargs='*', default=list(CONDITIONS), choices=list(CONDITIONS))
     ap.add_argument('--max-people', type=int, default=4, help='HMRConfig.max_people (as onlinehmr eval)')
-    ap.add_argument('--estimator', default='fitting', help='HMRConfig.estimator')
+    ap.add_argument('--estimators', nargs='*', default=[HMRConfig().estimator], choices=list(ESTIMATORS),
+                    help='HMRConfig.estimator of the runs (several: one row per condition and estimator)')
+    ap.add_argument('--learned-checkpoint', default='', help='HMRConfig.learned_checkpoint (default: packaged)')
     ap.add_argument('--fitter', nargs='*', default=[], metavar='NAME=VALUE',
                     help='FitterConfig changes of every condition (e.g. weight_3d=0.1)')
     ap.add_argument('--json', default='', help='write the per-sequence results as JSON')
@@ -411,26 +452,28 @@ def main(argv: list[str] | None = None) -> int:
     except SetError as exc:
         print(f'hmr_breakdown: error: {exc}', file=sys.stderr)
         return 1
-    base = HMRConfig(max_people=args.max_people, estimator=args.estimator)
+    base = HMRConfig(max_people=args.max_people, learned_checkpoint=args.learned_checkpoint)
     try:
         base = dataclasses.replace(base, fitter=with_changes(base.fitter, args.fitter))
     except (TypeError, ValueError) as exc:
         print(f'hmr_breakdown: error: --fitter {args.fitter}: {exc}', file=sys.stderr)
         return 1
     body_model = load_body_model(base.body_model)
-    det_dir = Path(args.detections) if args.detections else Path(args.cache) / 'detections' / args.set
-    results: dict[str, list[dict]] = {c: [] for c in args.conditions}
+    det_dir = Path(args.detections) if args.detections else Path('out/detections') / args.set
+    runs = [(c, e, c if len(args.estimators) == 1 else f'{c}[{e}]') for e in args.estimators for c in args.conditions]
+    results: dict[str, list[dict]] = {label: [] for _, _, label in runs}
     baseline: list[dict] = []
     for seq in seqs:
         dets = cached_detections(seq, det_dir, base, Path(args.runs) if args.runs else None)
         truth = camera_truth(seq, body_model)
         ids = associate(dets, truth)
-        for name in tqdm(args.conditions, desc=seq.name, unit='condition'):
-            rec = run_condition(seq, dets, ids, truth, CONDITIONS[name], base, body_model)
+        for name, est, label in tqdm(runs, desc=seq.name, unit='run'):
+            rec = run_condition(seq, dets, ids, truth, CONDITIONS[name], dataclasses.replace(base, estimator=est),
+                                body_model)
             r = evaluate_record(seq, rec)
-            results[name].append(r)
+            results[label].append(r)
         baseline.append(r)
-    print(f'{args.set} set, {len(seqs)} sequences; estimator {args.estimator}; gt_camera rows '
+    print(f'{args.set} set, {len(seqs)} sequences; estimators {", ".join(args.estimators)}; gt_camera rows '
           '(people placed by the true camera), means over sequences')
     print(format_breakdown(results, baseline))
     if args.json:
@@ -441,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ['CONDITIONS', 'CameraTruth', 'Condition', 'Detections', 'ReplayBackend', 'TrueIdentityTracker',
-           'associate', 'camera_truth', 'run_condition']
+           'associate', 'camera_truth', 'load_replay_fixture', 'run_condition', 'save_replay_fixture']
 
 if __name__ == '__main__':
     raise SystemExit(main())
