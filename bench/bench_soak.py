@@ -59,8 +59,9 @@ def resized_copy(video: str, width: int, out_dir: pathlib.Path) -> tuple[pathlib
 class BlockMeter:
     """Called with the images published so far; records (time, images, world outputs, RSS) at each block edge."""
 
-    def __init__(self, block: int, outputs):
+    def __init__(self, block: int, outputs, total: int):
         self.block = block
+        self.total = total                # the last images published end a last (shorter) block
         self.outputs = outputs            # callable: world outputs so far
         self.rows: list[tuple[int, float, int, float]] = []    # (images, t, outputs, rss)
 
@@ -70,7 +71,8 @@ class BlockMeter:
         print(f'      0 images (stream starts)                     RSS {self.rows[0][3]:7.1f} MiB', flush=True)
 
     def __call__(self, published: int) -> None:
-        if self.rows and published >= self.rows[-1][0] + self.block:
+        if self.rows and (published >= self.rows[-1][0] + self.block or
+                          published >= self.total > self.rows[-1][0]):
             self.rows.append((published, time.monotonic(), self.outputs(), rss_mib()))
             images, t, outs, rss = self.rows[-1]
             prev = self.rows[-2]
@@ -95,7 +97,7 @@ def main(argv=None) -> int:
         print(f'soak: {args.frames} images of {pathlib.Path(args.video).name} at {w}x{h} ({n} frames, looped), '
               f'lockstep, composed graph; block {args.block}', flush=True)
         nodes: dict = {}
-        meter = BlockMeter(args.block, lambda: nodes['fusion'].published if 'fusion' in nodes else 0)
+        meter = BlockMeter(args.block, lambda: nodes['fusion'].published if 'fusion' in nodes else 0, args.frames)
         run = compose.run_graph(['--params-file', str(ROOT / 'config' / 'pipeline.yaml')],
                                 {'input': str(video), 'rate_mode': 'lockstep', 'loop': True,
                                  'max_frames': args.frames}, True, drain_s=3.0, progress=meter,

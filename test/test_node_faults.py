@@ -14,7 +14,7 @@ module; each test injects one fault and checks behaviour, not timing:
 * hmr killed, restarted: slam keeps tracking without the people (``images_without_humans`` grows),
   slam and fusion report "no /human/camera_humans for N s"; the world output resumes with people and
   fusion reports the new tracker;
-* mask stalled (SIGSTOP for 6 s, then SIGCONT): slam reports "no /human/soft_mask for N s" and
+* mask stalled (SIGSTOP for 8 s, then SIGCONT): slam reports "no /human/soft_mask for N s" and
   skips the images whose mask does not come (``images_without_mask``); hmr keeps running; after
   SIGCONT the world output resumes and slam counts the silence as a gap, not as a restart.
 
@@ -44,7 +44,7 @@ DIAG = {'mask': 'mask: soft mask', 'hmr': 'hmr: camera-space HMR', 'slam': 'slam
 START_TIMEOUT_S = 420      # five processes importing torch/mediapipe on a busy 2-core machine
 RESUME_TIMEOUT_S = 300     # a restarted hmr loads its models again
 DIAG_TIMEOUT_S = 60
-STALL_S = 6.0
+STALL_S = 8.0
 #: one row per fault, printed at the end of the module: (fault, s to resume after the fault,
 #: s after the restart / SIGCONT, what /diagnostics said)
 FAULTS: list[tuple[str, float, float, str]] = []
@@ -300,7 +300,10 @@ def test_mask_stalled_then_resumed(running):
         'slam counting the silence of the masks', graph)
     assert int(said[3]['images_without_mask']) > _value(slam_before, 'images_without_mask'), said
     assert said[3][f'restarts {mask}'] == '0', 'a stalled (not restarted) mask node was taken for a new one'
+    # downstream of slam (recorded, not asserted: whether fusion's 1 Hz report falls in the silence is timing)
+    fusion = probe.status(DIAG['fusion'], t_stop, lambda lv, msg, v: 'no /slam/camera_pose for' in msg)
     _others_alive(graph, '')
     FAULTS.append((f'mask SIGSTOP {STALL_S:.0f} s, SIGCONT', first[0] - t_stop, first[0] - t_cont,
                    f'slam: "{stale[2]}"; after SIGCONT: gaps {said[3][f"gaps {mask}"]}, longest_gap_s '
-                   f'{said[3][f"longest_gap_s {mask}"]}, images_without_mask {said[3]["images_without_mask"]}'))
+                   f'{said[3][f"longest_gap_s {mask}"]}, images_without_mask {said[3]["images_without_mask"]}' +
+                   (f'; fusion meanwhile: "{fusion[2]}"' if fusion else '')))
