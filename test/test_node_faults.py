@@ -7,7 +7,7 @@ Megamind.avi at a fixed rate with wall-clock stamps, as a live camera does. One 
 module; each test injects one fault and checks behaviour, not timing:
 
 * slam killed (SIGKILL), restarted: while it is gone hmr keeps publishing, fusion reports
-  "no /slam/camera_pose for N s" and counts the people it drops for want of a pose; after the restart
+  "no /slam/camera_pose_state for N s" and counts the people it drops for want of a pose; after the restart
   the world output resumes (images stamped after the restart reach the world) and fusion reports the
   restart of its pose input: the new SLAM starts a new world frame (``world_frame_restarts``; no
   re-anchoring is attempted);
@@ -112,6 +112,7 @@ class Graph:
         self.video = video
         self.procs: dict[str, subprocess.Popen] = {}
         self.starts: dict[str, int] = {}
+        self.probe: Probe | None = None
 
     def start(self, name: str) -> None:
         self.starts[name] = self.starts.get(name, 0) + 1
@@ -151,14 +152,16 @@ class Graph:
 
 
 def wait_until(predicate, timeout: float, what: str, graph: Graph):
+    probe = graph.probe
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.2)
+    last = {n: (probe.status(name) or (0, 0, '(none)', {}))[2] for n, name in DIAG.items()} if graph.probe else {}
     raise AssertionError(f'{what}: not within {timeout:.0f} s\nprocesses (exit codes): {graph.alive()}\n'
-                         f'{graph.logs()}')
+                         f'last /diagnostics: {last}\n{graph.logs()}')
 
 
 @pytest.fixture(scope='module')
@@ -170,6 +173,7 @@ def running(tmp_path_factory):
     domain = free_domain_id()
     probe = Probe(domain)
     graph = Graph(tmp, video, domain)
+    graph.probe = probe
     try:
         for name in EXECUTABLES:
             graph.start(name)
@@ -219,7 +223,7 @@ def _restart_and_resume(graph: Graph, probe: Probe, name: str):
 
 def test_slam_killed_and_restarted(running):
     graph, probe = running
-    pose = '/slam/camera_pose'
+    pose = '/slam/camera_pose_state'
     before = probe.status(DIAG['fusion'])
     t_kill = _kill(graph, 'slam')
     stale = wait_until(lambda: probe.status(DIAG['fusion'], t_kill, lambda lv, msg, v: f'no {pose} for' in msg),
@@ -301,7 +305,7 @@ def test_mask_stalled_then_resumed(running):
     assert int(said[3]['images_without_mask']) > _value(slam_before, 'images_without_mask'), said
     assert said[3][f'restarts {mask}'] == '0', 'a stalled (not restarted) mask node was taken for a new one'
     # downstream of slam (recorded, not asserted: whether fusion's 1 Hz report falls in the silence is timing)
-    fusion = probe.status(DIAG['fusion'], t_stop, lambda lv, msg, v: 'no /slam/camera_pose for' in msg)
+    fusion = probe.status(DIAG['fusion'], t_stop, lambda lv, msg, v: 'no /slam/camera_pose_state for' in msg)
     _others_alive(graph, '')
     FAULTS.append((f'mask SIGSTOP {STALL_S:.0f} s, SIGCONT', first[0] - t_stop, first[0] - t_cont,
                    f'slam: "{stale[2]}"; after SIGCONT: gaps {said[3][f"gaps {mask}"]}, longest_gap_s '
