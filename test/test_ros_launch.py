@@ -11,12 +11,12 @@ On a short clip of Megamind.avi in lockstep, in the test's own ROS domain:
 * Ctrl-C (SIGINT twice, as from a terminal) stops every node with exit code 0.
 Two pipelines in two namespaces of one domain (two cameras) do not mix their topics or frames.
 """
-import threading
 import time
 
 import numpy as np
 import pytest
 
+from helpers.background_node import BackgroundNode
 from helpers.ros_cli import MEGAMIND, VTEST, Launched, free_domain_id, missing_ros_cli, ros2, ros_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_ros_cli()), reason=missing_ros_cli() or 'ok')]
@@ -25,24 +25,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_ros_cli()), reas
 NO_DAEMON = ('--no-daemon', '--spin-time', '3')
 
 
-class Listener:
+class Listener(BackgroundNode):
     """Subscribes in the test's domain (before the launch) and keeps what arrives, per topic."""
 
     def __init__(self, domain_id: int, namespace: str = ''):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseStamped
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
         from visualization_msgs.msg import MarkerArray
 
         from onlinehmr_ros.msg import HumanMeshArray
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node('listener', namespace=namespace or None, context=self.context)
+        super().__init__('listener', domain_id, namespace)
         self.got: dict[str, list] = {}
-        self.lock = threading.Lock()
         deep = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
         for topic, kind, raw in (('human/soft_mask', Image, True), ('human/camera_humans', HumanMeshArray, False),
                                  ('slam/camera_pose', PoseStamped, False), ('human/world_mesh', MarkerArray, True),
@@ -50,17 +45,7 @@ class Listener:
             self.node.create_subscription(kind, topic, self._keep(topic), deep, raw=raw)
         self.diagnostics: dict[str, dict] = {}
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, deep)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.1)
-            except Exception:   # the context went away at close()
-                break
+        self.start()
 
     def _keep(self, topic):
         def keep(msg):
@@ -77,13 +62,6 @@ class Listener:
     def count(self, topic: str) -> int:
         with self.lock:
             return len(self.got.get(topic, []))
-
-    def close(self):
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=5)
 
 
 def _mesh_geometry(listener: Listener):

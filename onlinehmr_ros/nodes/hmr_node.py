@@ -55,7 +55,7 @@ class HmrNode(Node):
         self.diagnostics = Diagnostics(self, 'camera-space HMR')
         self.people = 0
         self.stage_ms: dict[str, list[float]] = {}
-        self.subs = Subscriptions(self)
+        self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
         self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
                          overridable=True)
@@ -86,12 +86,14 @@ class HmrNode(Node):
             self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images',
                                      {'rejected_images': cam.rejected})
             return
+        stale, liveness = self.subs.health()
         values = {'frames': cam.frames, 'people_tracked': self.people, 'rejected_images': cam.rejected,
-                  'intrinsics': cam.source, **self.subs.loss_values()}
+                  'intrinsics': cam.source, **self.subs.loss_values(), **liveness}
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         lost = self.subs.lost
-        self.diagnostics.publish(WARN if lost else OK, f'{self.people} people' +
-                                 (f' ({lost} messages lost before this node)' if lost else ''), values)
+        self.diagnostics.publish(WARN if lost or stale else OK, f'{self.people} people' +
+                                 (f' ({lost} messages lost before this node)' if lost else '') +
+                                 (f'; {stale}' if stale else ''), values)
 
 
 def main(args=None) -> int:

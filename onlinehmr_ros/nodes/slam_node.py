@@ -116,7 +116,7 @@ class SlamNode(Node):
         self.path = Path()
         self.last = None
         self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
-        self.subs = Subscriptions(self)
+        self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
         self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
                          overridable=True)
@@ -196,6 +196,7 @@ class SlamNode(Node):
                 **self.subs.loss_values()})
             return
         d = self.last
+        stale, liveness = self.subs.health()
         if d is None:
             self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else ''),
                                      {'rejected_images': self.camera.rejected,
@@ -203,11 +204,11 @@ class SlamNode(Node):
             return
         tf_problem = self.camera_tf.plan is not None and self.camera_tf.plan.problem
         level = OK if d.tracking else (ERROR if d.state == 'held' else WARN)
-        if level == OK and (tf_problem or self.subs.lost):
+        if level == OK and (tf_problem or self.subs.lost or stale):
             level = WARN
         self.diagnostics.publish(level, d.status +
                                  (f'; {self.subs.lost} messages lost before this node' if self.subs.lost else '') +
-                                 ('; camera not in TF' if tf_problem else ''), {
+                                 ('; camera not in TF' if tf_problem else '') + (f'; {stale}' if stale else ''), {
             'state': d.state, 'slam_state': d.slam_state, 'frames': self.camera.frames, 'features': d.n_features,
             'inliers': d.n_inliers, 'rotation_inliers': d.rotation_inliers, 'keyframes': d.n_keyframes,
             'map_points': d.n_map_points, 'segment': d.segment, 'gravity_aligned': d.gravity_aligned,
@@ -217,7 +218,7 @@ class SlamNode(Node):
             'focal_converged': d.focal_converged, 'focal_pairs': d.focal_pairs, 'ms_total': d.ms_total,
             'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
-            **self.camera_tf.diagnostics_values(), **self.subs.loss_values()})
+            **self.camera_tf.diagnostics_values(), **self.subs.loss_values(), **liveness})
 
 
 def main(args=None) -> int:
