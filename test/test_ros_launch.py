@@ -93,6 +93,17 @@ def _stop_and_check_clean(launched: Launched, expected_nodes: int) -> str:
     return log
 
 
+def _node_list(env, want: set, tries: int = 3) -> set:
+    """`ros2 node list` (no daemon: it discovers for a moment each time, so a loaded machine may miss a
+    node in one call); up to ``tries`` calls until every wanted node is seen."""
+    nodes: set = set()
+    for _ in range(tries):
+        nodes = set(ros2(env, 'node', 'list', *NO_DAEMON).stdout.split())
+        if want <= nodes:
+            break
+    return nodes
+
+
 def test_ros2_launch_on_a_short_video(tmp_path):
     assert MEGAMIND.is_file(), 'install the Debian package opencv-doc (make setup does)'
     frames = 24
@@ -111,7 +122,16 @@ def test_ros2_launch_on_a_short_video(tmp_path):
         # -- nothing lost between the processes (lockstep replay)
         counts = {t: listener.count(t) for t in ('human/soft_mask', 'human/camera_humans', 'slam/camera_pose',
                                                  'human/world_humans', 'human/world_mesh')}
-        assert all(c == frames for c in counts.values()), f'{frames} images -> {counts}'
+        assert all(counts[t] == frames for t in ('human/soft_mask', 'human/camera_humans', 'slam/camera_pose')), \
+            f'{frames} images -> {counts}'
+        # fusion pairs two streams from two other processes: the first image or two can go out before fusion
+        # has discovered both publishers (volatile topics, separate processes; seen once in CI). Every later
+        # image reaches the world.
+        def stamps(topic):
+            return sorted(int(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec) for m in listener.got[topic])
+        missing = set(stamps('human/camera_humans')) - set(stamps('human/world_humans'))
+        assert missing <= set(stamps('human/camera_humans')[:2]), f'{frames} images -> {counts}, lost {missing}'
+        assert counts['human/world_mesh'] == counts['human/world_humans'], counts
         time.sleep(2.5)                                       # one more diagnostics round of every node
         lost = {(name, k): v for name, values in listener.diagnostics.items() for k, v in values.items()
                 if k.startswith('lost ') and v != '0'}
@@ -141,8 +161,8 @@ def test_ros2_launch_on_a_short_video(tmp_path):
         dist = np.linalg.norm(centroids.mean(axis=0) - cams.mean(axis=0))
         assert 0.5 < dist < 20.0, f'person {dist:.1f} m from the camera'
         # -- every node alive (camera_source finished its input and exited cleanly)
-        nodes = ros2(env, 'node', 'list', *NO_DAEMON).stdout.split()
-        assert {'/mask', '/hmr', '/slam', '/fusion'} <= set(nodes), nodes
+        nodes = _node_list(env, {'/mask', '/hmr', '/slam', '/fusion'})
+        assert {'/mask', '/hmr', '/slam', '/fusion'} <= nodes, nodes
         assert not launched.died(), launched.died()
         # -- the command line on the running graph
         assert 'Double value is: 0.5' in ros2(env, 'param', 'get', *NO_DAEMON, '/mask',
@@ -212,8 +232,9 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
                 assert pose.header.frame_id == f'{ns}/world'
         people = {ns: sum(len(m.humans) for m in li.got['human/world_humans']) for ns, li in listeners.items()}
         assert people['cam1'] >= 0.8 * frames and people['cam2'] == 0, people
-        nodes = set(ros2(env, 'node', 'list', *NO_DAEMON).stdout.split())
-        assert {f'/{ns}/{n}' for ns in runs for n in ('mask', 'hmr', 'slam', 'fusion')} <= nodes, nodes
+        want = {f'/{ns}/{n}' for ns in runs for n in ('mask', 'hmr', 'slam', 'fusion')}
+        nodes = _node_list(env, want)
+        assert want <= nodes, nodes
     finally:
         for li in listeners.values():
             li.close()
