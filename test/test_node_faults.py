@@ -189,6 +189,31 @@ def running(tmp_path_factory):
                 print(f'{fault} | {after_fault:.1f} s | {after_restart:.1f} s | {said}')
 
 
+@pytest.fixture
+def healthy(running):
+    """The module's graph with every node alive: a node an earlier failed test left dead or stopped is
+    started (continued) again first, so that one failure does not cascade into the next test."""
+    graph, probe = running
+    restarted = []
+    for name, rc in graph.alive().items():
+        if rc is None:
+            graph.signal(name, signal.SIGCONT)      # no effect on a running process
+        else:
+            graph.start(name)
+            restarted.append(name)
+    if restarted:
+        wall = time.time_ns()
+        wait_until(lambda: _world_after(probe, wall), RESUME_TIMEOUT_S,
+                   f'world output after restarting {restarted} (left dead by an earlier test)', graph)
+    return graph, probe
+
+
+def _heard(probe: Probe, node: str, topic: str, since: float) -> bool:
+    """``node``'s /diagnostics (received after ``since``) show ``topic`` arriving (silent < 3 s)."""
+    st = probe.status(DIAG[node], since, lambda lv, msg, v: f'silent_s {topic}' in v)
+    return bool(st) and float(st[3][f'silent_s {topic}']) < 3.0
+
+
 def _world_after(probe: Probe, wall_ns: int):
     """First world output of an image stamped after ``wall_ns`` (camera_source stamps with the wall clock)."""
     with probe.lock:
@@ -221,39 +246,16 @@ def _restart_and_resume(graph: Graph, probe: Probe, name: str):
     return t_restart, first
 
 
-def test_slam_killed_and_restarted(running):
-    graph, probe = running
-    pose = '/slam/camera_pose_state'
-    before = probe.status(DIAG['fusion'])
-    t_kill = _kill(graph, 'slam')
-    stale = wait_until(lambda: probe.status(DIAG['fusion'], t_kill, lambda lv, msg, v: f'no {pose} for' in msg),
-                       DIAG_TIMEOUT_S, f'fusion reporting the silence of {pose}', graph)
-    assert stale[1] >= 1, f'a silent pose input must be WARN or worse: {stale}'
-    # hmr keeps working, fusion drops the people it cannot place
-    t_check = time.monotonic()
-    wait_until(lambda: probe.since(probe.camera_humans, t_check) >= 3, DIAG_TIMEOUT_S,
-               'camera-space humans while slam is down', graph)
-    dropped = wait_until(lambda: probe.status(DIAG['fusion'], t_check, lambda lv, msg, v: int(
-        v['dropped_no_pose_in_time']) > _value(before, 'dropped_no_pose_in_time')), DIAG_TIMEOUT_S,
-        'fusion counting people dropped without a pose', graph)
-    _others_alive(graph, 'slam')
-    t_restart, first = _restart_and_resume(graph, probe, 'slam')
-    assert first[2] == 'world'
-    said = wait_until(lambda: probe.status(DIAG['fusion'], t_restart, lambda lv, msg, v: int(
-        v.get(f'restarts {pose}', '0')) >= 1 and 'new world frame' in msg), DIAG_TIMEOUT_S,
-        'fusion reporting the restarted SLAM (a new world frame)', graph)
-    assert int(said[3]['world_frame_restarts']) >= 1
-    _others_alive(graph, '')
-    FAULTS.append(('slam SIGKILL, restarted', first[0] - t_kill, first[0] - t_restart,
-                   f'fusion: "{stale[2]}"; dropped_no_pose_in_time {dropped[3]["dropped_no_pose_in_time"]}; '
-                   f'after restart: "{said[2]}", world_frame_restarts {said[3]["world_frame_restarts"]}'))
-
-
-def test_hmr_killed_and_restarted(running):
-    graph, probe = running
+def test_hmr_killed_and_restarted(healthy):
+    graph, probe = healthy
     humans = '/human/camera_humans'
     with probe.lock:
         people_before = sum(1 for w in probe.world[-20:] if w[3] > 0)
+    # precondition: slam and fusion hear the people now (else there is no silence for them to report)
+    t_heard = time.monotonic()
+    for node in ('slam', 'fusion'):
+        wait_until(lambda: _heard(probe, node, humans, t_heard), DIAG_TIMEOUT_S,
+                   f'{node} receiving {humans} before the fault', graph)
     slam_before = probe.status(DIAG['slam'])
     t_kill = _kill(graph, 'hmr')
     stale_f = wait_until(lambda: probe.status(DIAG['fusion'], t_kill, lambda lv, msg, v: f'no {humans} for' in msg),
@@ -281,8 +283,8 @@ def test_hmr_killed_and_restarted(running):
                    f'{without[3]["images_without_humans"]}; after restart fusion: "{said[2]}"'))
 
 
-def test_mask_stalled_then_resumed(running):
-    graph, probe = running
+def test_mask_stalled_then_resumed(healthy):
+    graph, probe = healthy
     mask = '/human/soft_mask'
     slam_before = probe.status(DIAG['slam'])
     t_stop = time.monotonic()
@@ -311,3 +313,31 @@ def test_mask_stalled_then_resumed(running):
                    f'slam: "{stale[2]}"; after SIGCONT: gaps {said[3][f"gaps {mask}"]}, longest_gap_s '
                    f'{said[3][f"longest_gap_s {mask}"]}, images_without_mask {said[3]["images_without_mask"]}' +
                    (f'; fusion meanwhile: "{fusion[2]}"' if fusion else '')))
+
+
+def test_slam_killed_and_restarted(healthy):
+    graph, probe = healthy
+    pose = '/slam/camera_pose_state'
+    before = probe.status(DIAG['fusion'])
+    t_kill = _kill(graph, 'slam')
+    stale = wait_until(lambda: probe.status(DIAG['fusion'], t_kill, lambda lv, msg, v: f'no {pose} for' in msg),
+                       DIAG_TIMEOUT_S, f'fusion reporting the silence of {pose}', graph)
+    assert stale[1] >= 1, f'a silent pose input must be WARN or worse: {stale}'
+    # hmr keeps working, fusion drops the people it cannot place
+    t_check = time.monotonic()
+    wait_until(lambda: probe.since(probe.camera_humans, t_check) >= 3, DIAG_TIMEOUT_S,
+               'camera-space humans while slam is down', graph)
+    dropped = wait_until(lambda: probe.status(DIAG['fusion'], t_check, lambda lv, msg, v: int(
+        v['dropped_no_pose_in_time']) > _value(before, 'dropped_no_pose_in_time')), DIAG_TIMEOUT_S,
+        'fusion counting people dropped without a pose', graph)
+    _others_alive(graph, 'slam')
+    t_restart, first = _restart_and_resume(graph, probe, 'slam')
+    assert first[2] == 'world'
+    said = wait_until(lambda: probe.status(DIAG['fusion'], t_restart, lambda lv, msg, v: int(
+        v.get(f'restarts {pose}', '0')) >= 1 and 'new world frame' in msg), DIAG_TIMEOUT_S,
+        'fusion reporting the restarted SLAM (a new world frame)', graph)
+    assert int(said[3]['world_frame_restarts']) >= 1
+    _others_alive(graph, '')
+    FAULTS.append(('slam SIGKILL, restarted', first[0] - t_kill, first[0] - t_restart,
+                   f'fusion: "{stale[2]}"; dropped_no_pose_in_time {dropped[3]["dropped_no_pose_in_time"]}; '
+                   f'after restart: "{said[2]}", world_frame_restarts {said[3]["world_frame_restarts"]}'))
