@@ -26,6 +26,8 @@ def main(argv=None) -> int:
         ('bench.bench_hmr', ['--frames', '270']),
         ('bench.bench_slam', []),
         ('bench.bench_learned_hmr', ['--frames', frames]),
+        # 10,000 looped frames through the composed graph: RSS and ms/frame per 1,000 (about 25 min here)
+        ('bench.bench_soak', ['--frames', '1000', '--block', '200'] if args.quick else []),
         # robot + workstation over a veth pair (root only; says why and goes on otherwise)
         ('bench.split_graph', ['--json', f'{args.out}/split_graph.json'] + (['--phase-s', '4'] if args.quick else [])),
     ]

@@ -138,3 +138,22 @@ def test_a_subscriber_that_falls_behind_counts_what_it_lost(rclpy_context):
     ex.shutdown()
     sub_node.destroy_node()
     pub_node.destroy_node()
+
+
+def test_a_plan_that_turns_into_a_problem_is_logged_not_raised(rclpy_context, monkeypatch):
+    """Soak finding (issue 16): the camera TF plan went from fine (logged as info) to a problem (a warning)
+    when another node gave the camera frame a parent mid-run; one call site with two severities made rclpy
+    raise ValueError in the slam node's callback, and its executor thread died."""
+    from onlinehmr_ros.core.common.tf_tree import CameraTfPlan
+    from onlinehmr_ros.ros import tf as ros_tf
+    slam = rclpy.create_node('slam_plan_change', context=rclpy_context)
+    camera_tf = CameraPoseTf(slam, TfFrames(world_frame='world', mode='auto', detect_s=0.0))
+    plans = iter([CameraTfPlan('world_to_camera', 'world', 'cam', False, 'hand-held camera'),
+                  CameraTfPlan('none', '', '', True, 'another node localises cam in world'),
+                  CameraTfPlan('world_to_camera', 'world', 'cam', False, 'hand-held camera again')])
+    monkeypatch.setattr(ros_tf, 'plan_camera_tf', lambda *args: next(plans))
+    T = make_transform(np.eye(3), np.zeros(3))
+    for stamp in (1, 2, 3):
+        camera_tf.send(stamp, T, 'cam')
+    assert camera_tf.plan.reason == 'hand-held camera again'
+    slam.destroy_node()

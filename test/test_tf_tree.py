@@ -166,3 +166,45 @@ def test_buffer_edges_found_by_mutation_testing():
     assert TfFrames(detect_s=0.0).detect_s == 0.0
     with pytest.raises(InputError):
         TfFrames(detect_s=-0.1)
+
+
+def test_camera_poses_from_tf_wait_for_late_odometry_and_give_up_in_order():
+    """pose_source tf: each image's pose is world -> camera at its stamp; images wait for late
+    transforms (in stamp order) and get the last pose 'held' once a newer image is wait_ns ahead."""
+    from onlinehmr_ros.core.common.geometry import rotmat_from_quat_wxyz
+    from onlinehmr_ros.core.common.tf_tree import TfCameraPoses
+    buf = TransformBuffer()
+    cam_in_base = make_transform(Rotation.from_euler('xyz', [-90, 0, -90], degrees=True).as_matrix(),
+                                 np.array([0.1, 0.0, 1.2]))                     # optical frame on a robot
+    buf.add('base', 'cam', 0, cam_in_base, static=True)
+    poses = TfCameraPoses(buf, 'map', wait_ns=100)
+
+    def odom(stamp, x, yaw_deg):
+        buf.add('map', 'base', stamp, make_transform(Rotation.from_euler('z', yaw_deg, degrees=True).as_matrix(),
+                                                     np.array([x, 0.0, 0.0])))
+
+    odom(0, 0.0, 0.0)
+    assert poses.add_image(50, 'cam', 'a') == []                   # odometry not there yet: waits
+    odom(100, 1.0, 90.0)
+    (item, pose), = poses.poll()                                   # now covered: interpolated at 50
+    assert item == 'a' and pose.tracking and pose.state == 'tracking' and pose.source == 'tf'
+    assert pose.scale == 1.0 and pose.scale_converged and pose.gravity_aligned
+    expect = make_transform(Rotation.from_euler('z', 45, degrees=True).as_matrix(), np.array([0.5, 0, 0])) @ cam_in_base
+    np.testing.assert_allclose(pose.T_world_cam_m, expect, atol=1e-9)
+    np.testing.assert_allclose(rotmat_from_quat_wxyz(pose.quat_wxyz), expect[:3, :3], atol=1e-9)
+    # the camera of the image sits 1.2 m up, its optical z looking along the robot's heading
+    assert pose.T_world_cam_m[2, 3] == pytest.approx(1.2)
+    # two more images, no odometry for them: the first waits until an image 100 ns newer arrives
+    assert poses.add_image(150, 'cam', 'b') == [] and poses.add_image(200, 'cam', 'c') == []
+    out = poses.add_image(260, 'cam', 'd')
+    assert [i for i, _ in out] == ['b'] and out[0][1].state == 'held' and not out[0][1].tracking
+    np.testing.assert_allclose(out[0][1].T_world_cam_m, expect, atol=1e-9)     # the last pose, held
+    odom(300, 2.0, 90.0)
+    assert [(i, p.state) for i, p in poses.poll()] == [('c', 'tracking'), ('d', 'tracking')]
+    assert (poses.looked_up, poses.given_up, poses.pending) == (3, 1, 0)
+    # an unknown camera frame is given up once its wait is over, with the reason
+    poses.add_image(400, 'elsewhere', 'e')
+    (_, held), = poses.add_image(600, 'cam', 'f')[:1]
+    assert held.state == 'held' and 'elsewhere' in held.status
+    with pytest.raises(InputError):
+        TfCameraPoses(buf, '', wait_ns=1)

@@ -161,7 +161,8 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
               record_path: str | None = None, record_topics: list[str] | None = None, threads: int = 4,
               drain_s: float = 3.0, timeout_s: float | None = None, progress=None,
               executor: str = 'per-node', match_timeout_s: float = 60.0,
-              optional: tuple[str, ...] = (), stop=None, record_options: tuple[str, ...] = ()) -> GraphRun:
+              optional: tuple[str, ...] = (), stop=None, record_options: tuple[str, ...] = (),
+              on_started=None) -> GraphRun:
     """Start the composed graph, spin until the camera source ends (plus ``drain_s``), stop.
 
     The camera source starts paused and is started once every publisher reaches its subscribers
@@ -178,6 +179,8 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
         stop: the process's ``ros.signals.StopRequest`` (main(): SIGINT/SIGTERM end the run cleanly).
         record_options: options of the recorder (``python -m onlinehmr_ros.ros.recording -h``), e.g.
             ``('--compress-images', 'jpeg', '--zstd')`` for a bag a user can keep.
+        on_started: optional callable(nodes: dict name -> node), called once the stream starts (benchmarks
+            read the nodes' counters while the graph runs).
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
@@ -209,6 +212,8 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
                            match_timeout_s)
         if with_camera_source:
             nodes['camera_source'].start()
+        if on_started is not None:
+            on_started(nodes)
         t0 = time.monotonic()
         last_progress = 0.0
         finished_at = None

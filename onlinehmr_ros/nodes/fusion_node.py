@@ -77,9 +77,13 @@ class FusionNode(Node):
         self.humans_pub = self.create_publisher(HumanMeshArray, 'human/world_humans', 10)
         self.tf = TfBroadcaster(self)
         self.diagnostics = Diagnostics(self, 'world fusion')
-        self.subs = Subscriptions(self)
-        self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_humans, 10)
-        self.subs.create(CameraPoseState, 'slam/camera_pose_state', self._on_pose, 10)
+        self.subs = Subscriptions.with_parameters(self, p)
+        humans_sub = self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_humans, 10)
+        pose_sub = self.subs.create(CameraPoseState, 'slam/camera_pose_state', self._on_pose, 10)
+        # what a restarted publisher means here (/diagnostics; no re-anchoring: a new SLAM's world is its own)
+        self.restart_notes = {pose_sub.topic_name: 'a new SLAM: its poses, and the people, are in a new world frame',
+                              humans_sub.topic_name: 'a new tracker: track ids start again'}
+        self.pose_topic = pose_sub.topic_name
         self.published = 0
         self.latency_ms: list[float] = []
         self.bytes_published = 0
@@ -130,10 +134,13 @@ class FusionNode(Node):
         s = self.fusion.stats
         lat = np.asarray(self.latency_ms) if self.latency_ms else np.zeros(1)
         lost = self.subs.lost
-        self.diagnostics.publish(WARN if s.dropped_left or lost else OK,
+        stale, liveness = self.subs.health(self.restart_notes)
+        self.diagnostics.publish(WARN if s.dropped_left or lost or stale else OK,
                                  ('fusing' if self.published else 'waiting for camera humans and camera poses') +
-                                 (f' ({lost} messages lost before this node)' if lost else ''),
+                                 (f' ({lost} messages lost before this node)' if lost else '') +
+                                 (f'; {stale}' if stale else ''),
                                  {'frames_published': self.published, 'dropped_no_pose_in_time': s.dropped_left,
+                                  'world_frame_restarts': liveness.get(f'restarts {self.pose_topic}', 0), **liveness,
                                   'dropped_not_tracking': self.fusion.no_pose, 'unused_poses': s.dropped_right,
                                   'untracked_policy': self.config.untracked_policy,
                                   **{f'fused_{k}': n for k, n in self.fusion.fused.items()},

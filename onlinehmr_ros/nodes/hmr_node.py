@@ -58,7 +58,7 @@ class HmrNode(Node):
         self.lost = 0
         self.perception: dict = {}
         self.stage_ms: dict[str, list[float]] = {}
-        self.subs = Subscriptions(self)
+        self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
         self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
                          overridable=True)
@@ -92,13 +92,16 @@ class HmrNode(Node):
             self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images',
                                      {'rejected_images': cam.rejected})
             return
+        stale, liveness = self.subs.health()
         values = {'frames': cam.frames, 'people_tracked': self.people, 'people_lost_kept': self.lost,
-                  'rejected_images': cam.rejected, 'intrinsics': cam.source, **self.subs.loss_values()}
+                  'rejected_images': cam.rejected, 'intrinsics': cam.source, **self.subs.loss_values(),
+                  **liveness}
         values.update({f'perception_{k}': v for k, v in self.perception.items()})
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         lost = self.subs.lost
-        self.diagnostics.publish(WARN if lost else OK, f'{self.people} people' +
-                                 (f' ({lost} messages lost before this node)' if lost else ''), values)
+        self.diagnostics.publish(WARN if lost or stale else OK, f'{self.people} people' +
+                                 (f' ({lost} messages lost before this node)' if lost else '') +
+                                 (f'; {stale}' if stale else ''), values)
 
 
 def main(args=None) -> int:

@@ -42,7 +42,7 @@ class MaskNode(Node):
             p.declare_config('soft_mask', SoftMaskConfig(), live=LIVE, ranges=RANGES,
                              on_change=lambda c: setattr(self.stage, 'soft_mask', c)))
         self.pub = self.create_publisher(Image, 'human/soft_mask', IMAGE_PUBLISHER_QOS)
-        self.subs = Subscriptions(self)
+        self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
         self.diagnostics = Diagnostics(self, 'soft mask')
         # the mask needs no intrinsics: the Frame contract carries FOV-based ones of the right size
@@ -62,10 +62,13 @@ class MaskNode(Node):
 
     def _report(self) -> None:
         cam = self.camera
-        level = ERROR if cam.rejected and not cam.frames else (WARN if self.subs.lost else OK)
+        stale, liveness = self.subs.health()
+        level = ERROR if cam.rejected and not cam.frames else (WARN if self.subs.lost or stale else OK)
         self.diagnostics.publish(level, ('masking' if cam.frames else 'waiting for images') +
-                                 (f' ({self.subs.lost} images lost before this node)' if self.subs.lost else ''),
+                                 (f' ({self.subs.lost} images lost before this node)' if self.subs.lost else '') +
+                                 (f'; {stale}' if stale else ''),
                                  {'frames': cam.frames, 'rejected_images': cam.rejected, **self.subs.loss_values(),
+                                  **liveness,
                                   **{f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()}})
 
 

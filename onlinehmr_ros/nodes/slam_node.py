@@ -17,6 +17,10 @@ Publishes:   slam/camera_pose_state (CameraPoseState: the pose with its tracking
                               (tf.mode; core.common.tf_tree.plan_camera_tf decides)
              /diagnostics     pose state, inliers, keyframes, scale, gravity, focal estimate, TF plan,
                               messages lost, ms
+With `pose_source: tf` the pose comes from the robot's own localisation instead and SLAM is not
+started: each image's pose is world_frame -> the image's frame_id looked up in TF at the image's
+stamp (core.common.tf_tree.TfCameraPoses: images wait up to tf_wait_s for late odometry, then get
+a 'held' pose); the node publishes the same pose topics, no camera TF and no map.
 Every output carries the stamp of its image. The algorithm is core.slam.branch.SlamBranch;
 parameters are its config fields (slam.*, ema.*, scale.*, ground.*, gravity.*, rotation.*, world.*,
 focal.*, see `ros2 param describe`); ema.enabled/alpha/lambda_clamp, publish_untracked_pose,
@@ -34,7 +38,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float64
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
-from onlinehmr_ros.core.common.tf_tree import TF_MODES, TfFrames, namespaced_frame
+from onlinehmr_ros.core.common.tf_tree import POSE_SOURCES, TF_MODES, TfCameraPoses, TfFrames, namespaced_frame
 from onlinehmr_ros.core.fusion.sync import ImageJoin
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
 from onlinehmr_ros.msg import CameraPoseState, HumanMeshArray
@@ -44,7 +48,7 @@ from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.params import BUILT_AT_START, FRAMES_FIXED, NodeParameters
 from onlinehmr_ros.ros.qos import IMAGE_SUBSCRIBER_QOS, Subscriptions
 from onlinehmr_ros.ros.run import run_node
-from onlinehmr_ros.ros.tf import CameraPoseTf
+from onlinehmr_ros.ros.tf import CameraPoseTf, TfListener
 
 
 class SlamNode(Node):
@@ -68,8 +72,16 @@ class SlamNode(Node):
                                'before the first camera transform.', min_value=0.0, max_value=60.0,
                                read_only=BUILT_AT_START))
         self.world_frame = tf_frames.world_frame
+        self.pose_source = p.declare('pose_source', 'slam', "Where the camera pose comes from: 'slam' (this "
+                                     "node's SLAM branch) or 'tf' (the robot's own localisation: world_frame -> "
+                                     "the image's frame in TF at the image's stamp; SLAM is not started).",
+                                     choices=POSE_SOURCES, read_only=BUILT_AT_START)
+        tf_wait_s = p.declare('tf_wait_s', 0.5, "pose_source tf: how long (stamp time) an image waits for its "
+                              "transform before it gets a 'held' pose (s).", min_value=0.0, max_value=10.0,
+                              read_only=BUILT_AT_START)
+        from_tf = self.pose_source == 'tf'
         self.use_mask = p.declare('use_soft_mask', True, 'Wait for human/soft_mask of each image (false: track on '
-                                  'the whole image).', read_only=BUILT_AT_START)
+                                  'the whole image).', read_only=BUILT_AT_START) and not from_tf
         mask_wait_s = p.declare('mask_wait_s', 1.0, 'How long (stamp time) an image waits for its soft mask '
                                 'before being skipped (s).', min_value=0.0, max_value=10.0, read_only=BUILT_AT_START)
         self.camera = CameraInput(self, 60.0)
@@ -79,26 +91,32 @@ class SlamNode(Node):
         self.wait_humans = p.declare('wait_for_humans', 'people' in config.scale.source_list, 'Process each image '
                                      'with the people of the same image (human/camera_humans, paired by stamp) so '
                                      'that they measure the scale; images whose people do not come within '
-                                     'mask_wait_s go on without them.', read_only=BUILT_AT_START)
+                                     'mask_wait_s go on without them.', read_only=BUILT_AT_START) and not from_tf
         p.declare('publish_untracked_pose', True, 'Also publish poses that are not tracked (rotation-only before '
                   'the map / while lost, or held) on slam/camera_pose and TF; slam/camera_pose_state always '
                   'carries every pose with its state.')
         p.declare('path_length', 2000, 'Poses kept in slam/path.', min_value=1, max_value=10**6)
         p.declare('map_every_n_frames', 10, 'Publish slam/map every n frames.', min_value=1, max_value=10**6)
-        self.branch = SlamBranch(config)
+        self.branch = None if from_tf else SlamBranch(config)
         self.state_pub = self.create_publisher(CameraPoseState, 'slam/camera_pose_state', 10)
         self.pose_pub = self.create_publisher(PoseStamped, 'slam/camera_pose', 10)
         self.path_pub = self.create_publisher(Path, 'slam/path', 10)
         self.map_pub = self.create_publisher(PointCloud2, 'slam/map', 10)
         self.scale_pub = self.create_publisher(Float64, 'slam/scale', 10)
-        self.camera_tf = CameraPoseTf(self, tf_frames)
+        if from_tf:     # the robot owns the camera's TF: listen only
+            self.camera_tf = None
+            self.tf_listener = TfListener(self, on_update=self._poll_tf)
+            self.tf_poses = TfCameraPoses(self.tf_listener.buffer, self.world_frame, int(tf_wait_s * 1e9))
+        else:
+            self.camera_tf = CameraPoseTf(self, tf_frames)
+            self.tf_poses = None
         self.diagnostics = Diagnostics(self, 'slam')
         self.join: ImageJoin[Image, Image, HumansFrame] = ImageJoin(int(mask_wait_s * 1e9), 32, self.use_mask,
                                                                     self.wait_humans)
         self.path = Path()
         self.last = None
         self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
-        self.subs = Subscriptions(self)
+        self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
         self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
                          overridable=True)
@@ -123,8 +141,19 @@ class SlamNode(Node):
             self._run(self.join.add_humans(convert.stamp_to_ns(msg.header.stamp), convert.msg_to_humans(msg)))
 
     def _run(self, joined) -> None:
-        for _, image, mask, humans in joined:
-            self._process(image, mask, humans)
+        for stamp, image, mask, humans in joined:
+            if self.tf_poses is not None:
+                self._publish_tf_poses(self.tf_poses.add_image(stamp, image.header.frame_id, image))
+            else:
+                self._process(image, mask, humans)
+
+    def _poll_tf(self) -> None:
+        if self.tf_poses is not None:
+            self._publish_tf_poses(self.tf_poses.poll())
+
+    def _publish_tf_poses(self, decided) -> None:
+        for image, pose in decided:
+            self._publish(pose, image.header.frame_id, 0.0, 0, None)
 
     def _process(self, image: Image, mask: Image | None, humans: HumansFrame | None) -> None:
         frame = self.camera.frame(image)
@@ -136,22 +165,38 @@ class SlamNode(Node):
         for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
             self.stage_ms[k].append(v)
             del self.stage_ms[k][:-300]
-        self.state_pub.publish(convert.camera_pose_to_state_msg(out.pose, self.world_frame, image.header.frame_id,
-                                                                d.gravity_sigma_deg, d.segment))
-        if not out.pose.tracking and not self.params['publish_untracked_pose']:
+        self._publish(out.pose, image.header.frame_id, d.gravity_sigma_deg, d.segment, out.map_points_world_m)
+
+    def _publish(self, pose, camera_frame: str, gravity_sigma_deg: float, segment: int, map_points_m) -> None:
+        self.state_pub.publish(convert.camera_pose_to_state_msg(pose, self.world_frame, camera_frame,
+                                                                gravity_sigma_deg, segment))
+        if not pose.tracking and not self.params['publish_untracked_pose']:
             return
-        ps, _ = convert.camera_pose_to_msgs(out.pose, self.world_frame, image.header.frame_id)
+        ps, _ = convert.camera_pose_to_msgs(pose, self.world_frame, camera_frame)
         self.pose_pub.publish(ps)
-        self.camera_tf.send(frame.stamp_ns, out.pose.T_world_cam_m, image.header.frame_id)
-        self.scale_pub.publish(Float64(data=float(out.pose.scale)))
+        if self.camera_tf is not None:
+            self.camera_tf.send(pose.stamp_ns, pose.T_world_cam_m, camera_frame)
+        self.scale_pub.publish(Float64(data=float(pose.scale)))
         self.path.header = ps.header
         self.path.poses = (self.path.poses + [ps])[-self.params['path_length']:]
         self.path_pub.publish(self.path)
-        if self.camera.frames % self.params['map_every_n_frames'] == 0 and len(out.map_points_world_m):
-            self.map_pub.publish(convert.points_to_cloud(out.map_points_world_m, frame.stamp_ns, self.world_frame))
+        if (map_points_m is not None and self.camera.frames % self.params['map_every_n_frames'] == 0
+                and len(map_points_m)):
+            self.map_pub.publish(convert.points_to_cloud(map_points_m, pose.stamp_ns, self.world_frame))
 
     def _report(self) -> None:
+        if self.tf_poses is not None:
+            t = self.tf_poses
+            level = OK if t.looked_up and not t.given_up else WARN
+            self.diagnostics.publish(level, f'pose from TF ({self.world_frame} -> camera): {t.looked_up} images, '
+                                     f'{t.given_up} without a transform in time' +
+                                     (f' (last: {t.last_problem})' if t.given_up else ''), {
+                'pose_source': 'tf', 'poses_from_tf': t.looked_up, 'images_without_transform': t.given_up,
+                'images_waiting': t.pending, 'tf_bad_transforms': self.tf_listener.bad_transforms,
+                **self.subs.loss_values()})
+            return
         d = self.last
+        stale, liveness = self.subs.health()
         if d is None:
             self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else ''),
                                      {'rejected_images': self.camera.rejected,
@@ -159,11 +204,11 @@ class SlamNode(Node):
             return
         tf_problem = self.camera_tf.plan is not None and self.camera_tf.plan.problem
         level = OK if d.tracking else (ERROR if d.state == 'held' else WARN)
-        if level == OK and (tf_problem or self.subs.lost):
+        if level == OK and (tf_problem or self.subs.lost or stale):
             level = WARN
         self.diagnostics.publish(level, d.status +
                                  (f'; {self.subs.lost} messages lost before this node' if self.subs.lost else '') +
-                                 ('; camera not in TF' if tf_problem else ''), {
+                                 ('; camera not in TF' if tf_problem else '') + (f'; {stale}' if stale else ''), {
             'state': d.state, 'slam_state': d.slam_state, 'frames': self.camera.frames, 'features': d.n_features,
             'inliers': d.n_inliers, 'rotation_inliers': d.rotation_inliers, 'keyframes': d.n_keyframes,
             'map_points': d.n_map_points, 'segment': d.segment, 'gravity_aligned': d.gravity_aligned,
@@ -173,7 +218,7 @@ class SlamNode(Node):
             'focal_converged': d.focal_converged, 'focal_pairs': d.focal_pairs, 'ms_total': d.ms_total,
             'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
-            **self.camera_tf.diagnostics_values(), **self.subs.loss_values()})
+            **self.camera_tf.diagnostics_values(), **self.subs.loss_values(), **liveness})
 
 
 def main(args=None) -> int:

@@ -12,6 +12,7 @@ node then logs the parameter that switches its subscription to best effort
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from rclpy.node import Node
@@ -19,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
+from onlinehmr_ros.core.common.input_watch import InputWatch
 from onlinehmr_ros.core.common.message_loss import SequenceGaps
 
 #: Publishers of images and masks: reliable, keep last 5 (serves reliable pipeline nodes and
@@ -36,12 +38,34 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=R
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class Subscriptions:
-    """Creates a node's subscriptions; counts what each one received and lost (:meth:`loss_values`)."""
+#: default of the nodes' ``stale_input_s`` parameter: an input silent this long (s) is reported
+STALE_INPUT_S = 3.0
 
-    def __init__(self, node: Node):
+
+class Subscriptions:
+    """Creates a node's subscriptions; counts what each one received and lost (:meth:`loss_values`) and
+    watches their liveness (:attr:`watch`, core.common.input_watch: an input silent for longer than
+    ``stale_after_s``, a publisher replaced after a silence, i.e. a node upstream that restarted)."""
+
+    def __init__(self, node: Node, stale_after_s: float = STALE_INPUT_S):
         self._node = node
         self.gaps: dict[str, SequenceGaps] = {}
+        self.watch = InputWatch(stale_after_s)
+
+    @classmethod
+    def with_parameters(cls, node: Node, params) -> 'Subscriptions':
+        """Subscriptions whose staleness limit is the node's ``stale_input_s`` parameter (declared here on
+        ``params``, the node's ``ros.params.NodeParameters``)."""
+        return cls(node, params.declare('stale_input_s', STALE_INPUT_S, 'An input heard before and silent for '
+                                        'longer than this is reported on /diagnostics (WARN "no <topic> for N '
+                                        's"): a node upstream died or stalls (s).', min_value=0.1,
+                                        max_value=3600.0, read_only='the watch is built at start-up'))
+
+    def health(self, restart_notes: dict[str, str] | None = None) -> tuple[str, dict[str, object]]:
+        """Liveness now: ('no /a for 4 s; /b restarted 2 s ago' or '', diagnostics values per input);
+        ``restart_notes``: topic -> what its publisher's restart means here (InputWatch.summary)."""
+        now = time.monotonic()
+        return self.watch.summary(now, restart_notes), self.watch.values(now)
 
     @property
     def node(self) -> Node:
@@ -55,10 +79,13 @@ class Subscriptions:
                 parameters (for topics a third-party driver may publish, e.g. images).
         """
         gaps = SequenceGaps()
+        name = self._node.resolve_topic_name(topic)
 
         def counted(msg, info) -> None:
             gid = info.get('publisher_gid')
-            gaps.observe(bytes(gid['data']) if gid else None, info.get('publication_sequence_number'))
+            publisher = bytes(gid['data']) if gid else None
+            gaps.observe(publisher, info.get('publication_sequence_number'))
+            self.watch.observe(name, time.monotonic(), publisher)
             callback(msg)
 
         events = SubscriptionEventCallbacks(incompatible_qos=lambda event: self._incompatible(topic, overridable))

@@ -161,8 +161,12 @@ class CameraPoseTf:
         plan = plan_camera_tf(self.frames, camera_frame, buf.ancestors(camera_frame), self.listener.listened_s)
         if self.plan is None or (plan.kind, plan.child, plan.problem) != (self.plan.kind, self.plan.child,
                                                                             self.plan.problem):
-            log = self._node.get_logger()
-            (log.warning if plan.problem else log.info)(f'camera TF: {plan.reason}')
+            # two call sites: rclpy refuses a second severity at one call site (ValueError), which killed
+            # the slam node's thread when another node took the camera frame mid-run
+            if plan.problem:
+                self._node.get_logger().warning(f'camera TF: {plan.reason}')
+            else:
+                self._node.get_logger().info(f'camera TF: {plan.reason}')
         self.plan = plan
         if plan.kind == 'world_to_camera':
             self._broadcaster.send(matrix_to_transform_msg(stamp_ns, plan.parent, plan.child, T_world_cam))

@@ -2,9 +2,11 @@
 
 Two sources behind one sequence record (:class:`PosedSequence`):
 
-* **Synthetic** (:func:`synthetic_sequence`): the procedural motion of
-  :mod:`onlinehmr_ros.training.motion` posed with the project's body model
-  (:func:`pose_sequence`).
+* **Synthetic** (:func:`generator_people`, :func:`synthetic_sequence`): the people of the
+  project's one synthetic generator (:func:`onlinehmr_ros.eval.synthetic.generate_sequence`, run
+  without rendering: its walking plans, waves, squats and turns, body shapes, rooms and
+  hand-held / robot / static camera paths), in the camera frame, posed with the project's body
+  model (:func:`pose_sequence`). Training scenarios per seed: :func:`scenario`.
 * **Real datasets** (:class:`RealSequenceDataset`): BEDLAM / 3DPW / H3.6M
   sequences converted to one ``.npz`` per sequence (layout in its docstring),
   posed with the same body model.
@@ -21,9 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from onlinehmr_ros.core.common.geometry import project_points, rotmat_from_axis_angle
+from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat, project_points, rotmat_from_axis_angle
 from onlinehmr_ros.core.hmr.learned.features import landmark_features
-from onlinehmr_ros.training.motion import MotionConfig, synthesize_motion
 from onlinehmr_ros.training.observations import LandmarkNoiseModel, SimulatedObservations, simulate_observations
 
 
@@ -91,12 +92,188 @@ def pose_sequence(body_model, betas: np.ndarray, global_orient: np.ndarray, body
         fps=float(fps))
 
 
-def synthetic_sequence(body_model, rng: np.random.Generator, num_frames: int,
-                       cfg: MotionConfig = MotionConfig()) -> PosedSequence:
-    m = synthesize_motion(rng, num_frames, cfg)
-    return pose_sequence(body_model, m['betas'], m['global_orient'], m['body_pose'], m['K'],
-                         (cfg.image_width_px, cfg.image_height_px), cfg.fps, pelvis_cam=m['pelvis_cam'])
+#: seeds of the report set (eval/sets.py): training never uses them
+REPORT_SEEDS = range(7000, 8000)
+#: first seed of the training data drawn by :func:`synthetic_sequence` (above the evaluation sets' seeds)
+TRAINING_SEED_BASE = 10_000
 
+
+def check_training_seeds(seeds) -> list[int]:
+    """The seeds as a list; raises on report-set seeds (never train on them)."""
+    seeds = [int(s) for s in seeds]
+    bad = [s for s in seeds if s in REPORT_SEEDS]
+    if bad:
+        raise DataError(f'seeds {bad[:5]} belong to the report set (7000-7999): never train on them')
+    return seeds
+
+
+def scenario(seed: int, num_frames: int):
+    """Generator configuration of training seed ``seed``: 1-3 people, every camera kind, horizontal
+    field of view 50-80 degrees, people 2-7 m away, a pillar in a third of the sequences (drawn from
+    ``default_rng([seed, 2])``, which leaves the generator's own random streams untouched)."""
+    from onlinehmr_ros.eval.synthetic import SequenceConfig
+    rng = np.random.default_rng([seed, 2])
+    near = float(rng.uniform(2.0, 3.5))
+    people = int(rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]))
+    return SequenceConfig(num_frames=num_frames, num_people=people,
+                          camera_kind=str(rng.choice(['handheld', 'robot', 'static'], p=[0.5, 0.3, 0.2])),
+                          hfov_deg=float(rng.uniform(50.0, 80.0)),
+                          people_depth_m=(near, near + float(rng.uniform(1.5, 3.5))),
+                          pillar=bool(rng.random() < 0.33))
+
+
+def motion_only(config):
+    """A :func:`scenario` for ``generate_sequence(..., render=False)``: no pillar (nothing is rendered to
+    hide) and coarse room textures (never rendered; they cost seconds per sequence at full resolution).
+    The people and cameras follow the same rules; a seed's draws differ from its rendered version's."""
+    from onlinehmr_ros.eval.synthetic import RoomConfig
+    return dataclasses.replace(config, pillar=False, room=RoomConfig(texel_m=0.05))
+
+
+def people_in_camera(seq) -> dict[str, np.ndarray]:
+    """The true people of a generated sequence in its camera frame (P people, F frames).
+
+    Returns:
+        ``betas`` (P, B), ``global_orient`` (P, F, 3) body -> camera axis-angle, ``body_pose``
+        (P, F, 69), ``pelvis_cam`` (P, F, 3) joint 0 in metres, ``joints_visible`` (P, F, 24).
+    """
+    R_cw = np.swapaxes(seq.T_world_cam[:, :3, :3], 1, 2)
+    t_cw = -np.einsum('fij,fj->fi', R_cw, seq.T_world_cam[:, :3, 3])
+    return {'betas': np.stack([p.betas for p in seq.people]).astype(np.float32),
+            'global_orient': np.stack([axis_angle_from_rotmat(R_cw @ rotmat_from_axis_angle(
+                p.global_orient_world.astype(np.float64))) for p in seq.people]).astype(np.float32),
+            'body_pose': np.stack([p.body_pose for p in seq.people]).astype(np.float32),
+            'pelvis_cam': np.stack([np.einsum('fij,fj->fi', R_cw, p.joints_world[:, 0].astype(np.float64)) + t_cw
+                                    for p in seq.people]).astype(np.float32),
+            'joints_visible': np.stack([p.joints_visible for p in seq.people])}
+
+
+def generator_people(body_model, seed: int, num_frames: int, min_visible_frames: int = 30
+                     ) -> list[PosedSequence]:
+    """One :class:`PosedSequence` per person of training seed ``seed`` (:func:`scenario`, not rendered)
+    that is in view (9+ joints in the image) for at least ``min_visible_frames`` frames."""
+    from onlinehmr_ros.eval.synthetic import generate_sequence
+    check_training_seeds([seed])
+    seq = generate_sequence(motion_only(scenario(seed, num_frames)), seed, body_model=body_model, render=False)
+    cam = people_in_camera(seq)
+    out = []
+    for p in range(len(seq.people)):
+        if int((cam['joints_visible'][p].sum(-1) >= 9).sum()) < min_visible_frames:
+            continue
+        out.append(pose_sequence(body_model, cam['betas'][p], cam['global_orient'][p].astype(np.float64),
+                                 cam['body_pose'][p].astype(np.float64), seq.intrinsics.K,
+                                 (seq.intrinsics.width_px, seq.intrinsics.height_px), seq.fps,
+                                 pelvis_cam=cam['pelvis_cam'][p].astype(np.float64)))
+    return out
+
+
+def synthetic_sequence(body_model, rng: np.random.Generator, num_frames: int) -> PosedSequence:
+    """One person of a generator sequence whose training seed (>= :data:`TRAINING_SEED_BASE`) is drawn from ``rng``."""
+    while True:
+        people = generator_people(body_model, int(rng.integers(TRAINING_SEED_BASE, 2 ** 31 - 1)), num_frames,
+                                  min_visible_frames=min(30, num_frames // 2))
+        if people:
+            return people[0]
+
+
+def parse_seed_ranges(text: str) -> list[int]:
+    """'20000-20199' or '10000,10005-10007' -> a list of seeds."""
+    seeds: list[int] = []
+    for part in text.split(','):
+        a, _, b = part.strip().partition('-')
+        try:
+            seeds += list(range(int(a), int(b) + 1)) if b else [int(a)]
+        except ValueError as exc:
+            raise DataError(f'seeds must look like 20000-20199 or 1,2,5-7; got {text!r}') from exc
+    return seeds
+
+
+def generator_training_people(body_model, seeds, num_frames: int, cache_dir: str | pathlib.Path | None = None,
+                              progress: bool = False) -> list[PosedSequence]:
+    """:func:`generator_people` of every seed; each seed's people are cached in ``cache_dir`` (npz)."""
+    from tqdm import tqdm
+    from onlinehmr_ros.eval.synthetic import generate_sequence
+    cache = pathlib.Path(cache_dir) if cache_dir else None
+    out: list[PosedSequence] = []
+    for seed in tqdm(check_training_seeds(seeds), disable=not progress, desc='generator people', unit='seed'):
+        path = cache / f'people_{seed}_{num_frames}.npz' if cache else None
+        if path is not None and path.is_file():
+            with np.load(path) as z:
+                d = {k: z[k] for k in z.files}
+        else:
+            seq = generate_sequence(motion_only(scenario(seed, num_frames)), seed, body_model=body_model,
+                                    render=False)
+            d = people_in_camera(seq)
+            d.update(K=seq.intrinsics.K, image_size=np.array([seq.intrinsics.width_px, seq.intrinsics.height_px]),
+                     fps=np.float64(seq.fps))
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(path, **d)
+        for p in range(d['betas'].shape[0]):
+            if int((d['joints_visible'][p].sum(-1) >= 9).sum()) < min(30, num_frames // 2):
+                continue
+            out.append(pose_sequence(body_model, d['betas'][p], d['global_orient'][p].astype(np.float64),
+                                     d['body_pose'][p].astype(np.float64), d['K'],
+                                     tuple(int(v) for v in d['image_size']), float(d['fps']),
+                                     pelvis_cam=d['pelvis_cam'][p].astype(np.float64)))
+    return out
+
+
+def rendered_seeds(directory: str | pathlib.Path) -> str:
+    """'10000-10047 (48 files)' of a rendered training set folder."""
+    seeds = sorted(int(p.stem.split('_')[1]) for p in pathlib.Path(directory).glob('seq_*.npz'))
+    return f'{seeds[0]}-{seeds[-1]} ({len(seeds)} files)' if seeds else 'none'
+
+
+def load_rendered_set(directory: str | pathlib.Path, body_model, min_frames: int = 48
+                      ) -> list[tuple[PosedSequence, SimulatedObservations]]:
+    """(posed person, real mediapipe observations) of every person of a rendered training set
+    (:mod:`onlinehmr_ros.training.rendered_set`) detected in at least ``min_frames`` frames."""
+    files = sorted(pathlib.Path(directory).glob('seq_*.npz'))
+    if not files:
+        raise DataError(f'no seq_<seed>.npz in {directory}; make them with python -m '
+                        'onlinehmr_ros.training.rendered_set --out DIR')
+    out = []
+    for path in files:
+        with np.load(path) as z:
+            d = {k: z[k] for k in z.files}
+        check_training_seeds([int(d['seed'])])
+        for p in range(d['betas'].shape[0]):
+            valid = d['frame_valid'][p]
+            if valid.sum() < min_frames:
+                continue
+            seq = pose_sequence(body_model, d['betas'][p], d['global_orient'][p].astype(np.float64),
+                                d['body_pose'][p].astype(np.float64), d['K'],
+                                tuple(int(v) for v in d['image_size']), float(d['fps']),
+                                pelvis_cam=d['pelvis_cam'][p].astype(np.float64))
+            box = np.where(valid[:, None], d['bbox_px'][p], 0.0).astype(np.float32)
+            obs = SimulatedObservations(d['landmarks_px'][p], d['visibility'][p], d['landmarks_3d_m'][p], box, valid,
+                                        d['joints_visible'][p].astype(np.float32))
+            out.append((seq, obs))
+    return out
+
+
+class ObservedPool:
+    """Clips of sequences with fixed (real) observations; clips start where a detection exists."""
+
+    def __init__(self, pairs: list[tuple[PosedSequence, SimulatedObservations]]):
+        if not pairs:
+            raise DataError('ObservedPool needs at least one (sequence, observations) pair')
+        self.pairs = pairs
+
+    def sample_batch(self, rng: np.random.Generator, batch_size: int, clip_len: int) -> dict[str, torch.Tensor]:
+        items = []
+        while len(items) < batch_size:
+            seq, obs = self.pairs[int(rng.integers(len(self.pairs)))]
+            if seq.num_frames < clip_len:
+                raise DataError(f'sequence of {seq.num_frames} frames is shorter than clip_len={clip_len}')
+            s = int(rng.integers(0, seq.num_frames - clip_len + 1))
+            if obs.frame_valid[s:s + clip_len].sum() < clip_len // 2:
+                continue
+            sl = slice(s, s + clip_len)
+            clip_obs = SimulatedObservations(*[getattr(obs, f.name)[sl] for f in dataclasses.fields(obs)])
+            items.append(make_training_arrays(clip_sequence(seq, s, s + clip_len), clip_obs))
+        return {k: torch.as_tensor(np.stack([it[k] for it in items])) for k in items[0]}
 
 
 def make_training_arrays(seq: PosedSequence, obs: SimulatedObservations) -> dict[str, np.ndarray]:

@@ -1,17 +1,23 @@
-"""Train the learned causal HMR (landmark tokens) on synthetic or converted real sequences.
+"""Train the learned causal HMR (landmark tokens) on the synthetic generator's people or converted real sequences.
 
     python -m onlinehmr_ros.training.train --out model.pt [--steps N] [--minutes M]
-        [--no-velocity-losses] [--real-data DIR] [--body-model-type open|smpl|smplx --body-model-path P]
+        [--seeds 20000-20299] [--rendered DIR] [--no-velocity-losses] [--real-data DIR]
+        [--body-model-type open|smpl|smplx --body-model-path P]
 
-Training mode throughout (clips of ``clip_len`` frames, every stride-1 window
-in parallel); the saved checkpoint runs in streaming mode unchanged. The
-checkpoint's metadata records the data, steps, wall time and the evaluation
-figures on a held-out synthetic set.
+Data: the people of the one synthetic generator (``--seeds``, :func:`~.data.generator_people`,
+never the report set's seeds) with simulated mediapipe observations drawn fresh for every clip
+(:mod:`.observations`), mixed with ``--rendered`` sequences: generator frames rendered and seen
+by the real mediapipe backend (:mod:`.rendered_set`), a ``--rendered-fraction`` of each batch.
+Training mode throughout (clips of ``clip_len`` frames, every stride-1 window in parallel); the
+saved checkpoint runs in streaming mode unchanged. The checkpoint's metadata records the data
+(seeds), steps, wall time and the figures on held-out generator people (seeds above the training
+ones) with simulated observations.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -20,12 +26,13 @@ import torch
 
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.hmr.learned.config import LearnedHMRModelConfig, TemporalConfig
-from onlinehmr_ros.core.hmr.learned.model import CausalHMRNet, HMRPrediction, save_checkpoint
+from onlinehmr_ros.core.hmr.learned.model import CausalHMRNet, HMRPrediction, load_checkpoint, save_checkpoint
 from onlinehmr_ros.core.hmr.learned.rotations import axis_angle_from_rotmat
-from onlinehmr_ros.training.data import RealSequenceDataset, SequencePool, synthetic_sequence, vertex_subset
+from onlinehmr_ros.training.data import (ObservedPool, RealSequenceDataset, SequencePool, check_training_seeds,
+                                         generator_people, generator_training_people, load_rendered_set,
+                                         parse_seed_ranges, rendered_seeds, vertex_subset)
 from onlinehmr_ros.training.evaluate import evaluate_net
 from onlinehmr_ros.training.losses import LossWeights, hmr_losses
-from onlinehmr_ros.training.motion import MotionConfig
 from onlinehmr_ros.training.observations import LandmarkNoiseModel, simulate_observations
 from onlinehmr_ros.training.reduced_body import TrainingBodyModel
 
@@ -49,30 +56,32 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    num_sequences: int = 200           # synthetic training sequences
-    sequence_frames: int = 150
-    eval_sequences: int = 12
+    seeds: tuple[int, ...] = tuple(range(20000, 20200))   # generator training seeds (never 7000-7999)
+    sequence_frames: int = 240
+    eval_sequences: int = 12           # held-out generator seeds: max(seeds) + 1 ...
     eval_frames: int = 300
+    rendered_fraction: float = 0.3     # share of each batch from the rendered set (when given)
     threads: int = 1
     model: LearnedHMRModelConfig = field(default_factory=lambda: LearnedHMRModelConfig(
         temporal=TemporalConfig(window=16, depth=2, dim=64, num_heads=4)))
     weights: LossWeights = field(default_factory=LossWeights)
-    motion: MotionConfig = field(default_factory=MotionConfig)
     noise: LandmarkNoiseModel = field(default_factory=LandmarkNoiseModel)
 
 
 def synthetic_eval_set(body_model, cfg: TrainConfig, seed: int = 12345):
-    """Held-out synthetic sequences with fixed simulated observations."""
+    """Held-out generator people (seeds after the training seeds) with fixed simulated observations."""
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(cfg.eval_sequences):
-        seq = synthetic_sequence(body_model, rng, cfg.eval_frames, cfg.motion)
-        out.append((seq, simulate_observations(seq, rng, cfg.noise)))
+    s = max(cfg.seeds) + 1
+    while len(out) < cfg.eval_sequences:
+        for seq in generator_people(body_model, s, cfg.eval_frames)[:cfg.eval_sequences - len(out)]:
+            out.append((seq, simulate_observations(seq, rng, cfg.noise)))
+        s += 1
     return out
 
 
 def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = True,
-          net: CausalHMRNet | None = None) -> tuple[CausalHMRNet, dict]:
+          net: CausalHMRNet | None = None, rendered: ObservedPool | None = None) -> tuple[CausalHMRNet, dict]:
     """Optimise the network on clips from ``pool``; returns the network and a summary."""
     from tqdm import tqdm
 
@@ -91,7 +100,11 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
     step = 0
     skipped = 0
     for step in bar:
-        batch = pool.sample_batch(rng, cfg.batch_size, cfg.clip_len)
+        n_real = int(rng.binomial(cfg.batch_size, cfg.rendered_fraction)) if rendered is not None else 0
+        batch = pool.sample_batch(rng, cfg.batch_size - n_real, cfg.clip_len)
+        if n_real:
+            real = rendered.sample_batch(rng, n_real, cfg.clip_len)
+            batch = {k: torch.cat([batch[k], real[k].to(batch[k].dtype)]) for k in batch}
         pred = net.forward_windows({'landmarks': batch['landmarks'], 'box': batch['box']}, batch['frame_valid'])
         joints, verts = posed_for_loss(pred, tbm)
         total, terms = hmr_losses(
@@ -136,7 +149,14 @@ def _parse(argv):
     ap.add_argument('--depth', type=int, default=2)
     ap.add_argument('--dim', type=int, default=64)
     ap.add_argument('--heads', type=int, default=4)
-    ap.add_argument('--num-sequences', type=int, default=TrainConfig.num_sequences)
+    ap.add_argument('--seeds', default='20000-20199',
+                    help='generator training seeds, e.g. 20000-20199 (never the report set 7000-7999)')
+    ap.add_argument('--data-cache', default='out/training_people',
+                    help='folder caching the generator people of each seed (made on first use)')
+    ap.add_argument('--rendered', default='', help='rendered training set (python -m '
+                    'onlinehmr_ros.training.rendered_set) mixed into every batch')
+    ap.add_argument('--rendered-fraction', type=float, default=TrainConfig.rendered_fraction)
+    ap.add_argument('--init', default='', help='start from this checkpoint (fine-tuning)')
     ap.add_argument('--sequence-frames', type=int, default=TrainConfig.sequence_frames)
     ap.add_argument('--eval-sequences', type=int, default=TrainConfig.eval_sequences)
     ap.add_argument('--w-vel', type=float, default=LossWeights.w_vel, help='lambda_5 of L_v')
@@ -159,35 +179,46 @@ def main(argv: list[str] | None = None) -> int:
                           w_acc=0.0 if args.no_velocity_losses else args.w_acc)
     model = LearnedHMRModelConfig(temporal=TemporalConfig(window=args.window, depth=args.depth, dim=args.dim,
                                                           num_heads=args.heads))
+    seeds = tuple(check_training_seeds(parse_seed_ranges(args.seeds)))
     cfg = TrainConfig(steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
-                      clip_len=args.clip_len, lr=args.lr, seed=args.seed, num_sequences=args.num_sequences,
+                      clip_len=args.clip_len, lr=args.lr, seed=args.seed, seeds=seeds,
                       sequence_frames=args.sequence_frames, eval_sequences=args.eval_sequences,
-                      threads=args.threads, model=model, weights=weights)
+                      threads=args.threads, model=model, weights=weights,
+                      rendered_fraction=args.rendered_fraction if args.rendered else 0.0)
     bm_cfg = BodyModelConfig(type=args.body_model_type, path=args.body_model_path)
     body_model = load_body_model(bm_cfg)
     t0 = time.monotonic()
-    rng = np.random.default_rng(cfg.seed)
     if args.real_data:
         ds = RealSequenceDataset(args.real_data, body_model)
         sequences = [ds[i][0] for i in range(len(ds))]
         data_desc = f'{len(sequences)} sequences from {args.real_data} (observations simulated)'
     else:
-        sequences = [synthetic_sequence(body_model, rng, cfg.sequence_frames, cfg.motion)
-                     for _ in range(cfg.num_sequences)]
-        data_desc = (f'{cfg.num_sequences} procedural sequences x {cfg.sequence_frames} frames at '
-                     f'{cfg.motion.fps:g} fps, {args.body_model_type} body model, mediapipe-calibrated '
-                     'simulated landmarks (fresh noise per clip)')
+        sequences = generator_training_people(body_model, seeds, cfg.sequence_frames, args.data_cache,
+                                              progress=not args.no_progress)
+        data_desc = (f'{len(sequences)} people of {len(seeds)} synthetic-generator sequences (seeds '
+                     f'{seeds[0]}-{seeds[-1]}, not rendered) x {cfg.sequence_frames} frames, '
+                     f'{args.body_model_type} body model, mediapipe-calibrated simulated landmarks (fresh noise per clip)')
+    rendered = None
+    if args.rendered:
+        pairs = load_rendered_set(args.rendered, body_model)
+        rendered = ObservedPool(pairs)
+        data_desc += (f'; {cfg.rendered_fraction:.0%} of each batch from {len(pairs)} rendered people with real '
+                      f'mediapipe detections ({args.rendered}, seeds {rendered_seeds(args.rendered)})')
     data_seconds = time.monotonic() - t0
     print(f'data: {data_desc} ({data_seconds:.1f} s)')
-    net, summary = train(cfg, body_model, SequencePool(sequences, cfg.noise), progress=not args.no_progress)
+    net = load_checkpoint(args.init)[0] if args.init else None
+    net, summary = train(cfg, body_model, SequencePool(sequences, cfg.noise), progress=not args.no_progress,
+                         net=net, rendered=rendered)
     eval_set = synthetic_eval_set(body_model, cfg)
     figures = evaluate_net(net, body_model, eval_set)
     n_params = sum(p.numel() for p in net.parameters())
-    meta = {'data': data_desc, 'body_model': args.body_model_type, 'train_config': repr(cfg),
+    meta = {'data': data_desc, 'command': 'python -m onlinehmr_ros.training.train ' + ' '.join(argv or sys.argv[1:]),
+            'init': args.init or None, 'body_model': args.body_model_type, 'train_config': repr(cfg),
             'loss_weights': dataclasses.asdict(weights), 'parameters': n_params, 'torch': str(torch.__version__),
             'threads': args.threads, 'data_seconds': data_seconds, **summary,
-            'eval_synthetic': figures, 'eval_set': f'{cfg.eval_sequences} held-out sequences x {cfg.eval_frames} '
-                                                  'frames (seed 12345), streaming mode'}
+            'eval_synthetic': figures, 'eval_set': f'{cfg.eval_sequences} held-out generator people (seeds from '
+                                                  f'{max(seeds) + 1}) x {cfg.eval_frames} frames, simulated '
+                                                  'observations (seed 12345), streaming mode'}
     save_checkpoint(net, args.out, meta)
     print(f'trained {summary["steps_done"]} steps in {summary["train_seconds"]:.0f} s, {n_params} parameters')
     print('final losses:', {k: round(v, 5) for k, v in summary['final_losses'].items()})

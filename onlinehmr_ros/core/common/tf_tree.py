@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from onlinehmr_ros.core.common.errors import InputError
-from onlinehmr_ros.core.common.geometry import interpolate_transform, invert_transform
+from onlinehmr_ros.core.common.datatypes import CameraPose
+from onlinehmr_ros.core.common.geometry import interpolate_transform, invert_transform, quat_wxyz_from_rotmat
 
 TF_MODES = ('auto', 'world_to_camera', 'world_to_odom', 'none')
 
@@ -263,3 +264,83 @@ def namespaced_frame(frame: str, node_namespace: str) -> str:
     """
     ns = node_namespace.strip('/')
     return f'{ns}/{frame}' if ns else frame
+
+
+#: where the slam node's camera pose comes from: this package's SLAM branch, or the robot's TF
+POSE_SOURCES = ('slam', 'tf')
+
+
+class TfCameraPoses:
+    """The camera pose of each image from TF (``pose_source: tf``): a robot's own localisation
+    instead of SLAM.
+
+    For an image stamped ``t`` from optical frame ``C``, the pose is ``T_world_C(t)`` looked up in
+    ``buffer`` (``world_frame`` -> ... -> ``C``, interpolated between the transforms around ``t``),
+    metric and gravity-aligned by REP-103/105, so the CameraPose is tracked, scale 1, converged,
+    source 'tf'. Odometry often arrives after the image: an image waits (FIFO, in stamp order)
+    until the buffer covers its stamp; it is given up when an image ``wait_ns`` newer (stamp time)
+    has arrived, or when more than ``max_pending`` wait. A given-up image gets the last pose
+    'held' (tracking False, the reason in ``status``) so every image still has a pose and
+    fusion's ``untracked_policy`` decides; before any pose, the held pose is the identity.
+
+    Args:
+        buffer: the node's TransformBuffer (filled from /tf and /tf_static).
+        world_frame: the lookup's target frame ('map' on a robot, REP-105).
+        wait_ns: how long (stamp time) an image may wait for its transform.
+        max_pending: most images waiting at once.
+    """
+
+    def __init__(self, buffer: TransformBuffer, world_frame: str, wait_ns: int = 500_000_000, max_pending: int = 64):
+        if wait_ns < 0 or max_pending < 1:
+            raise InputError(f'need wait_ns >= 0 and max_pending >= 1, got {wait_ns}, {max_pending}')
+        if not world_frame:
+            raise InputError('TfCameraPoses needs a world frame name')
+        self.buffer = buffer
+        self.world_frame = world_frame
+        self.wait_ns = int(wait_ns)
+        self.max_pending = int(max_pending)
+        self._pending: list[tuple[int, str, object]] = []
+        self._last = None
+        self.looked_up = 0
+        self.given_up = 0
+        self.last_problem = ''
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def add_image(self, stamp_ns: int, camera_frame: str, item) -> list:
+        """Queue an image (``item`` is handed back with its pose); returns the (item, CameraPose)
+        pairs now decided, in stamp order (see :meth:`poll`)."""
+        self._pending.append((int(stamp_ns), camera_frame.lstrip('/'), item))
+        self._pending.sort(key=lambda p: p[0])
+        return self.poll()
+
+    def poll(self) -> list:
+        """(item, CameraPose) of every waiting image whose transform is known now or whose wait is
+        over, oldest first; call after each /tf update and each image."""
+        out = []
+        newest = self._pending[-1][0] if self._pending else 0
+        while self._pending:
+            stamp, frame, item = self._pending[0]
+            try:
+                T = self.buffer.lookup(self.world_frame, frame, stamp)
+            except TransformLookupError as exc:
+                if newest - stamp <= self.wait_ns and len(self._pending) <= self.max_pending:
+                    break                                        # may still come: keep the order
+                self.given_up += 1
+                self.last_problem = str(exc)
+                prev = self._last
+                pose = CameraPose(stamp, prev.quat_wxyz if prev else np.array([1.0, 0.0, 0.0, 0.0]),
+                                  prev.t_world_cam if prev else np.zeros(3), 1.0, tracking=False,
+                                  status=f'no transform {self.world_frame} -> {frame} at this stamp ({exc})',
+                                  state='held', scale_converged=prev is not None, gravity_aligned=True, source='tf')
+            else:
+                self.looked_up += 1
+                pose = self._last = CameraPose(stamp, quat_wxyz_from_rotmat(T[:3, :3]), T[:3, 3].copy(), 1.0,
+                                               tracking=True, status=f'from TF ({self.world_frame} -> {frame})',
+                                               state='tracking', scale_converged=True, gravity_aligned=True,
+                                               source='tf')
+            self._pending.pop(0)
+            out.append((item, pose))
+        return out

@@ -52,7 +52,7 @@ observe each joint with the joint's fit residual: ``c = vis * exp(-(r / r0)^2)``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -66,6 +66,7 @@ from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import (GeometryError, axis_angle_from_rotmat, project_points,
                                                 translation_from_2d3d, umeyama)
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
+from onlinehmr_ros.core.hmr.smoothing import ParameterSmoother, SmoothingConfig
 
 #: Mediapipe landmarks that observe each SMPL-24 joint (for confidences and rest-pose alignment).
 JOINT_LANDMARKS: tuple[tuple[int, ...], ...] = (
@@ -86,6 +87,8 @@ JOINT_LANDMARKS: tuple[tuple[int, ...], ...] = (
     (17, 19, 21), (18, 20, 22),  # hands
 )
 _TORSO = (11, 12, 23, 24)
+#: ways of comparing the model with the backend's 3D landmarks (FitterConfig.align_3d)
+ALIGN_3D = ('none', 'scale', 'similarity')
 #: depth guard of the reprojection term (geometry.guarded_depth), metres
 MIN_DEPTH_M = 1e-3
 
@@ -101,6 +104,11 @@ class FitterConfig:
 
     Attributes:
         weight_3d: 3D landmark term.
+        align_3d: how the model's hip-centred landmarks are compared with the backend's metric 3D
+            landmarks: ``'none'`` (as given: camera-aligned, metric), ``'scale'`` (both normalised to
+            a nominal size: the backend's 3D size says nothing about the person's size) or
+            ``'similarity'`` (normalised and rotated onto the model's: only the body's own 3D
+            configuration is used; global orientation comes from the 2D term).
         weight_2d: 2D reprojection term.
         weight_pose_prior: Tikhonov weight on the 23 joint rotations (rad^-2).
         weight_shape_prior: weight on |betas|^2.
@@ -115,7 +123,15 @@ class FitterConfig:
         output joints at most half of the unregularised fit with a lag below one frame; on a
         synthetic waving walker (test_hmr_fitting) accuracy is no worse than without the terms.
         lambda_a = 2 with a root weight of 3 smooths more but lags fast motion: 31 mm there.)
-        min_visibility: landmarks below this visibility get no weight.
+        min_visibility: landmarks below this visibility get no weight (the others are weighted by their
+            visibility). 0 by default: with a threshold (0.3) a self-occluded limb had no data term and
+            drifted (tune set, exact landmarks: PA-MPJPE 34.6 mm with 0.3, 7.2 mm with 0;
+            ``python -m onlinehmr_ros.eval.hmr_breakdown``), while mediapipe still places hidden
+            landmarks plausibly.
+        refine_weight_3d: weight_3d when refining an estimate (``FitInitialisation``): the estimate's
+            3D pose is better than the backend's 3D landmarks, so by default only the 2D term refines it.
+        refine_weight_pose_anchor: when refining, Tikhonov weight pulling the body pose to the
+            estimate's (instead of ``weight_pose_prior`` pulling it to the rest pose), rad^-2.
         iterations_first: solver iterations on a track's first frame.
         iterations_tracking: solver iterations on later frames (warm start).
         damping: initial Levenberg-Marquardt damping.
@@ -125,9 +141,13 @@ class FitterConfig:
             landmark's depth) at which a joint's confidence falls to exp(-1) of its visibility.
         max_gap_frames: a track unseen for more frames than this is re-initialised instead of
             warm-started (its shape estimate is kept); after any gap the temporal terms restart.
+        max_median_residual: a fit whose median 2D residual exceeds this fraction of the person's box
+            has diverged: :class:`FittingError` (reported by the caller) and the track restarts.
+        smoothing: the causal filter on the output parameters (:mod:`~onlinehmr_ros.core.hmr.smoothing`).
     """
 
     weight_3d: float = 1.0
+    align_3d: str = 'none'
     weight_2d: float = 1.0
     weight_pose_prior: float = 2e-3
     weight_shape_prior: float = 1e-3
@@ -135,7 +155,9 @@ class FitterConfig:
     weight_velocity: float = 0.0
     weight_acceleration: float = 0.5
     weight_root_acceleration: float = 1.0
-    min_visibility: float = 0.3
+    min_visibility: float = 0.0
+    refine_weight_3d: float = 0.0
+    refine_weight_pose_anchor: float = 0.05
     iterations_first: int = 15
     iterations_tracking: int = 3
     damping: float = 1e-3
@@ -143,14 +165,21 @@ class FitterConfig:
     shape_window: int = 100
     confidence_residual_m: float = 0.08
     max_gap_frames: int = 2
+    max_median_residual: float = 0.2
+    smoothing: SmoothingConfig = field(default_factory=lambda: SmoothingConfig(enabled=False))
 
     def __post_init__(self):
         for name in ('weight_3d', 'weight_2d', 'weight_pose_prior', 'weight_shape_prior', 'weight_shape_track',
-                     'weight_velocity', 'weight_acceleration', 'weight_root_acceleration'):
+                     'weight_velocity', 'weight_acceleration', 'weight_root_acceleration', 'refine_weight_3d',
+                     'refine_weight_pose_anchor'):
             if getattr(self, name) < 0:
                 raise InputError(f'FitterConfig.{name} must be >= 0, got {getattr(self, name)}')
+        if self.align_3d not in ALIGN_3D:
+            raise InputError(f'FitterConfig.align_3d must be one of {ALIGN_3D}, got {self.align_3d!r}')
         if self.iterations_first < 1 or self.iterations_tracking < 1:
             raise InputError('FitterConfig needs at least one solver iteration')
+        if self.max_median_residual <= 0:
+            raise InputError(f'FitterConfig.max_median_residual must be > 0, got {self.max_median_residual}')
         if self.shape_window < 1 or self.confidence_residual_m <= 0 or self.max_gap_frames < 0:
             raise InputError('FitterConfig: shape_window >= 1, confidence_residual_m > 0, max_gap_frames >= 0')
 
@@ -240,6 +269,8 @@ class BodyFitter:
         self._B = model.num_betas
         self._P = 3 + NUM_BODY_POSE + self._B + 3
         self._states: dict[int, _TrackState] = {}
+        self._known_shape: dict[int, np.ndarray] = {}
+        self._smoother = ParameterSmoother(config.smoothing)
         # (24, 33) averaging matrix: row j averages the landmarks that observe joint j
         self._joint_mean = np.zeros((NUM_SMPL_JOINTS, NUM_MEDIAPIPE_LANDMARKS))
         for j, ix in enumerate(JOINT_LANDMARKS):
@@ -247,6 +278,8 @@ class BodyFitter:
         z = np.zeros((1, 3))
         rest, _ = self.kinematics(np.zeros((1, self._B)), z, np.zeros((1, NUM_BODY_POSE)), z)
         self._rest_landmarks = rest[0]  # (33, 3) model frame
+        rel = rest[0] - 0.5 * (rest[0, MEDIAPIPE_LEFT_HIP] + rest[0, MEDIAPIPE_RIGHT_HIP])
+        self._nominal_rms_m = float(np.sqrt((rel ** 2).sum(-1).mean()))   # size of the mean body's landmarks
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -257,9 +290,15 @@ class BodyFitter:
         """Drop the state of ended tracks."""
         for t in track_ids:
             self._states.pop(int(t), None)
+        self._smoother.forget(track_ids)
 
     def reset(self) -> None:
         self._states = {}
+        self._smoother.reset()
+
+    def set_known_shape(self, track_id: int, betas: np.ndarray) -> None:
+        """Fix the shape of a track to ``betas`` (B,) (e.g. a person whose shape is known; experiments)."""
+        self._known_shape[int(track_id)] = np.asarray(betas, np.float64)[:self._B].copy()
 
     # -- parameters -------------------------------------------------------------------------
     def _split(self, X: np.ndarray):
@@ -301,7 +340,8 @@ class BodyFitter:
                 track's previous solution, for ``initial.iterations`` iterations; the temporal terms
                 still use the track's own history (keypoint-guided refinement of an estimate).
         Raises:
-            FittingError: too few usable landmarks to place the person.
+            FittingError: too few usable landmarks to place the person, or the fit diverged
+                (``max_median_residual``; the track's state is dropped).
         """
         c = self.config
         W, H = intrinsics.width_px, intrinsics.height_px
@@ -341,7 +381,9 @@ class BodyFitter:
             iters = initial.iterations
 
         s2 = (np.sqrt(c.weight_2d * w2d) / box_h)[:, None]
-        s3 = np.sqrt(c.weight_3d * w3d)[:, None]
+        s3 = np.sqrt((c.weight_3d if initial is None else c.refine_weight_3d) * w3d)[:, None]
+        # refining an estimate (GenHMR's 2D-guided refinement): the pose prior pulls to the estimate, not to rest
+        pose_anchor = np.zeros(NUM_BODY_POSE) if initial is None else np.asarray(initial.body_pose, np.float64)
         # The paper's c_j (ground-truth joint confidences weighting the training loss) is 1 here:
         # at inference a joint without landmarks has no data term, and the temporal terms are
         # what keeps it still; weighting them down by visibility let unobserved joints jitter
@@ -350,7 +392,11 @@ class BodyFitter:
         sa = np.sqrt(c.weight_acceleration)
         shape_w = np.sqrt(c.weight_shape_prior)
         track_w = np.sqrt(c.weight_shape_track * min(n_shape, c.shape_window))
-        pose_w = np.sqrt(c.weight_pose_prior)
+        known = self._known_shape.get(track_id)
+        if known is not None:
+            betas_mean, shape_w, track_w = known, 0.0, 1e3
+            x0[72:72 + self._B] = known
+        pose_w = np.sqrt(c.weight_pose_prior if initial is None else c.refine_weight_pose_anchor)
         root_w = np.sqrt(c.weight_root_acceleration)
         use_v = len(prev_rel) >= 1 and c.weight_velocity > 0
         use_a = len(prev_rel) >= 2 and c.weight_acceleration > 0
@@ -362,11 +408,11 @@ class BodyFitter:
             go, bp, be, tr = self._split(X)
             L, Jt = kin(be, go, bp, tr)
             hip = 0.5 * (L[:, MEDIAPIPE_LEFT_HIP] + L[:, MEDIAPIPE_RIGHT_HIP])
-            r3 = (L - hip[:, None] - lm3d) * s3
+            r3 = self._residual_3d(L - hip[:, None], lm3d, w3d) * s3
             proj, _ = project_points(K, L, MIN_DEPTH_M)
             r2 = (proj - uv) * s2
             N = X.shape[0]
-            rs = [r3.reshape(N, -1), r2.reshape(N, -1), pose_w * bp, shape_w * be]
+            rs = [r3.reshape(N, -1), r2.reshape(N, -1), pose_w * (bp - pose_anchor), shape_w * be]
             if track_w > 0:
                 rs.append(track_w * (be - betas_mean))
             rel = Jt - Jt[:, :1]
@@ -385,6 +431,12 @@ class BodyFitter:
         hip = 0.5 * (L[MEDIAPIPE_LEFT_HIP] + L[MEDIAPIPE_RIGHT_HIP])
         proj, _ = project_points(K, L, MIN_DEPTH_M)
         res2d_px = np.where(w2d > 0, np.linalg.norm(proj - uv, axis=1), np.nan)
+        bad = float(np.nanmedian(res2d_px)) if np.any(w2d > 0) else np.inf
+        if not (np.isfinite(x).all() and x[-1] > MIN_DEPTH_M) or bad > c.max_median_residual * box_h:
+            self._states.pop(track_id, None)      # the next frame starts this track afresh
+            self._smoother.forget([track_id])
+            raise FittingError(f'fit of track {track_id} diverged (median 2D residual {bad:.0f} px, box '
+                               f'{box_h:.0f} px, depth {x[-1]:.2f} m); the track restarts next frame')
         res3d = np.where(w3d > 0, np.linalg.norm(L - hip - lm3d, axis=1), np.nan)
         # 2D residuals in metres at the landmark's depth, comparable with the 3D ones
         res2d_m = res2d_px * np.maximum(L[:, 2], 1e-3) / intrinsics.fx
@@ -396,12 +448,38 @@ class BodyFitter:
             x=x.copy(), joints_rel=(list(prev_rel) + [joints - joints[:1]])[-2:],
             transl_hist=(list(prev_t) + [x[-3:].copy()])[-2:],
             betas_mean=(1 - a) * betas_mean + a * be[0], n_shape=n_new, last_frame=frame_counter)
+        if c.smoothing.enabled:   # the output is the filtered body; the solver keeps its own (raw) state
+            sgo, sbp, str_ = self._smoother.update(track_id, frame_counter, go[0], bp[0], tr[0])
+            go, bp, tr = sgo[None], sbp[None], str_[None]
+            ev = kin.evaluate(be, go, bp, tr)
+            L, coco, joints = ev['mediapipe'][0], ev['coco'][0], ev['joints'][0]
         f = np.float32
         return FitResult(betas=be[0].astype(f), global_orient=go[0].astype(f), body_pose=bp[0].astype(f),
                          transl=tr[0].astype(f), joints=joints.astype(f), landmarks=L.astype(f),
                          keypoints_coco=coco.astype(f),
                          joint_confidence=conf.astype(f), residual_2d_px=res2d_px.astype(f),
                          residual_3d_m=res3d.astype(f), iterations=n_it)
+
+    def _residual_3d(self, P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(N, 33, 3) model landmarks P (hip-centred) minus the backend's Q (33, 3), per ``align_3d``."""
+        mode = self.config.align_3d
+        if mode == 'none':
+            return P - Q
+        wsum = max(float(w.sum()), 1e-9)
+        rms_p = np.sqrt(np.einsum('l,nlc,nlc->n', w, P, P) / wsum)[:, None, None]
+        rms_q = np.sqrt(float(np.einsum('l,lc,lc->', w, Q, Q)) / wsum)
+        nominal = self._nominal_rms_m
+        Pn = P * (nominal / np.maximum(rms_p, 1e-6))
+        Qn = Q * (nominal / max(rms_q, 1e-6))
+        if mode == 'scale':
+            return Pn - Qn
+        H = np.einsum('l,lc,nld->ncd', w, Qn, Pn)                 # (N, 3, 3) sum w q p^T
+        U, _, Vt = np.linalg.svd(H)
+        d = np.sign(np.linalg.det(np.einsum('nij,njk->nik', U, Vt)))
+        D = np.ones((P.shape[0], 3))
+        D[:, 2] = d
+        R = np.einsum('nji,nj,nkj->nik', Vt, D, U)              # R = V diag(1,1,d) U^T: R q ~ p
+        return Pn - np.einsum('nij,lj->nli', R, Qn)
 
     # -- solver -----------------------------------------------------------------------------
     def _solve(self, residuals, x0: np.ndarray, iterations: int) -> tuple[np.ndarray, int]:

@@ -13,9 +13,9 @@ vertices), person masks and visibility.
 Command line: ``python -m onlinehmr_ros.eval.synthetic --out DIR --count N``.
 
 The SLAM tests and benchmark use these sequences too (the former separate box scene is gone). The
-training of the learned HMR draws its own
-camera-space motion (:mod:`onlinehmr_ros.training.motion`), the distribution its packaged
-checkpoint was trained on.
+training of the learned HMR uses this generator's people too (``generate_sequence(..., render=False)``:
+motion and cameras without the costly rendering; :mod:`onlinehmr_ros.training.data`), and its rendered
+frames seen by mediapipe (:mod:`onlinehmr_ros.training.rendered_set`).
 """
 from onlinehmr_ros.eval.synthetic.camera_motion import CAMERA_KINDS, CameraMotionConfig
 from onlinehmr_ros.eval.synthetic.generator import (GeneratorError, SequenceConfig, generate_sequence,

@@ -392,7 +392,7 @@ def _visible(points_world: np.ndarray, T_cam_world: np.ndarray, K: np.ndarray, l
 
 def generate_sequence(config: SequenceConfig, seed: int, body_model: BodyModel | None = None,
                       name: str | None = None,
-                      progress: Callable[[int], None] | None = None) -> SyntheticSequence:
+                      progress: Callable[[int], None] | None = None, render: bool = True) -> SyntheticSequence:
     """Generate one sequence.
 
     Args:
@@ -401,8 +401,12 @@ def generate_sequence(config: SequenceConfig, seed: int, body_model: BodyModel |
         body_model: a loaded body model (loaded from ``config.body_model`` when None).
         name: sequence name (default ``seq_<seed>``).
         progress: called with 1 after each rendered frame (e.g. a tqdm ``update``).
+        render: False skips the rendering (the costly part): the same people, camera and ground
+            truth as the rendered sequence of this seed, without frames (``frames_rgb`` None,
+            ``masks`` (F, 0, 0), ``mask_area_px`` 0) and with visibility = inside the image (no
+            occlusion test). For training data that needs the motion only.
     Returns:
-        the sequence, frames in memory.
+        the sequence, frames in memory (when rendered).
     """
     _validate(config)
     rng = np.random.default_rng(seed)
@@ -470,13 +474,20 @@ def generate_sequence(config: SequenceConfig, seed: int, body_model: BodyModel |
     _check_events(config, events, posed, T_world_cam, intr, scene_meshes, seed)
     lighting = Lighting(direction_world=tuple(rng.normal(size=3) * 0.3 + np.array([0.2, -0.6, 0.8])),
                         ambient=float(rng.uniform(0.4, 0.55)), diffuse=float(rng.uniform(0.5, 0.7)))
-    frames = np.empty((n, intr.height_px, intr.width_px, 3), np.uint8)
-    masks = np.empty((n, intr.height_px, intr.width_px), np.uint8)
+    frames = np.empty((n, intr.height_px, intr.width_px, 3), np.uint8) if render else None
+    masks = np.empty((n, intr.height_px, intr.width_px), np.uint8) if render else np.zeros((n, 0, 0), np.uint8)
     P = len(people)
     joints_vis = np.zeros((P, n, 24), bool)
     coco_vis = np.zeros((P, n, 17), bool)
     area = np.zeros((P, n), np.int64)
+    no_labels = np.zeros((intr.height_px, intr.width_px), np.uint8)
     for i in range(n):
+        if not render:
+            T_cam_world = invert_transform(T_world_cam[i])
+            for p in range(P):
+                joints_vis[p, i] = _visible(posed[p][2][i], T_cam_world, intr.K, no_labels, p + 1)
+                coco_vis[p, i] = _visible(posed[p][3][i], T_cam_world, intr.K, no_labels, p + 1)
+            continue
         bg, bg_depth = room.render(intr, T_world_cam[i])
         meshes = [Mesh(posed[p][4][i], faces, people[p].vertex_rgb, p + 1) for p in range(P)] + scene_meshes
         rgb, labels, _ = render_meshes(bg, bg_depth, intr, T_world_cam[i], meshes, lighting)

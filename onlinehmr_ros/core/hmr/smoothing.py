@@ -1,0 +1,132 @@
+"""Causal smoothing of each track's body parameters: an alpha-beta (constant-velocity) filter.
+
+The per-frame fit follows the landmarks, noise included; mediapipe's landmarks jitter by a few
+pixels and its depth cue (the body's size in the image) by a few percent per frame, which the
+Accel / Jitter / high-frequency metrics multiply by the frame rate squared or cubed. This filter
+runs after the fit, on the parameters, so the output stays one body (mesh, joints and keypoints
+from the same parameters):
+
+* every joint rotation (the global orientation and the 23 body joints) on SO(3): prediction
+  ``R_pred = R exp(w)``, innovation ``r = log(R_pred^T R_fit)``, update ``R = R_pred exp(alpha r)``,
+  ``w = w + beta r`` (``w``: rotation per frame in the joint's own frame);
+* the translation in R^3, with its own gains for the lateral (x, y) and the depth (z) axes, since
+  depth is the noisiest coordinate of monocular HMR.
+
+An alpha-beta filter tracks a constant velocity without lag; it lags only where the velocity
+changes (the price of smoothing, measured by ``onlinehmr eval``'s ``lag fr``). ``beta`` defaults to
+``alpha^2 / (2 - alpha)`` (Benedict-Bordner: the gains of a steady-state Kalman filter of a
+constant-velocity target), so each group has one setting. The velocity starts at zero (a
+difference of two noisy fits would be a worse start). A translation innovation larger than
+``reset_translation_m`` or a rotation innovation larger than ``reset_rotation_rad`` (a re-placed or
+flipped fit, not noise) restarts the filter at the fit. Causal: the output at frame t uses fits
+up to t only. Fixed memory per track.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from onlinehmr_ros.core.common.errors import InputError
+from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat, rotmat_from_axis_angle
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    """Gains of :class:`ParameterSmoother` (alpha in (0, 1]; 1 = no smoothing).
+
+    Attributes:
+        enabled: apply the filter (False: the fit is the output).
+        orient_alpha: global orientation.
+        pose_alpha: the 23 body joint rotations.
+        lateral_alpha: translation x, y (camera frame).
+        depth_alpha: translation z.
+        beta_scale: beta = beta_scale * alpha^2 / (2 - alpha) (1: Benedict-Bordner).
+        reset_translation_m: a larger translation innovation restarts the filter.
+        reset_rotation_rad: a larger global-orientation innovation restarts the filter.
+        max_gap_frames: a track unseen for more frames restarts (the prediction is not trusted longer).
+    """
+    enabled: bool = True
+    orient_alpha: float = 0.5
+    pose_alpha: float = 0.5
+    lateral_alpha: float = 0.5
+    depth_alpha: float = 0.2
+    beta_scale: float = 1.0
+    reset_translation_m: float = 0.6
+    reset_rotation_rad: float = 1.2
+    max_gap_frames: int = 2
+
+    def __post_init__(self):
+        for name in ('orient_alpha', 'pose_alpha', 'lateral_alpha', 'depth_alpha'):
+            a = getattr(self, name)
+            if not 0.0 < a <= 1.0:
+                raise InputError(f'SmoothingConfig.{name} must be in (0, 1], got {a}')
+        if self.beta_scale < 0 or self.reset_translation_m <= 0 or self.reset_rotation_rad <= 0 \
+                or self.max_gap_frames < 0:
+            raise InputError('SmoothingConfig: beta_scale >= 0, reset_translation_m > 0, reset_rotation_rad > 0 '
+                             'and max_gap_frames >= 0')
+
+
+def _beta(alpha: np.ndarray, scale: float) -> np.ndarray:
+    return scale * alpha ** 2 / (2.0 - alpha)
+
+
+@dataclass
+class _State:
+    R: np.ndarray          # (24, 3, 3) joint rotations (0 = global orientation)
+    w: np.ndarray          # (24, 3) rotation per frame, local frame
+    t: np.ndarray          # (3,) translation
+    v: np.ndarray          # (3,) translation per frame
+    frame: int
+
+
+class ParameterSmoother:
+    """One alpha-beta filter per track (module docstring)."""
+
+    def __init__(self, config: SmoothingConfig = SmoothingConfig()):
+        self.config = config
+        c = config
+        self._a_rot = np.array([c.orient_alpha] + [c.pose_alpha] * 23)[:, None]
+        self._b_rot = _beta(self._a_rot, c.beta_scale)
+        self._a_t = np.array([c.lateral_alpha, c.lateral_alpha, c.depth_alpha])
+        self._b_t = _beta(self._a_t, c.beta_scale)
+        self._states: dict[int, _State] = {}
+
+    def reset(self) -> None:
+        self._states = {}
+
+    def forget(self, track_ids) -> None:
+        for t in track_ids:
+            self._states.pop(int(t), None)
+
+    def update(self, track_id: int, frame: int, global_orient: np.ndarray, body_pose: np.ndarray,
+               transl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Filtered (global_orient (3,), body_pose (69,), transl (3,)) of a track after this frame's fit."""
+        aa = np.concatenate([np.asarray(global_orient, np.float64), np.asarray(body_pose, np.float64)]).reshape(24, 3)
+        R_fit = rotmat_from_axis_angle(aa)
+        t_fit = np.asarray(transl, np.float64)
+        c = self.config
+        s = self._states.get(int(track_id))
+        if not c.enabled:
+            return aa[0].copy(), aa[1:].reshape(-1), t_fit.copy()
+        if s is None or frame - s.frame > c.max_gap_frames + 1 or frame <= s.frame:
+            s = self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame)
+            return aa[0].copy(), aa[1:].reshape(-1), t_fit.copy()
+        steps = frame - s.frame
+        R_pred = s.R @ rotmat_from_axis_angle(s.w * steps)
+        t_pred = s.t + s.v * steps
+        r_rot = axis_angle_from_rotmat(np.swapaxes(R_pred, -1, -2) @ R_fit)        # (24, 3)
+        r_t = t_fit - t_pred
+        if np.linalg.norm(r_t) > c.reset_translation_m or np.linalg.norm(r_rot[0]) > c.reset_rotation_rad:
+            self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame)
+            return aa[0].copy(), aa[1:].reshape(-1), t_fit.copy()
+        s.R = R_pred @ rotmat_from_axis_angle(self._a_rot * r_rot)
+        s.w = s.w + self._b_rot * r_rot / steps
+        s.t = t_pred + self._a_t * r_t
+        s.v = s.v + self._b_t * r_t / steps
+        s.frame = frame
+        out = axis_angle_from_rotmat(s.R)
+        return out[0], out[1:].reshape(-1), s.t.copy()
+
+
+__all__ = ['ParameterSmoother', 'SmoothingConfig']
