@@ -212,3 +212,54 @@ def test_bad_inputs_are_rejected():
         Tracker().update([_observation(_skeleton(1), np.array([0, 0, 4.0]))], None, [])
     with pytest.raises(ValueError, match='track_timeout_s'):
         TrackerConfig(track_timeout_s=0.0)
+
+
+def test_a_pair_over_the_limit_never_unseats_a_good_match():
+    """Megamind: the woman's chain continues (cost follow_cost; her torso is out of view, no clean look)
+    while a second reading of her appears (a new follow with her box, a clean look unlike the man's);
+    the man, unseen for two frames, costs a little over the stage-1 limit against her chain. That
+    barred pair must not win the solve: before, the solver paired the man with her chain (then dropped
+    it, over the limit) and gave her id to the second reading, and her own chain started a new track
+    (her id split over two tracks)."""
+    skel, other = _skeleton(1), _skeleton(5)
+    a, b = np.array([0.0, 0.3, 4.0]), np.array([0.7, 0.3, 4.0])
+    her, him, reading = _look(0, clean=False), _look(5), _look(9)
+    tracker = Tracker(TrackerConfig())
+    up = tracker.update([_observation(skel, a, follow_id=0), _observation(skel, b, follow_id=1)], np.stack([a, b]),
+                        [her, him])
+    ids = {p.observation.follow_id: p.track_id for p in up.people}
+    for _ in range(2):                                  # the man is not seen for two frames (still a recent track)
+        up = tracker.update([_observation(skel, a, follow_id=0)], a[None], [her])
+    c = a + [0.02, 0.0, 0.0]
+    up = tracker.update([_observation(skel, a, follow_id=0), _observation(other, c, follow_id=2)], np.stack([a, c]),
+                        [her, reading])
+    costs, cfg = up.costs, TrackerConfig()                # rows: her track, his; columns: her chain, the reading
+    assert costs[0, 0] == cfg.follow_cost and costs[0, 1] < cfg.max_cost and costs[1, 1] > 2 * cfg.max_cost
+    assert cfg.max_cost < costs[1, 0] < costs[0, 0] + 2 * cfg.max_cost - costs[0, 1]   # barred, yet cheap enough
+    assert [(p.track_id, p.observation.follow_id) for p in up.people] == [(ids[0], 0)]
+    up = tracker.update([_observation(skel, a, follow_id=0)], a[None], [her])
+    assert [(p.track_id, p.observation.follow_id) for p in up.people] == [(ids[0], 0)]
+
+
+def test_assignment_is_optimal_over_the_pairs_within_the_limit():
+    """The stage assignment against brute force: the cheapest set of pairs, each within the limit,
+    where a track or a detection left unmatched costs the limit."""
+    import itertools
+
+    from onlinehmr_ros.core.hmr.people_tracker import _assign
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        T, D = rng.integers(1, 4), rng.integers(1, 4)
+        costs = rng.uniform(0.0, 1.6, (T, D))
+        limit = 0.7
+        best = (len(costs) + costs.shape[1]) * limit
+        for m in range(1, min(T, D) + 1):
+            for rows in itertools.combinations(range(T), m):
+                for cols in itertools.permutations(range(D), m):
+                    pair = costs[list(rows), list(cols)]
+                    if np.all(pair <= limit):
+                        best = min(best, pair.sum() + (T + D - 2 * m) * limit)
+        got = _assign(costs, limit)
+        assert all(costs[r, c] <= limit for r, c in got.items())
+        total = sum(costs[r, c] for r, c in got.items()) + (T + D - 2 * len(got)) * limit
+        assert total == pytest.approx(best), (costs, got)

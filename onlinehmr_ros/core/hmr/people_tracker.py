@@ -275,12 +275,18 @@ def root_distance_m(roots_a: np.ndarray, roots_b: np.ndarray, depth_weight: floa
 
 
 def _assign(costs: np.ndarray, limit: float) -> dict[int, int]:
-    """Hungarian assignment of a (T, D) cost matrix with a dustbin at ``limit``: {row: column}."""
+    """Hungarian assignment of a (T, D) cost matrix with a dustbin at ``limit``: {row: column}.
+
+    A pair costing more than ``limit`` cannot be matched at all: it is barred in the solve, not
+    only dropped afterwards (a row and a column left unmatched cost ``2 * limit``, so a barred pair
+    costing less than that would otherwise win the solve and take a good pair's row or column
+    with it, then be dropped: both people unmatched).
+    """
     T, D = costs.shape
     if T == 0 or D == 0:
         return {}
     aug = np.full((T + D, D + T), _BIG)
-    aug[:T, :D] = np.minimum(costs, _BIG)
+    aug[:T, :D] = np.where(costs <= limit, np.minimum(costs, _BIG), _BIG)
     aug[:T, D:] = np.where(np.eye(T, dtype=bool), limit, _BIG)
     aug[T:, :D] = np.where(np.eye(D, dtype=bool), limit, _BIG)
     aug[T:, D:] = 0.0

@@ -30,9 +30,18 @@ runs only to find people who are not followed yet:
 
 A new detection is a person already followed when its hip centre lies within
 ``same_person_frac`` of a followed person's body size from that person's hip
-centre. Two follows that converge on one person (the region of someone walking
-behind another slides onto the nearer one) are merged: the one whose hip centre
-jumped more since the previous frame is dropped. Each observation carries its
+centre, or when its landmarks *lie on* a followed person's: like COCO's object
+keypoint similarity, the share of the landmarks seen in both that are closer
+than ``duplicate_dist_frac`` of the smaller box height reaches
+``duplicate_overlap``. This is what a second follow on one person looks like: the
+landmark model run on a region around someone's face or chest reads a smaller
+body there and puts its face (and shoulder) landmarks on that person's own,
+while the hips, the box and the hip centre are far from the person's; another
+person, even one standing behind, half hidden (Megamind's man behind the woman),
+has landmarks of their own, elsewhere. Two follows that converge on one person
+(the region of someone walking behind another slides onto the nearer one, or a
+second follow on the same person) are merged the same way: the one whose hip
+centre jumped more since the previous frame is dropped. Each observation carries its
 ``follow_id`` (the same id frame after frame while the region chain is unbroken),
 which the tracker uses as evidence of continuity.
 
@@ -84,9 +93,18 @@ class FollowConfig:
         same_person_frac: two hip centres closer than this fraction of the body size (region side
             / 1.25 / 2, about the hip-to-head distance) are the same person.
         roi_velocity: extrapolate each region by its last centre velocity (0: where it was; 1: full).
-        part_inside_frac, part_height_frac: a person whose box lies at least ``part_inside_frac``
-            inside a followed person's box while being shorter than ``part_height_frac`` of it is a
-            part of that person (a face, a hand the landmark model read as a body): not followed.
+        duplicate_dist_frac: two people's landmarks *coincide* when closer than this fraction of the
+            smaller of their box heights.
+        duplicate_overlap: two follows (or a new person and a follow) whose coinciding landmarks are at
+            least this share of the landmarks seen in both (and at least ``min_shared_landmarks``
+            of them) are one person: the newer, or the one that jumped, is dropped.
+        min_shared_landmarks: fewest landmarks seen in both for the overlap to count.
+        part_inside_frac, part_head_frac: a person whose box lies at least ``part_inside_frac``
+            inside a followed person's box *and* whose head (nose landmark) lies on one of that
+            person's visible landmarks (closer than ``part_head_frac`` of that person's box height)
+            is a part of that person (a face, a hand the landmark model read as a body): not
+            followed. Someone standing behind a followed person, nested in their box, has a head of
+            their own, away from the front person's landmarks, and is followed.
         segmentation: also compute each person's mask (a few ms per person).
     """
 
@@ -103,8 +121,11 @@ class FollowConfig:
     max_tilt_deg: float = 60.0
     same_person_frac: float = 0.35
     roi_velocity: float = 0.5
-    part_inside_frac: float = 0.8
-    part_height_frac: float = 0.75
+    duplicate_dist_frac: float = 0.1
+    duplicate_overlap: float = 0.5
+    min_shared_landmarks: int = 5
+    part_inside_frac: float = 0.5
+    part_head_frac: float = 0.1
     segmentation: bool = False
 
     def __post_init__(self):
@@ -114,11 +135,14 @@ class FollowConfig:
             raise InputError(f'need tile_size_px >= 64 and 0 <= tile_overlap < 0.9, got {self.tile_size_px}, '
                              f'{self.tile_overlap}')
         for name in ('min_detection_score', 'min_presence', 'min_new_score', 'small_height_frac', 'roi_velocity',
-                     'part_inside_frac', 'part_height_frac'):
+                     'part_inside_frac', 'part_head_frac', 'duplicate_overlap'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f'{name} must be in [0, 1], got {getattr(self, name)}')
         if not 0.0 < self.max_tilt_deg <= 180.0 or self.same_person_frac <= 0.0:
             raise InputError('need 0 < max_tilt_deg <= 180 and same_person_frac > 0')
+        if self.duplicate_dist_frac <= 0.0 or self.min_shared_landmarks < 1:
+            raise InputError(f'need duplicate_dist_frac > 0 and min_shared_landmarks >= 1, got '
+                             f'{self.duplicate_dist_frac}, {self.min_shared_landmarks}')
 
 
 #: most people one backend follows (the cost grows by one landmark call per person)
@@ -151,6 +175,33 @@ def box_inside_fraction(box_px: np.ndarray, container_px: np.ndarray) -> float:
     area = max(0.0, float(box_px[2] - box_px[0])) * max(0.0, float(box_px[3] - box_px[1]))
     inter = max(0.0, float(x1 - x0)) * max(0.0, float(y1 - y0))
     return inter / area if area > 0 else 0.0
+
+
+def landmark_overlap(a: PersonObservation, b: PersonObservation, dist_frac: float, min_shared: int = 5,
+                     min_visibility: float = 0.5) -> float:
+    """Share of the landmarks seen in both ``a`` and ``b`` (visibility >= ``min_visibility``) that lie
+    closer than ``dist_frac`` of the smaller box height: 1 when one person's landmarks lie on the
+    other's, 0 for two people side by side (and 0 when fewer than ``min_shared`` are seen in both)."""
+    seen = (a.visibility >= min_visibility) & (b.visibility >= min_visibility)
+    seen &= np.all(np.isfinite(a.landmarks_px), axis=1) & np.all(np.isfinite(b.landmarks_px), axis=1)
+    if int(seen.sum()) < max(1, min_shared):
+        return 0.0
+    scale = min(a.box_height_px, b.box_height_px)
+    if not scale > 0:
+        return 0.0
+    gaps = np.linalg.norm(a.landmarks_px[seen] - b.landmarks_px[seen], axis=1)
+    return float(np.mean(gaps < dist_frac * scale))
+
+
+def head_on_landmarks(obs: PersonObservation, other: PersonObservation, dist_frac: float,
+                      min_visibility: float = 0.5) -> bool:
+    """``obs``'s nose lies closer than ``dist_frac`` of ``other``'s box height to one of ``other``'s
+    visible landmarks (its face, a hand: what a reading of a body part looks like)."""
+    seen = (other.visibility >= min_visibility) & np.all(np.isfinite(other.landmarks_px), axis=1)
+    if not seen.any() or not np.all(np.isfinite(obs.landmarks_px[0])):
+        return False
+    gaps = np.linalg.norm(other.landmarks_px[seen] - obs.landmarks_px[0], axis=1)
+    return bool(gaps.min() < dist_frac * other.box_height_px)
 
 
 def hip_centre_px(observation: PersonObservation) -> np.ndarray:
@@ -297,7 +348,8 @@ class FollowingPoseBackend(PoseBackend):
             res = self._landmarker.landmarks(img, roi)
             if res is None or res.observation.score < c.min_new_score or not self._plausible(res.observation, W, H):
                 continue
-            if self._is_followed(hip_centre_px(res.observation)) or self._part_of_followed(res.observation):
+            if self._is_followed(hip_centre_px(res.observation)) or self._part_of_followed(res.observation) \
+                    or self._lies_on_followed(res.observation):
                 continue
             self._follows.append(_Follow(self._next_id, res.roi_next, res.observation))
             self._next_id += 1
@@ -327,14 +379,23 @@ class FollowingPoseBackend(PoseBackend):
         return any(np.linalg.norm(hip_centre_px(f.observation) - centre_px) < c.same_person_frac * f.body_size_px
                    for f in self._follows)
 
+    def _duplicates(self, a: PersonObservation, b: PersonObservation) -> bool:
+        c = self.config
+        return landmark_overlap(a, b, c.duplicate_dist_frac, c.min_shared_landmarks) >= c.duplicate_overlap
+
+    def _lies_on_followed(self, obs: PersonObservation) -> bool:
+        """``obs``'s landmarks lie on a followed person's (a second reading of someone followed)."""
+        return any(self._duplicates(obs, f.observation) for f in self._follows)
+
     def _part_of_followed(self, obs: PersonObservation, follows: list[_Follow] | None = None) -> bool:
-        """``obs``'s box lies mostly inside a followed person's much taller box (FollowConfig)."""
+        """``obs``'s box lies mostly inside a followed person's box and its head on that person's
+        landmarks (FollowConfig)."""
         c = self.config
         for f in self._follows if follows is None else follows:
             if f.observation is obs:
                 continue
             if box_inside_fraction(obs.bbox_px, f.observation.bbox_px) >= c.part_inside_frac and \
-                    obs.box_height_px < c.part_height_frac * f.observation.box_height_px:
+                    head_on_landmarks(obs, f.observation, c.part_head_frac):
                 return True
         return False
 
@@ -349,7 +410,7 @@ class FollowingPoseBackend(PoseBackend):
                     continue
                 size = min(a.body_size_px, b.body_size_px)
                 gap = float(np.mean(np.linalg.norm(a.observation.landmarks_px - b.observation.landmarks_px, axis=1)))
-                if gap >= c.same_person_frac * size:
+                if gap >= c.same_person_frac * size and not self._duplicates(a.observation, b.observation):
                     continue
                 ca, cb = hip_centre_px(a.observation), hip_centre_px(b.observation)
                 jump_a = np.linalg.norm(ca - previous_centres.get(a.follow_id, ca))
