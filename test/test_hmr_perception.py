@@ -350,7 +350,7 @@ def test_a_part_of_a_followed_person_is_not_a_new_person():
     hidden = PersonObservation(front.landmarks_px, np.zeros(33), front.landmarks_3d_m, None, front.bbox_px, 0.9)
     assert not head_on_landmarks(on_hand, hidden, 0.1)          # only landmarks seen count
     cfg = FollowConfig()
-    assert cfg.part_inside_frac == 0.5 and cfg.part_head_frac == 0.1
+    assert cfg.part_inside_frac == 0.8 and cfg.part_head_frac == 0.1
     with pytest.raises(InputError):
         FollowConfig(part_inside_frac=1.5)
     with pytest.raises(InputError):

@@ -124,7 +124,7 @@ class FollowConfig:
     duplicate_dist_frac: float = 0.1
     duplicate_overlap: float = 0.5
     min_shared_landmarks: int = 5
-    part_inside_frac: float = 0.5
+    part_inside_frac: float = 0.8
     part_head_frac: float = 0.1
     segmentation: bool = False
 
