@@ -80,8 +80,9 @@ class FusionNode(Node):
         self.subs = Subscriptions.with_parameters(self, p)
         humans_sub = self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_humans, 10)
         pose_sub = self.subs.create(CameraPoseState, 'slam/camera_pose_state', self._on_pose, 10)
-        # what a restarted publisher means here (/diagnostics; no re-anchoring: a new SLAM's world is its own)
-        self.restart_notes = {pose_sub.topic_name: 'a new SLAM: its poses, and the people, are in a new world frame',
+        # what a restarted publisher means here (/diagnostics; a restarted slam may resume its world: resume.file)
+        self.restart_notes = {pose_sub.topic_name: 'a new SLAM: a new world frame unless it resumed the old one '
+                                                    "(slam's resume.file and its diagnostics)",
                               humans_sub.topic_name: 'a new tracker: track ids start again'}
         self.pose_topic = pose_sub.topic_name
         self.published = 0
