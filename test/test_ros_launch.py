@@ -133,8 +133,12 @@ def test_ros2_launch_on_a_short_video(tmp_path):
         # -- nothing lost between the processes (lockstep replay)
         counts = {t: listener.count(t) for t in ('human/soft_mask', 'human/camera_humans', 'slam/camera_pose',
                                                  'human/world_humans', 'human/world_mesh')}
-        assert all(counts[t] == frames for t in ('human/soft_mask', 'human/camera_humans', 'slam/camera_pose')), \
+        # every image gave a pose, so slam got every image with its mask (use_soft_mask: an image without its
+        # mask is skipped); this listener is one more subscriber of the 1.5 MB masks and may fall behind
+        # their publisher's history on a loaded machine, so its own mask count is only bounded
+        assert all(counts[t] == frames for t in ('human/camera_humans', 'slam/camera_pose')), \
             f'{frames} images -> {counts}'
+        assert 0 < counts['human/soft_mask'] <= frames, counts
         # every image reaches the world exactly once: camera_source's first image waited for the connections
         # between the nodes (wait_for_graph), so fusion hears slam and hmr from the first image on
         def stamps(topic):
@@ -235,7 +239,9 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
             assert len(world_stamps) == len(set(world_stamps)) == frames, \
                 f'{ns}: {len(world_stamps)} world outputs for {len(set(world_stamps))} of {frames} images; ' \
                 f'redelivered samples {li.redelivered}'
-            assert li.count('human/soft_mask') == frames, f'{ns}: masks of the other camera arrived'
+            # no mask of the other camera (sizes and frame ids below); the listener may miss some of the 1.5 MB
+            # masks under load (one more subscriber), the world outputs above show that none was lost in the graph
+            assert 0 < li.count('human/soft_mask') <= frames, f'{ns}: masks of the other camera arrived'
             from rclpy.serialization import deserialize_message
             from sensor_msgs.msg import Image
             for raw in li.got['human/soft_mask']:
