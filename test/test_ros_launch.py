@@ -210,6 +210,7 @@ def test_ros2_launch_on_a_short_video(tmp_path):
             log = _stop_and_check_clean(launched, expected_nodes=5)
             print(f'\nros2 launch: {frames} frames, graph up to last world output {run_s:.1f} s')
         launched.kill()
+        ros2(env, 'daemon', 'stop', check=False)      # `ros2 topic echo` started one in this domain
     assert 'hand-held camera' in log               # REP-105: nobody else owns the camera frame
 
 
