@@ -22,6 +22,7 @@ def main(argv=None) -> int:
         ('bench.bench_marker_cdr', ['--json', f'{args.out}/marker_cdr.json']),
         ('bench.bench_body_model', []),
         ('bench.bench_fusion', []),
+        ('bench.bench_soft_mask', ['--repeats', '10' if args.quick else '30']),
         ('bench.bench_pipeline', ['--frames', frames, '--out', args.out]),
         ('bench.bench_hmr', ['--frames', '270']),
         ('bench.bench_slam', []),

@@ -26,9 +26,10 @@ from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, Subscriptions
 from onlinehmr_ros.ros.run import run_node
 
 #: settings the running stage reads at every image (the rest build the segmenter at start-up)
-LIVE = ('segmentation.threshold', 'soft_mask.kernel_size_px', 'soft_mask.iterations', 'soft_mask.sigma_px')
+LIVE = ('segmentation.threshold', 'soft_mask.kernel_size_px', 'soft_mask.iterations', 'soft_mask.sigma_px',
+        'soft_mask.blur_scale')
 RANGES = {'segmentation.threshold': (0.01, 0.99), 'soft_mask.kernel_size_px': (1, 255),
-          'soft_mask.iterations': (0, 50), 'soft_mask.sigma_px': (0.0, 200.0)}
+          'soft_mask.iterations': (0, 50), 'soft_mask.sigma_px': (0.0, 200.0), 'soft_mask.blur_scale': (0.05, 1.0)}
 
 
 class MaskNode(Node):
