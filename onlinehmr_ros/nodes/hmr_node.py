@@ -87,15 +87,16 @@ class HmrNode(Node):
     def _report(self) -> None:
         cam = self.camera
         if not cam.frames:
-            self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images',
-                                     {'rejected_images': cam.rejected})
+            self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images' +
+                                     ''.join(f'; {n}' for n in cam.incidents.pending()),
+                                     {'rejected_images': cam.rejected, **cam.incidents.values()})
             return
         stale, liveness = self.subs.health()
         values = {'frames': cam.frames, 'people_tracked': self.people, 'rejected_images': cam.rejected,
-                  'intrinsics': cam.source, **self.incidents.values(), **self.subs.loss_values(), **liveness}
+                  'intrinsics': cam.source, **self.incidents.values(), **cam.incidents.values(), **self.subs.loss_values(), **liveness}
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         lost = self.subs.lost
-        new = self.incidents.pending()
+        new = self.incidents.pending() + cam.incidents.pending()
         self.diagnostics.publish(WARN if lost or stale or new else OK, f'{self.people} people' +
                                  (f' ({lost} messages lost before this node)' if lost else '') +
                                  (f'; {stale}' if stale else '') + ''.join(f'; {n}' for n in new), values)

@@ -155,7 +155,9 @@ class SlamNode(Node):
 
     # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order (core.fusion.sync.ImageJoin)
     def _on_image(self, msg: Image) -> None:
-        self._run(self.join.add_image(convert.stamp_to_ns(msg.header.stamp), msg))
+        stamp = convert.stamp_to_ns(msg.header.stamp)
+        if self.camera.admit(stamp):              # duplicates and late images refused before the join
+            self._run(self.join.add_image(stamp, msg))
 
     def _on_mask(self, msg: Image) -> None:
         self._run(self.join.add_mask(convert.stamp_to_ns(msg.header.stamp), msg))
@@ -180,7 +182,7 @@ class SlamNode(Node):
             self._publish(pose, image.header.frame_id, 0.0, 0, None)
 
     def _process(self, image: Image, mask: Image | None, humans: HumansFrame | None) -> None:
-        frame = self.camera.frame(image)
+        frame = self.camera.frame(image, check_order=False)
         if frame is None:
             return
         soft = None if mask is None else convert.image_to_array(mask)
@@ -225,13 +227,14 @@ class SlamNode(Node):
         d = self.last
         stale, liveness = self.subs.health()
         if d is None:
-            self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else ''),
-                                     {'rejected_images': self.camera.rejected,
+            self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else '') +
+                                     ''.join(f'; {n}' for n in self.camera.incidents.pending()),
+                                     {'rejected_images': self.camera.rejected, **self.camera.incidents.values(),
                                       'images_without_mask': self.join.images_without_mask, **self.subs.loss_values()})
             return
         tf_problem = self.camera_tf.plan is not None and self.camera_tf.plan.problem
         level = OK if d.tracking else (ERROR if d.state == 'held' else WARN)
-        new = self.incidents.pending()
+        new = self.incidents.pending() + self.camera.incidents.pending()
         if level == OK and (tf_problem or self.subs.lost or stale or self.resume_error or new):
             level = WARN
         self.diagnostics.publish(level, d.status + ('; resume state not saved' if self.resume_error else '') +
@@ -248,7 +251,8 @@ class SlamNode(Node):
             'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
             'world_resumed': self.branch.resumed, 'resume': self.resume_error or self.resume_note,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
-            **self.incidents.values(), **self.camera_tf.diagnostics_values(), **self.subs.loss_values(), **liveness})
+            **self.incidents.values(), **self.camera.incidents.values(), **self.camera_tf.diagnostics_values(),
+            **self.subs.loss_values(), **liveness})
 
 
     def _save_resume_state(self) -> None:

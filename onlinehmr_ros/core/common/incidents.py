@@ -12,15 +12,28 @@ from __future__ import annotations
 class IncidentLog:
     """Running counts and the newest reason of each kind of incident."""
 
-    def __init__(self):
+    def __init__(self, log_every_s: float = 10.0):
+        self.log_every_s = log_every_s
         self.counts: dict[str, int] = {}
         self.last_reason: dict[str, str] = {}
         self._reported: dict[str, int] = {}
+        self._logged_s: dict[str, float] = {}
 
-    def record(self, kind: str, reason: str) -> None:
-        """One incident of ``kind`` (a short key, e.g. ``'orientation_fallback'``) because of ``reason``."""
+    def record(self, kind: str, reason: str, now_s: float | None = None) -> bool:
+        """One incident of ``kind`` (a short key, e.g. ``'orientation_fallback'``) because of ``reason``.
+
+        Returns:
+            whether to log it now: the first of its kind, or the first after ``log_every_s`` seconds
+            of ``now_s`` (any monotonic clock; None: only the first is logged) since the last logged one
+            of its kind. A burst of bad messages is one log line per kind, not one per message.
+        """
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self.last_reason[kind] = reason
+        last = self._logged_s.get(kind)
+        if last is None or (now_s is not None and now_s - last >= self.log_every_s):
+            self._logged_s[kind] = now_s if now_s is not None else 0.0
+            return True
+        return False
 
     def total(self, kind: str | None = None) -> int:
         """Incidents of ``kind`` (all kinds when None) since the start."""

@@ -209,6 +209,7 @@ class MonocularSlam:
         self._reset_map()
         self.segment = 0
         self._count = -1                     # frames processed (own counter: Frame.index may not be set)
+        self._size: tuple[int, int] | None = None   # image size of the current map
 
     # ------------------------------------------------------------------ state
     def _reset_map(self) -> None:
@@ -241,10 +242,22 @@ class MonocularSlam:
         """
         t0 = time.perf_counter()
         self._count += 1
+        self._info = dict(n_matches=0, n_inliers=0, kf=False, ba=False, incidents=[])
+        size = (frame.width_px, frame.height_px)
+        if self._size is not None and size != self._size and (self.keyframes or self._init_ref is not None):
+            # a map (and its keypoints, focal length in pixels) at another resolution cannot be tracked
+            what = f'map dropped, a new one starts (segment {self.segment + 1})' if self.keyframes else \
+                'initialisation restarts at the new size'
+            self._info['incidents'].append(('resolution_change', f'image size changed from {self._size[0]}x'
+                                            f'{self._size[1]} to {size[0]}x{size[1]}: {what}'))
+            if self.keyframes:
+                self._start_new_segment()
+            else:
+                self._reset_map()
+        self._size = size
         feats = self.extractor.extract(frame, soft_mask)
         t_feat = (time.perf_counter() - t0) * 1e3
         K = frame.intrinsics.K
-        self._info = dict(n_matches=0, n_inliers=0, kf=False, ba=False, incidents=[])
         if len(feats) < self.config.min_features:
             reason = f'too few usable features ({len(feats)} < {self.config.min_features}'
             if feats.masked_fraction > 0.0:
