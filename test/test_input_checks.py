@@ -53,16 +53,17 @@ def test_image_stream_check_reports_a_resolution_change_once_and_keeps_size_on_r
 
 
 def test_stamp_pairer_keeps_pairing_after_both_streams_loop():
-    """A bag played twice: stamps 10..10.9 s, then 10..10.9 s again. Every pair of the second pass is made."""
+    """A 3 s bag played twice. Every pair of the second pass is made (before: the second pass was dropped until
+    its stamps came within max_wait of the first pass's newest one - 25 of its 30 pairs)."""
     p = StampPairer(max_wait_ns=S // 2, max_queue=64)
     pairs = []
     for loop in range(2):
-        for k in range(10):
+        for k in range(30):
             s = 10 * S + k * S // 10
             pairs += p.add_left(s, ('humans', loop, k))
             pairs += p.add_right(s, ('pose', loop, k))
-    assert len(pairs) == 20 and p.stats.clock_restarts == 1
-    assert [a[2] for _, a, _ in pairs[10:]] == list(range(10)) and all(a[1] == 1 for _, a, _ in pairs[10:])
+    assert len(pairs) == 60 and p.stats.clock_restarts == 1
+    assert [a[2] for _, a, _ in pairs[30:]] == list(range(30)) and all(a[1] == 1 for _, a, _ in pairs[30:])
 
 
 def test_stamp_pairer_restarts_only_when_both_streams_went_back():
@@ -113,3 +114,13 @@ def test_slam_restarts_its_initialisation_on_a_resolution_change():
     assert r1.T_map_cam is None and r1.segment == 0                  # no map yet: initialisation restarts
     assert slam._init_ref is None or slam._init_ref[1].keypoints_px[:, 0].max() < 160
     assert slam.process(frame(160, 120, 2)).incidents == ()
+
+
+def test_a_soft_mask_that_does_not_fit_its_image_is_not_used():
+    from onlinehmr_ros.core.common.input_checks import check_soft_mask
+    assert check_soft_mask(np.zeros((48, 64), np.float32), 64, 48).accept
+    for mask, why in ((np.zeros((24, 32), np.float32), '32x24 but the image is 64x48'),
+                      (np.full((48, 64), np.nan, np.float32), 'NaN'), (None, 'missing')):
+        v = check_soft_mask(mask, 64, 48)
+        assert not v.accept and v.kind == 'mask_unusable' and why in v.reason and 'without a mask' in v.reason
+    assert 'too short' in check_soft_mask(None, 64, 48, 'image data too short').reason

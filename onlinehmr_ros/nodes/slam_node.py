@@ -43,6 +43,7 @@ from std_msgs.msg import Float64
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
 from onlinehmr_ros.core.common.incidents import IncidentLog
+from onlinehmr_ros.core.common.input_checks import check_soft_mask
 from onlinehmr_ros.core.common.tf_tree import POSE_SOURCES, TF_MODES, TfCameraPoses, TfFrames, namespaced_frame
 from onlinehmr_ros.core.fusion.sync import ImageJoin
 from onlinehmr_ros.core.common.errors import InputError
@@ -185,7 +186,16 @@ class SlamNode(Node):
         frame = self.camera.frame(image, check_order=False)
         if frame is None:
             return
-        soft = None if mask is None else convert.image_to_array(mask)
+        soft = None
+        if mask is not None:
+            try:
+                soft, v = convert.image_to_array(mask), None
+            except convert.ConversionError as exc:
+                soft, v = None, check_soft_mask(None, frame.width_px, frame.height_px, str(exc))
+            v = v or check_soft_mask(soft, frame.width_px, frame.height_px)
+            if not v.accept:
+                self.camera.report(v.kind, v.reason)
+                soft = None
         out = self.branch.process(frame, soft, humans)
         self.last = d = out.diagnostics
         for kind, reason in d.incidents:

@@ -45,7 +45,8 @@ class CameraInput:
         self.incidents = IncidentLog()
         self.check = ImageStreamCheck()
 
-    def _incident(self, kind: str, reason: str, error: bool = False) -> None:
+    def report(self, kind: str, reason: str, error: bool = False) -> None:
+        """Count an incident of ``kind`` and log it (once per kind per ``incidents.log_every_s``)."""
         if self.incidents.record(kind, reason, time.monotonic()):
             line = f'{reason} [{kind}: counted on /diagnostics, logged once per {self.incidents.log_every_s:g} s]'
             if error:     # (one call site per severity: rclpy refuses to change a call site's severity)
@@ -58,14 +59,14 @@ class CameraInput:
             self.intrinsics = convert.camera_info_to_intrinsics(msg)
         except convert.ConversionError as exc:
             kept = 'keeping the previous CameraInfo' if self.intrinsics is not None else f'using hfov_deg={self.hfov_deg}'
-            self._incident('camera_info_invalid', f'{exc}; {kept}')
+            self.report('camera_info_invalid', f'{exc}; {kept}')
 
     def admit(self, stamp_ns: int) -> bool:
         """Check the stamp order of an image when it arrives (a node that joins images before decoding them);
         then call :meth:`frame` with ``check_order=False``."""
         v = self.check.order.check(stamp_ns)
         if v.kind:
-            self._incident(v.kind, v.reason)
+            self.report(v.kind, v.reason)
         if not v.accept:
             self.rejected += 1
         return v.accept
@@ -76,13 +77,13 @@ class CameraInput:
             rgb = convert.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else convert.image_to_rgb(msg)
         except convert.ConversionError as exc:
             self.rejected += 1
-            self._incident('image_undecodable', str(exc), error=True)
+            self.report('image_undecodable', str(exc), error=True)
             return None
         h, w = rgb.shape[:2]
         stamp_ns = convert.stamp_to_ns(msg.header.stamp)
         v = self.check.check(stamp_ns if check_order else None, w, h)
         if v.kind:
-            self._incident(v.kind, v.reason)
+            self.report(v.kind, v.reason)
         if not v.accept:
             self.rejected += 1
             return None

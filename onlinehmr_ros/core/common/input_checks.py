@@ -15,6 +15,8 @@ what to do). Nothing here raises into a node's executor.
   late image would repeat or reorder outputs. A jump back by more than ``restart_back_s`` is a
   restart of the stream's clock (a bag played in a loop, a simulator reset): taken, reported, and
   the order starts again from it.
+* :func:`check_soft_mask`: a soft mask that does not fit its image (size, NaN) is not used: the
+  image goes on without it (nothing else of it is lost).
 * :class:`ImageStreamCheck`: size, then stamp order, then a resolution change (taken, reported: a
   camera may change mode; the intrinsics then come from the field of view until a CameraInfo of
   the new size arrives, and the SLAM starts a new map).
@@ -73,6 +75,24 @@ def intrinsics_from_calibration(K, width: int, height: int) -> CameraIntrinsics:
     if int(width) <= 0 or int(height) <= 0:
         raise InputError(f'CameraInfo size is {int(width)}x{int(height)}; a calibration must give the image size')
     return CameraIntrinsics(K, int(width), int(height))
+
+
+def check_soft_mask(mask: np.ndarray | None, width: int, height: int, decode_error: str = '') -> Verdict:
+    """A decoded soft mask (None with ``decode_error`` when it did not decode) for a ``width`` x ``height`` image.
+
+    Returns ``accept`` False with kind ``'mask_unusable'`` when it cannot be used (the image then goes on
+    without a mask), OK otherwise.
+    """
+    if mask is None:
+        why = decode_error or 'missing'
+    elif mask.ndim != 2 or mask.shape != (height, width):
+        why = f'is {mask.shape[1] if mask.ndim > 1 else "?"}x{mask.shape[0]} but the image is {width}x{height}'
+    elif not np.all(np.isfinite(mask)):
+        why = 'has NaN or infinite values'
+    else:
+        return OK
+    return Verdict(False, 'mask_unusable', f'soft mask {why}: this image goes on without a mask (its people are '
+                   'not masked out of the SLAM features)')
 
 
 class StampOrder:
