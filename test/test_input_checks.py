@@ -39,6 +39,11 @@ def test_stamp_order_refuses_duplicates_and_late_messages_and_takes_a_restart():
                      (True, ''), (False, 'out_of_order_stamp'),          # < 1 s back: late, not a restart
                      (True, 'stamp_jump_back'), (True, ''), (False, 'duplicate_stamp')]
     assert order.newest_ns == 2 * S + 10
+    # a loop shorter than restart_back_s: the third late stamp in a row is taken as the restart
+    short = StampOrder('image', restart_back_s=1.0, restart_after_late=3)
+    stamps = [k * S // 10 for k in range(5)] * 2                         # a 0.5 s clip played twice
+    assert [(v.accept, v.kind) for v in map(short.check, stamps)][5:] == [
+        (False, 'out_of_order_stamp'), (False, 'out_of_order_stamp'), (True, 'stamp_jump_back'), (True, ''), (True, '')]
 
 
 def test_image_stream_check_reports_a_resolution_change_once_and_keeps_size_on_refusals():

@@ -12,7 +12,8 @@ what to do). Nothing here raises into a node's executor.
   field-of-view assumption).
 * :class:`StampOrder`: per stream, a message with the stamp of the previous one (duplicate) or an
   older one (out of order) is refused: every stage is causal and stamp-joined, so a repeated or
-  late image would repeat or reorder outputs. A jump back by more than ``restart_back_s`` is a
+  late image would repeat or reorder outputs. A jump back by more than ``restart_back_s``, or
+  ``restart_after_late`` late messages in a row (a loop shorter than ``restart_back_s``), is a
   restart of the stream's clock (a bag played in a loop, a simulator reset): taken, reported, and
   the order starts again from it.
 * :func:`check_soft_mask`: a soft mask that does not fit its image (size, NaN) is not used: the
@@ -101,30 +102,37 @@ class StampOrder:
     Args:
         name: the stream, for the reasons ('image', 'camera humans', ...).
         restart_back_s: a stamp more than this before the newest one is a restart of the clock.
+        restart_after_late: this many late messages in a row are a restart too (the last one is taken).
     """
 
-    def __init__(self, name: str = 'image', restart_back_s: float = RESTART_BACK_S):
-        if restart_back_s <= 0:
-            raise InputError(f'restart_back_s must be > 0, got {restart_back_s}')
+    def __init__(self, name: str = 'image', restart_back_s: float = RESTART_BACK_S, restart_after_late: int = 3):
+        if restart_back_s <= 0 or restart_after_late < 1:
+            raise InputError(f'need restart_back_s > 0 and restart_after_late >= 1, got {restart_back_s}, '
+                             f'{restart_after_late}')
         self.name = name
         self.restart_back_ns = int(restart_back_s * 1e9)
+        self.restart_after_late = int(restart_after_late)
         self.newest_ns: int | None = None
+        self._late_run = 0
 
     def check(self, stamp_ns: int) -> Verdict:
         stamp_ns = int(stamp_ns)
         last = self.newest_ns
         if last is None or stamp_ns > last:
             self.newest_ns = stamp_ns
+            self._late_run = 0
             return OK
         if stamp_ns == last:
             return Verdict(False, 'duplicate_stamp', f'{self.name} with the stamp of the previous one '
                            f'({stamp_ns} ns) refused: a repeated message would repeat the outputs; check for two '
-                           'publishers on the topic')
+                           'publishers on the topic, or a driver that does not stamp its images')
         back_s = (last - stamp_ns) * 1e-9
-        if last - stamp_ns <= self.restart_back_ns:
+        self._late_run += 1
+        if last - stamp_ns <= self.restart_back_ns and self._late_run < self.restart_after_late:
             return Verdict(False, 'out_of_order_stamp', f'{self.name} stamped {back_s:.3f} s before the newest '
                            'one refused (late or reordered; the stages are causal)')
         self.newest_ns = stamp_ns
+        self._late_run = 0
         return Verdict(True, 'stamp_jump_back', f'{self.name} stamps jumped back by {back_s:.1f} s (a bag played '
                        'in a loop, a clock reset?): taken as a restart of the stream', restart=True)
 
