@@ -115,7 +115,8 @@ def test_slam_restarts_its_initialisation_on_a_resolution_change():
     r0 = slam.process(frame(320, 240, 0))
     assert r0.incidents == () and slam._init_ref is not None
     r1 = slam.process(frame(160, 120, 1))
-    assert [k for k, _ in r1.incidents] == ['resolution_change'] and '320x240 to 160x120' in r1.incidents[0][1]
+    assert [k for k, _ in r1.incidents] == ['slam_restart_resolution_change']
+    assert '320x240 to 160x120' in r1.incidents[0][1]
     assert r1.T_map_cam is None and r1.segment == 0                  # no map yet: initialisation restarts
     assert slam._init_ref is None or slam._init_ref[1].keypoints_px[:, 0].max() < 160
     assert slam.process(frame(160, 120, 2)).incidents == ()

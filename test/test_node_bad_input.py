@@ -107,7 +107,8 @@ def test_hmr_node_survives_a_burst_of_bad_input_and_counts_it(rclpy_context):
     assert status is not None, 'no /diagnostics with the counters'
     assert v['rejected_images'] == str(len(bad))
     assert (v['image_undecodable'], v['image_too_small'], v['duplicate_stamp'], v['out_of_order_stamp'],
-            v['camera_info_invalid'], v['resolution_change'], v['stamp_jump_back']) == ('3', '2', '1', '1', '3', '1', '1')
+            v['camera_info_invalid'], v['resolution_change'], v['stamp_jump_back']) == \
+        ('3', '2', '1', '1', '3', '1', '1')
     assert status.level == bytes([1])                                  # WARN, naming what happened
     assert 'stamp_jump_back' in status.message or 'resolution_change' in status.message \
         or any('stamp_jump_back' in s.message for d in diags for s in d.status)

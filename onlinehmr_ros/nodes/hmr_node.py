@@ -93,7 +93,8 @@ class HmrNode(Node):
             return
         stale, liveness = self.subs.health()
         values = {'frames': cam.frames, 'people_tracked': self.people, 'rejected_images': cam.rejected,
-                  'intrinsics': cam.source, **self.incidents.values(), **cam.incidents.values(), **self.subs.loss_values(), **liveness}
+                  'intrinsics': cam.source, **self.incidents.values(), **cam.incidents.values(),
+                  **self.subs.loss_values(), **liveness}
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         lost = self.subs.lost
         new = self.incidents.pending() + cam.incidents.pending()

@@ -58,7 +58,8 @@ class CameraInput:
         try:
             self.intrinsics = convert.camera_info_to_intrinsics(msg)
         except convert.ConversionError as exc:
-            kept = 'keeping the previous CameraInfo' if self.intrinsics is not None else f'using hfov_deg={self.hfov_deg}'
+            kept = ('keeping the previous CameraInfo' if self.intrinsics is not None
+                    else f'using hfov_deg={self.hfov_deg}')
             self.report('camera_info_invalid', f'{exc}; {kept}')
 
     def admit(self, stamp_ns: int) -> bool:

@@ -248,8 +248,8 @@ class MonocularSlam:
             # a map (and its keypoints, focal length in pixels) at another resolution cannot be tracked
             what = f'map dropped, a new one starts (segment {self.segment + 1})' if self.keyframes else \
                 'initialisation restarts at the new size'
-            self._info['incidents'].append(('resolution_change', f'image size changed from {self._size[0]}x'
-                                            f'{self._size[1]} to {size[0]}x{size[1]}: {what}'))
+            self._info['incidents'].append(('slam_restart_resolution_change', f'image size changed from '
+                                            f'{self._size[0]}x{self._size[1]} to {size[0]}x{size[1]}: {what}'))
             if self.keyframes:
                 self._start_new_segment()
             else:
