@@ -112,3 +112,64 @@ def test_hmr_node_survives_a_burst_of_bad_input_and_counts_it(rclpy_context):
     assert status.level == bytes([1])                                  # WARN, naming what happened
     assert 'stamp_jump_back' in status.message or 'resolution_change' in status.message \
         or any('stamp_jump_back' in s.message for d in diags for s in d.status)
+
+
+def test_fusion_node_refuses_repeated_and_late_stamps_and_goes_on_after_a_bag_loop(rclpy_context):
+    from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
+    from onlinehmr_ros.nodes.fusion_node import FusionNode
+    node = FusionNode(context=rclpy_context)
+    probe = rclpy.create_node('probe', context=rclpy_context)
+    out, diags = [], []
+    probe.create_subscription(HumanMeshArray, '/human/world_humans', out.append, 50)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 50)
+    from onlinehmr_ros.msg import CameraPoseState
+    hum_pub = probe.create_publisher(HumanMeshArray, '/human/camera_humans', 10)
+    pose_pub = probe.create_publisher(CameraPoseState, '/slam/camera_pose_state', 10)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    _spin(ex, lambda: hum_pub.get_subscription_count() > 0 and pose_pub.get_subscription_count() > 0, 10)
+    f32 = np.float32
+    joints = (np.zeros((24, 3)) + [0.0, 0.0, 3.0]).astype(f32)
+    person = HumanState(1, 'open', np.zeros(10, f32), np.zeros(3, f32), np.zeros(69, f32), np.zeros(3, f32), joints,
+                        np.ones(24, f32), np.zeros((0, 3), f32), joints[:17].copy())
+
+    def humans(stamp):
+        return convert.humans_to_msg(HumansFrame(stamp, 'cam', (person,)), [np.array([0, 0, 0, 1.0])])
+
+    def pose(stamp):
+        return convert.camera_pose_to_state_msg(CameraPose(stamp, np.array([1.0, 0, 0, 0]), np.zeros(3)), 'world',
+                                                'cam')
+
+    def send(msgs, expect_out):
+        for pub, m in msgs:
+            pub.publish(m)
+            _spin(ex, lambda: False, 0.05)
+        _spin(ex, lambda: len(out) >= expect_out, 10)
+
+    good = []
+    for k in range(4):                                                  # the first pass of a bag
+        good.append(100 * S + k * S // 10)
+        send([(hum_pub, humans(good[-1])), (pose_pub, pose(good[-1]))], len(good))
+    last = good[-1]
+    send([(hum_pub, humans(last)), (pose_pub, pose(last)),             # repeated
+          (hum_pub, humans(last - S // 10))], len(good))                 # late
+    for k in range(4):                                                  # the bag looped: 100 s back
+        good.append(S + k * S // 10)
+        send([(hum_pub, humans(good[-1])), (pose_pub, pose(good[-1]))], len(good))
+    _spin(ex, lambda: False, 0.3)
+    assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good  # each image once, the loop included
+
+    def values():
+        for d in reversed(diags):
+            for s in d.status:
+                if s.name.startswith('fusion') and any(kv.key == 'pose_stamp_jump_back' for kv in s.values):
+                    return {kv.key: kv.value for kv in s.values}
+        return {}
+    _spin(ex, lambda: bool(values()), 5)
+    v = values()
+    ex.shutdown()
+    node.destroy_node()
+    probe.destroy_node()
+    assert (v['humans_duplicate_stamp'], v['pose_duplicate_stamp'], v['humans_out_of_order_stamp'],
+            v['humans_stamp_jump_back'], v['pose_stamp_jump_back'], v['clock_restarts']) == ('1',) * 6
