@@ -173,3 +173,53 @@ def test_fusion_node_refuses_repeated_and_late_stamps_and_goes_on_after_a_bag_lo
     probe.destroy_node()
     assert (v['humans_duplicate_stamp'], v['pose_duplicate_stamp'], v['humans_out_of_order_stamp'],
             v['humans_stamp_jump_back'], v['pose_stamp_jump_back'], v['clock_restarts']) == ('1',) * 6
+
+
+def test_slam_node_checks_stamps_before_joining_and_goes_on_without_an_unusable_mask(rclpy_context):
+    from rclpy.parameter import Parameter
+
+    from onlinehmr_ros.msg import CameraPoseState
+    from onlinehmr_ros.nodes.slam_node import SlamNode
+    node = SlamNode(context=rclpy_context, parameter_overrides=[Parameter('wait_for_humans', value=False)])
+    probe = rclpy.create_node('probe', context=rclpy_context)
+    out, diags = [], []
+    probe.create_subscription(CameraPoseState, '/slam/camera_pose_state', out.append, 50)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 50)
+    img_pub = probe.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
+    mask_pub = probe.create_publisher(Image, '/human/soft_mask', IMAGE_PUBLISHER_QOS)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    _spin(ex, lambda: img_pub.get_subscription_count() > 0 and mask_pub.get_subscription_count() > 0, 10)
+    rng = np.random.default_rng(0)
+    mask = np.zeros((48, 64), np.float32)
+
+    def send(stamp, mask_array=mask, expect=None):
+        img_pub.publish(convert.array_to_image(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), 'rgb8', stamp, 'cam'))
+        mask_pub.publish(convert.array_to_image(mask_array, '32FC1', stamp, 'cam'))
+        _spin(ex, (lambda: len(out) >= expect) if expect else (lambda: False), 10 if expect else 0.5)
+
+    good = [100 * S, 100 * S + S // 10]
+    send(good[0], expect=1)
+    send(good[1], np.zeros((24, 32), np.float32), expect=2)           # a mask of the wrong size: not used
+    send(good[1])                                                       # a repeated image
+    send(good[1] - S // 20)                                             # a late one
+    good += [S, S + S // 10]                                            # the bag looped
+    send(good[2], expect=3)
+    send(good[3], expect=4)
+    _spin(ex, lambda: False, 0.3)
+    assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good
+
+    def values():
+        for d in reversed(diags):
+            for s in d.status:
+                if s.name.startswith('slam') and any(kv.key == 'stamp_jump_back' for kv in s.values):
+                    return {kv.key: kv.value for kv in s.values}
+        return {}
+    _spin(ex, lambda: bool(values()), 5)
+    v = values()
+    ex.shutdown()
+    node.destroy_node()
+    probe.destroy_node()
+    assert (v['mask_unusable'], v['duplicate_stamp'], v['out_of_order_stamp'], v['stamp_jump_back'],
+            v['rejected_images']) == ('1', '1', '1', '1', '2')
