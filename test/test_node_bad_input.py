@@ -27,6 +27,15 @@ def _spin(ex, cond, timeout=30.0):
         ex.spin_once(timeout_sec=0.05)
 
 
+def _latest_status(diags, node, key):
+    """The newest /diagnostics status of ``node`` that has the value ``key``: (status, {key: value}) or (None, {})."""
+    for d in reversed(diags):
+        for s in d.status:
+            if s.name.startswith(node) and any(kv.key == key for kv in s.values):
+                return s, {kv.key: kv.value for kv in s.values}
+    return None, {}
+
+
 def _raw(encoding, width, height, step, nbytes, stamp_ns):
     msg = Image(header=convert.make_header(stamp_ns, 'cam'), encoding=encoding, width=width, height=height, step=step)
     msg.data = bytes(nbytes)
@@ -93,14 +102,8 @@ def test_hmr_node_survives_a_burst_of_bad_input_and_counts_it(rclpy_context):
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good_stamps    # every good image, in order
     assert node.camera.frames == len(good_stamps)
 
-    def values():
-        for d in reversed(diags):
-            for s in d.status:
-                if s.name.startswith('hmr') and any(kv.key == 'stamp_jump_back' for kv in s.values):
-                    return s, {kv.key: kv.value for kv in s.values}
-        return None, {}
-    _spin(ex, lambda: values()[0] is not None, 5)
-    status, v = values()
+    _spin(ex, lambda: _latest_status(diags, 'hmr', 'stamp_jump_back')[0] is not None, 5)
+    status, v = _latest_status(diags, 'hmr', 'stamp_jump_back')
     ex.shutdown()
     node.destroy_node()
     probe.destroy_node()
@@ -160,14 +163,8 @@ def test_fusion_node_refuses_repeated_and_late_stamps_and_goes_on_after_a_bag_lo
     _spin(ex, lambda: False, 0.3)
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good  # each image once, the loop included
 
-    def values():
-        for d in reversed(diags):
-            for s in d.status:
-                if s.name.startswith('fusion') and any(kv.key == 'pose_stamp_jump_back' for kv in s.values):
-                    return {kv.key: kv.value for kv in s.values}
-        return {}
-    _spin(ex, lambda: bool(values()), 5)
-    v = values()
+    _spin(ex, lambda: bool(_latest_status(diags, 'fusion', 'pose_stamp_jump_back')[1]), 5)
+    v = _latest_status(diags, 'fusion', 'pose_stamp_jump_back')[1]
     ex.shutdown()
     node.destroy_node()
     probe.destroy_node()
@@ -210,14 +207,8 @@ def test_slam_node_checks_stamps_before_joining_and_goes_on_without_an_unusable_
     _spin(ex, lambda: False, 0.3)
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good
 
-    def values():
-        for d in reversed(diags):
-            for s in d.status:
-                if s.name.startswith('slam') and any(kv.key == 'stamp_jump_back' for kv in s.values):
-                    return {kv.key: kv.value for kv in s.values}
-        return {}
-    _spin(ex, lambda: bool(values()), 5)
-    v = values()
+    _spin(ex, lambda: bool(_latest_status(diags, 'slam', 'stamp_jump_back')[1]), 5)
+    v = _latest_status(diags, 'slam', 'stamp_jump_back')[1]
     ex.shutdown()
     node.destroy_node()
     probe.destroy_node()
