@@ -64,11 +64,13 @@ class MaskNode(Node):
     def _report(self) -> None:
         cam = self.camera
         stale, liveness = self.subs.health()
-        level = ERROR if cam.rejected and not cam.frames else (WARN if self.subs.lost or stale else OK)
+        new = cam.incidents.pending()
+        level = ERROR if cam.rejected and not cam.frames else (WARN if self.subs.lost or stale or new else OK)
         self.diagnostics.publish(level, ('masking' if cam.frames else 'waiting for images') +
                                  (f' ({self.subs.lost} images lost before this node)' if self.subs.lost else '') +
-                                 (f'; {stale}' if stale else ''),
-                                 {'frames': cam.frames, 'rejected_images': cam.rejected, **self.subs.loss_values(),
+                                 (f'; {stale}' if stale else '') + ''.join(f'; {n}' for n in new),
+                                 {'frames': cam.frames, 'rejected_images': cam.rejected, **cam.incidents.values(),
+                                  **self.subs.loss_values(),
                                   **liveness,
                                   **{f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()}})
 

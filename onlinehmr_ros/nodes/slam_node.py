@@ -42,6 +42,8 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float64
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
+from onlinehmr_ros.core.common.incidents import IncidentLog
+from onlinehmr_ros.core.common.input_checks import check_soft_mask
 from onlinehmr_ros.core.common.tf_tree import POSE_SOURCES, TF_MODES, TfCameraPoses, TfFrames, namespaced_frame
 from onlinehmr_ros.core.fusion.sync import ImageJoin
 from onlinehmr_ros.core.common.errors import InputError
@@ -137,6 +139,7 @@ class SlamNode(Node):
                                                                     self.wait_humans)
         self.path = Path()
         self.last = None
+        self.incidents = IncidentLog()      # the solvers' fallbacks (SlamDiagnostics.incidents)
         self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
         self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
@@ -153,7 +156,9 @@ class SlamNode(Node):
 
     # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order (core.fusion.sync.ImageJoin)
     def _on_image(self, msg: Image) -> None:
-        self._run(self.join.add_image(convert.stamp_to_ns(msg.header.stamp), msg))
+        stamp = convert.stamp_to_ns(msg.header.stamp)
+        if self.camera.admit(stamp):              # duplicates and late images refused before the join
+            self._run(self.join.add_image(stamp, msg))
 
     def _on_mask(self, msg: Image) -> None:
         self._run(self.join.add_mask(convert.stamp_to_ns(msg.header.stamp), msg))
@@ -178,12 +183,23 @@ class SlamNode(Node):
             self._publish(pose, image.header.frame_id, 0.0, 0, None)
 
     def _process(self, image: Image, mask: Image | None, humans: HumansFrame | None) -> None:
-        frame = self.camera.frame(image)
+        frame = self.camera.frame(image, check_order=False)
         if frame is None:
             return
-        soft = None if mask is None else convert.image_to_array(mask)
+        soft = None
+        if mask is not None:
+            try:
+                soft, v = convert.image_to_array(mask), None
+            except convert.ConversionError as exc:
+                soft, v = None, check_soft_mask(None, frame.width_px, frame.height_px, str(exc))
+            v = v or check_soft_mask(soft, frame.width_px, frame.height_px)
+            if not v.accept:
+                self.camera.report(v.kind, v.reason)
+                soft = None
         out = self.branch.process(frame, soft, humans)
         self.last = d = out.diagnostics
+        for kind, reason in d.incidents:
+            self.incidents.record(kind, reason)
         for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
             self.stage_ms[k].append(v)
             del self.stage_ms[k][:-300]
@@ -221,15 +237,18 @@ class SlamNode(Node):
         d = self.last
         stale, liveness = self.subs.health()
         if d is None:
-            self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else ''),
-                                     {'rejected_images': self.camera.rejected,
+            self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else '') +
+                                     ''.join(f'; {n}' for n in self.camera.incidents.pending()),
+                                     {'rejected_images': self.camera.rejected, **self.camera.incidents.values(),
                                       'images_without_mask': self.join.images_without_mask, **self.subs.loss_values()})
             return
         tf_problem = self.camera_tf.plan is not None and self.camera_tf.plan.problem
         level = OK if d.tracking else (ERROR if d.state == 'held' else WARN)
-        if level == OK and (tf_problem or self.subs.lost or stale or self.resume_error):
+        new = self.incidents.pending() + self.camera.incidents.pending()
+        if level == OK and (tf_problem or self.subs.lost or stale or self.resume_error or new):
             level = WARN
         self.diagnostics.publish(level, d.status + ('; resume state not saved' if self.resume_error else '') +
+                                 ''.join(f'; {n}' for n in new) +
                                  (f'; {self.subs.lost} messages lost before this node' if self.subs.lost else '') +
                                  ('; camera not in TF' if tf_problem else '') + (f'; {stale}' if stale else ''), {
             'state': d.state, 'slam_state': d.slam_state, 'frames': self.camera.frames, 'features': d.n_features,
@@ -242,7 +261,8 @@ class SlamNode(Node):
             'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
             'world_resumed': self.branch.resumed, 'resume': self.resume_error or self.resume_note,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
-            **self.camera_tf.diagnostics_values(), **self.subs.loss_values(), **liveness})
+            **self.incidents.values(), **self.camera.incidents.values(), **self.camera_tf.diagnostics_values(),
+            **self.subs.loss_values(), **liveness})
 
 
     def _save_resume_state(self) -> None:

@@ -123,6 +123,9 @@ class HMROutput:
         num_detections: people seen by perception (tracked or not yet confirmed).
         fit_failures: track ids whose fit failed this frame (too few usable landmarks).
         fits: the fitter's results, one per entry of ``humans.humans`` (residuals, iterations).
+        incidents: ``(kind, reason)`` of what this frame had to work around, for /diagnostics
+            (:class:`~onlinehmr_ros.core.common.incidents.IncidentLog`): ``'orientation_fallback'``
+            (a new track started without a visible torso), ``'fit_failure'`` (the FittingError's message).
     """
 
     humans: HumansFrame
@@ -131,6 +134,7 @@ class HMROutput:
     num_detections: int
     fit_failures: tuple[int, ...] = ()
     fits: tuple[FitResult, ...] = ()
+    incidents: tuple[tuple[str, str], ...] = ()
 
 
 def make_backend(config: HMRConfig) -> PoseBackend:
@@ -219,7 +223,7 @@ class CameraHMR:
             for tid in update.ended_track_ids:
                 self.learned.reset(tid)
         t2 = time.perf_counter()
-        ids, fits, failures = [], [], []
+        ids, fits, failures, incidents = [], [], [], []
         learned_states = []
         for person in update.people:
             try:
@@ -235,8 +239,11 @@ class CameraHMR:
                 fits.append(self.fitter.fit(person.track_id, person.observation, frame.intrinsics,
                                             self._frame_counter, initial))
                 ids.append(person.track_id)
-            except FittingError:
+                if fits[-1].fallback:
+                    incidents.append(('orientation_fallback', f'track {person.track_id}: {fits[-1].fallback}'))
+            except FittingError as exc:
                 failures.append(person.track_id)
+                incidents.append(('fit_failure', str(exc)))
         humans = self._human_states(ids, fits) + learned_states
         t3 = time.perf_counter()
         self._frame_counter += 1
@@ -245,7 +252,7 @@ class CameraHMR:
                    'total': 1e3 * (time.perf_counter() - t0)}
         return HMROutput(humans=HumansFrame(stamp_ns=frame.stamp_ns, frame_id=CAMERA_FRAME_ID, humans=tuple(humans)),
                          person_mask=mask, timings_ms=timings, num_detections=len(people),
-                         fit_failures=tuple(failures), fits=tuple(fits))
+                         fit_failures=tuple(failures), fits=tuple(fits), incidents=tuple(incidents))
 
     def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:
         f = np.float32

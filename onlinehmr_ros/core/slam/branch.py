@@ -140,6 +140,7 @@ class SlamDiagnostics:
     ms_features: float
     ms_slam: float                  # features + tracking + mapping (+ BA)
     ms_total: float                 # the whole branch step
+    incidents: tuple = ()           # (kind, reason) of the solvers' fallbacks this frame (TrackResult.incidents)
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,7 @@ class SlamBranch:
             state, r.state, status, state == POSE_TRACKING, r.n_features, r.n_matches, r.n_inliers, r.n_keyframes,
             r.n_map_points, r.keyframe_inserted, r.ba_ran, r.segment, rot_inliers, g.aligned, self.aligner.blending,
             g.sigma_deg, g.weights, sigma, sc.measured, converged, sc.n_samples, sc.source, fs.focal_px,
-            fs.converged, fs.n_pairs, r.ms_features, r.ms_total, ms_total)
+            fs.converged, fs.n_pairs, r.ms_features, r.ms_total, ms_total, r.incidents)
         return SlamOutput(pose, pts_world, diag, self.ground, pose_raw)
 
     # ------------------------------------------------------------------ world
