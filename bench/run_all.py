@@ -22,7 +22,10 @@ def main(argv=None) -> int:
         ('bench.bench_marker_cdr', ['--json', f'{args.out}/marker_cdr.json']),
         ('bench.bench_body_model', []),
         ('bench.bench_fusion', []),
+        ('bench.bench_soft_mask', ['--repeats', '10' if args.quick else '30']),
         ('bench.bench_pipeline', ['--frames', frames, '--out', args.out]),
+        # the graph composed in one process vs one process per node (ros2 launch), lockstep and at the camera's rate
+        ('bench.bench_graph', ['--frames', '120' if args.quick else '300']),
         ('bench.bench_hmr', ['--frames', '270']),
         ('bench.bench_slam', []),
         ('bench.bench_learned_hmr', ['--frames', frames]),

@@ -31,6 +31,10 @@ NODES = {'camera_source': 'camera_source', 'mask': 'mask_node', 'hmr': 'hmr_node
 OPTIONAL = {'camera_source': 'use_camera_source', 'hri': 'hri'}
 #: nodes that read the camera images (camera_source waits for them before its first frame)
 IMAGE_READERS = ('mask', 'hmr', 'slam')
+#: the pipeline's connections downstream of the images: topic -> (publisher, subscribers); camera_source's
+#: first image also waits for these (wait_for_graph), so that no node misses the first images' results
+CONNECTIONS = {'human/soft_mask': ('mask', ('slam',)), 'human/camera_humans': ('hmr', ('slam', 'fusion', 'hri')),
+               'slam/camera_pose_state': ('slam', ('fusion',)), 'human/world_humans': ('fusion', ('hri',))}
 
 ARGUMENTS = [
     ('namespace', '', 'Namespace of every node and topic (e.g. the camera name; empty: the root namespace)'),
@@ -95,6 +99,16 @@ def _resolved(topic: str, namespace: str) -> str:
     return topic if topic.startswith('/') else '/'.join(['', *[p for p in namespace.split('/') if p], topic])
 
 
+def wait_for_graph(started: dict) -> list:
+    """camera_source's wait_for_graph entries for the nodes started ('<topic>: <publisher> -> <subscribers>')."""
+    out = []
+    for topic, (publisher, subscribers) in CONNECTIONS.items():
+        subs = [s for s in subscribers if started[s]]
+        if started[publisher] and subs:
+            out.append(f'{topic}: {publisher} -> {", ".join(subs)}')
+    return out
+
+
 def _nodes(context):
     arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     namespace = arg['namespace'].strip('/')
@@ -108,6 +122,8 @@ def _nodes(context):
             for n, param in params.items():
                 per_node[n][param] = arg[name]
     per_node['camera_source']['wait_for_nodes'] = list(IMAGE_READERS)
+    started = {name: name not in OPTIONAL or _typed(OPTIONAL[name], arg[OPTIONAL[name]], bool) for name in NODES}
+    per_node['camera_source']['wait_for_graph'] = wait_for_graph(started)
     topics = {'camera/image_raw': arg['image_topic'], 'camera/camera_info': arg['camera_info_topic']}
     remaps = [(default, given) for default, given in topics.items() if given]
     if arg['image_reliability']:
@@ -118,7 +134,6 @@ def _nodes(context):
             for default, given in topics.items():
                 per_node[n][f'qos_overrides.{_resolved(given or default, namespace)}.subscription.reliability'] = \
                     arg['image_reliability']
-    started = {name: name not in OPTIONAL or _typed(OPTIONAL[name], arg[OPTIONAL[name]], bool) for name in NODES}
     return [Node(package='onlinehmr_ros', executable=exe, name=name, namespace=namespace, output='screen',
                  parameters=[arg['params_file'], per_node[name]], remappings=remaps)
             for name, exe in NODES.items() if started[name]]

@@ -102,6 +102,23 @@ def test_unplaceable_person_is_reported_not_raised(model):
                                  bbox_px=np.array([-60, -60, -40, -40.0]), score=1.0)
     out = _run(model, [[hopeless]], 1)
     assert out[0].humans.humans == () and out[0].fit_failures == (0,)
+    assert [k for k, _ in out[0].incidents] == ['fit_failure']         # reported with the fitter's reason
+    assert 'usable 2D landmarks' in out[0].incidents[0][1]
+
+
+def test_torso_fallback_is_an_incident_and_the_person_is_still_output(model):
+    per_frame = _walker_frames(model, 3, np.random.default_rng(4), people=((0.0, 0.02),))
+    for f in range(3):
+        o = per_frame[f][0]
+        l3 = o.landmarks_3d_m.copy()
+        l3[[11, 12, 23, 24]] = np.nan                                   # shoulders and hips not seen in 3D
+        per_frame[f] = [PersonObservation(o.landmarks_px, o.visibility, l3, o.mask, o.bbox_px, o.score)]
+    out = _run(model, per_frame, 3)
+    assert all(len(o.humans.humans) == 1 for o in out)
+    kinds = [[k for k, _ in o.incidents] for o in out]
+    assert kinds[0] == ['orientation_fallback'] and 'torso not visible' in out[0].incidents[0][1]
+    assert kinds[1:] == [[], []]                                        # tracked afterwards: no new start
+    assert abs(float(out[2].humans.humans[0].joints[0, 2]) - 4.0) < 0.3  # at the walker's depth
 
 
 def test_mediapipe_on_basketball_image():

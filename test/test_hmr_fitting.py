@@ -170,3 +170,25 @@ def test_temporal_terms_follow_motion_without_losing_accuracy(model):
     err = {k: 1e3 * np.linalg.norm(v[5:] - gts[5:], axis=-1).mean() for k, v in res.items()}
     assert _jitter_mm(res['with']) < 0.5 * _jitter_mm(res['without'])
     assert err['with'] < 1.1 * err['without'], err
+
+
+def test_hidden_torso_falls_back_visibly_and_still_fits(model):
+    """A new track whose shoulders and hips have no 3D landmarks starts from 'upright, facing the camera':
+    the result says so (FitResult.fallback), and the fit from the 2D landmarks is still accurate."""
+    rng = np.random.default_rng(7)
+    fitter = BodyFitter(model, FitterConfig(iterations_first=30))
+    be, go, bp, tr = _random_person(rng, model)
+    J, L = posed_person(model, be, go, bp, tr)
+    obs = observation_from_landmarks(L, INTR.K)
+    ok = fitter.fit(0, obs, INTR, 0)
+    assert ok.fallback == ''                                        # a visible torso: no fallback
+    l3 = obs.landmarks_3d_m.copy()
+    l3[[11, 12, 23, 24]] = np.nan                                   # torso not seen in 3D
+    hidden = PersonObservation(landmarks_px=obs.landmarks_px, visibility=obs.visibility, landmarks_3d_m=l3,
+                               mask=None, bbox_px=obs.bbox_px, score=obs.score)
+    fit = fitter.fit(1, hidden, INTR, 0)
+    assert 'torso not visible' in fit.fallback and '0 of 4' in fit.fallback
+    assert 1e3 * np.linalg.norm(fit.joints - J, axis=1).mean() < 20.0       # measured 9 mm (torso seen: 6 mm)
+    assert abs(fit.transl[2] - tr[2]) < 0.15
+    # a tracked person (the previous solution is the start) has no fallback even without a torso
+    assert fitter.fit(1, hidden, INTR, 1).fallback == ''

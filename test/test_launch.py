@@ -95,6 +95,9 @@ def test_launch_arguments_win_over_the_params_file_in_any_namespace(tmp_path, na
     assert cam['input'] == 'Megamind.avi' and cam['rate_mode'] == 'lockstep' and cam['max_frames'] == 12
     assert cam['frame_id'] == 'front_optical' and cam['hfov_deg'] == 75.0        # the file still applies
     assert cam['wait_for_nodes'] == ['mask', 'hmr', 'slam']
+    # the first image also waits for the connections between the nodes (hri not started: not waited for)
+    assert cam['wait_for_graph'] == ['human/soft_mask: mask -> slam', 'human/camera_humans: hmr -> slam, fusion',
+                                     'slam/camera_pose_state: slam -> fusion']
     assert effective[f'{ns}/mask']['soft_mask.sigma_px'] == 7.5
     for n in ('slam', 'fusion'):
         assert effective[f'{ns}/{n}']['world_frame'] == 'map'

@@ -8,9 +8,9 @@ module; each test injects one fault and checks behaviour, not timing:
 
 * slam killed (SIGKILL), restarted: while it is gone hmr keeps publishing, fusion reports
   "no /slam/camera_pose_state for N s" and counts the people it drops for want of a pose; after the restart
-  the world output resumes (images stamped after the restart reach the world) and fusion reports the
-  restart of its pose input: the new SLAM starts a new world frame (``world_frame_restarts``; no
-  re-anchoring is attempted);
+  the world output resumes (images stamped after the restart reach the world), fusion reports the
+  restart of its pose input (``world_frame_restarts``) and the new slam resumes the world frame its
+  predecessor saved (``resume.file``: ``world_resumed``, the camera goes on near its last pose);
 * hmr killed, restarted: slam keeps tracking without the people (``images_without_humans`` grows),
   slam and fusion report "no /human/camera_humans for N s"; the world output resumes with people and
   fusion reports the new tracker;
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from helpers.background_node import BackgroundNode
@@ -62,12 +63,12 @@ class Probe(BackgroundNode):
         super().__init__('fault_probe', domain_id)
         self.world: list[tuple[float, int, str, int]] = []        # (arrival, stamp ns, frame_id, people)
         self.camera_humans: list[float] = []
-        self.poses: list[float] = []
+        self.poses: list[tuple[float, np.ndarray]] = []           # (arrival, camera position in the world)
         self.diagnostics: dict[str, list[tuple[float, int, str, dict]]] = {}
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(HumanMeshArray, '/human/world_humans', self._on_world, qos)
         self.node.create_subscription(HumanMeshArray, '/human/camera_humans', self._arrived(self.camera_humans), qos)
-        self.node.create_subscription(PoseStamped, '/slam/camera_pose', self._arrived(self.poses), qos)
+        self.node.create_subscription(PoseStamped, '/slam/camera_pose', self._on_pose, qos)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, qos)
         self.start()
 
@@ -75,6 +76,11 @@ class Probe(BackgroundNode):
         stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         with self.lock:
             self.world.append((time.monotonic(), stamp, msg.header.frame_id, len(msg.humans)))
+
+    def _on_pose(self, msg):
+        p = msg.pose.position
+        with self.lock:
+            self.poses.append((time.monotonic(), np.array([p.x, p.y, p.z])))
 
     def _arrived(self, store: list):
         def keep(_msg):
@@ -118,6 +124,8 @@ class Graph:
         self.starts[name] = self.starts.get(name, 0) + 1
         args = [sys.executable, '-m', 'onlinehmr_ros.nodes.executables', EXECUTABLES[name], '--ros-args',
                 '--params-file', str(ROOT / 'config' / 'pipeline.yaml')]
+        if name == 'slam':        # a restarted slam continues the world frame (core.slam.resume)
+            args += ['-p', f'slam:resume.file:={self.tmp / "slam_state.npz"}', '-p', 'slam:resume.max_age_s:=300.0']
         if name == 'camera_source':
             args += ['-p', f'camera_source:input:={self.video}', '-p', 'camera_source:rate_mode:=fixed',
                      '-p', 'camera_source:rate_hz:=5.0', '-p', 'camera_source:loop:=true']
@@ -319,6 +327,8 @@ def test_slam_killed_and_restarted(healthy):
     graph, probe = healthy
     pose = '/slam/camera_pose_state'
     before = probe.status(DIAG['fusion'])
+    with probe.lock:
+        last_position = probe.poses[-1][1] if probe.poses else None
     t_kill = _kill(graph, 'slam')
     stale = wait_until(lambda: probe.status(DIAG['fusion'], t_kill, lambda lv, msg, v: f'no {pose} for' in msg),
                        DIAG_TIMEOUT_S, f'fusion reporting the silence of {pose}', graph)
@@ -337,7 +347,18 @@ def test_slam_killed_and_restarted(healthy):
         v.get(f'restarts {pose}', '0')) >= 1 and 'new world frame' in msg), DIAG_TIMEOUT_S,
         'fusion reporting the restarted SLAM (a new world frame)', graph)
     assert int(said[3]['world_frame_restarts']) >= 1
+    # the restarted slam resumed the world frame its predecessor saved (resume.file): the camera goes on from
+    # where it was (the video plays on meanwhile, so not exactly; a new world would start at the camera)
+    resumed = wait_until(lambda: probe.status(DIAG['slam'], t_restart, lambda lv, msg, v: 'world_resumed' in v),
+                         DIAG_TIMEOUT_S, 'slam diagnostics after the restart', graph)
+    assert resumed[3]['world_resumed'] == 'True', resumed[3].get('resume')
+    with probe.lock:
+        first_position = next(pos for t, pos in probe.poses if t > t_restart)
+    assert last_position is not None and np.linalg.norm(first_position - last_position) < 0.5, \
+        (last_position, first_position)
     _others_alive(graph, '')
     FAULTS.append(('slam SIGKILL, restarted', first[0] - t_kill, first[0] - t_restart,
                    f'fusion: "{stale[2]}"; dropped_no_pose_in_time {dropped[3]["dropped_no_pose_in_time"]}; '
-                   f'after restart: "{said[2]}", world_frame_restarts {said[3]["world_frame_restarts"]}'))
+                   f'after restart: "{said[2]}", world_frame_restarts {said[3]["world_frame_restarts"]}; slam: '
+                   f'"{resumed[3]["resume"]}", camera {np.linalg.norm(first_position - last_position):.2f} m from '
+                   'its last pose before the kill'))

@@ -38,6 +38,8 @@ class Listener(BackgroundNode):
         from onlinehmr_ros.msg import HumanMeshArray
         super().__init__('listener', domain_id, namespace)
         self.got: dict[str, list] = {}
+        self.samples: dict[str, set] = {}
+        self.redelivered: dict[str, int] = {}
         deep = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
         for topic, kind, raw in (('human/soft_mask', Image, True), ('human/camera_humans', HumanMeshArray, False),
                                  ('slam/camera_pose', PoseStamped, False), ('human/world_mesh', MarkerArray, True),
@@ -48,8 +50,17 @@ class Listener(BackgroundNode):
         self.start()
 
     def _keep(self, topic):
-        def keep(msg):
+        def keep(msg, info):
+            # one sample = one publish (publisher, sequence number): a sample the middleware hands over twice
+            # is counted once (self.redelivered), two publishes for one image are two samples
+            gid = info.get('publisher_gid')
+            sample = (bytes(gid['data']) if gid else None, info.get('publication_sequence_number'))
             with self.lock:
+                seen = self.samples.setdefault(topic, set())
+                if sample[0] is not None and sample in seen:
+                    self.redelivered[topic] = self.redelivered.get(topic, 0) + 1
+                    return
+                seen.add(sample)
                 self.got.setdefault(topic, []).append(msg)
         return keep
 
@@ -122,16 +133,19 @@ def test_ros2_launch_on_a_short_video(tmp_path):
         # -- nothing lost between the processes (lockstep replay)
         counts = {t: listener.count(t) for t in ('human/soft_mask', 'human/camera_humans', 'slam/camera_pose',
                                                  'human/world_humans', 'human/world_mesh')}
-        assert all(counts[t] == frames for t in ('human/soft_mask', 'human/camera_humans', 'slam/camera_pose')), \
+        # every image gave a pose, so slam got every image with its mask (use_soft_mask: an image without its
+        # mask is skipped); this listener is one more subscriber of the 1.5 MB masks and may fall behind
+        # their publisher's history on a loaded machine, so its own mask count is only bounded
+        assert all(counts[t] == frames for t in ('human/camera_humans', 'slam/camera_pose')), \
             f'{frames} images -> {counts}'
-        # fusion pairs two streams from two other processes: the first image or two can go out before fusion
-        # has discovered both publishers (volatile topics, separate processes; seen once in CI). Every later
-        # image reaches the world.
+        assert 0 < counts['human/soft_mask'] <= frames, counts
+        # every image reaches the world exactly once: camera_source's first image waited for the connections
+        # between the nodes (wait_for_graph), so fusion hears slam and hmr from the first image on
         def stamps(topic):
             return sorted(int(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec) for m in listener.got[topic])
-        missing = set(stamps('human/camera_humans')) - set(stamps('human/world_humans'))
-        assert missing <= set(stamps('human/camera_humans')[:2]), f'{frames} images -> {counts}, lost {missing}'
-        assert counts['human/world_mesh'] == counts['human/world_humans'], counts
+        assert stamps('human/world_humans') == stamps('human/camera_humans'), \
+            f'{frames} images -> {counts}; redelivered samples {listener.redelivered}'
+        assert counts['human/world_mesh'] == counts['human/world_humans'] == frames, counts
         time.sleep(2.5)                                       # one more diagnostics round of every node
         lost = {(name, k): v for name, values in listener.diagnostics.items() for k, v in values.items()
                 if k.startswith('lost ') and v != '0'}
@@ -196,6 +210,7 @@ def test_ros2_launch_on_a_short_video(tmp_path):
             log = _stop_and_check_clean(launched, expected_nodes=5)
             print(f'\nros2 launch: {frames} frames, graph up to last world output {run_s:.1f} s')
         launched.kill()
+        ros2(env, 'daemon', 'stop', check=False)      # `ros2 topic echo` started one in this domain
     assert 'hand-held camera' in log               # REP-105: nobody else owns the camera frame
 
 
@@ -219,12 +234,15 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
             time.sleep(0.2)
         sizes = {'cam1': (528, 720), 'cam2': (576, 768)}
         for ns, li in listeners.items():
-            # every image of this camera reaches this namespace's world (counted by stamp: a second world output
-            # for one image was seen once in CI - a fusion defect to find, not crosstalk, which the frame ids,
-            # image sizes and mask counts below rule out)
-            world_stamps = {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in li.got['human/world_humans']}
-            assert len(world_stamps) == frames, f'{ns}: world outputs for {len(world_stamps)} of {frames} images'
-            assert li.count('human/soft_mask') == frames, f'{ns}: masks of the other camera arrived'
+            # every image of this camera reaches this namespace's world exactly once (one sample per image: a
+            # sample the middleware delivered twice is counted once, see Listener._keep)
+            world_stamps = sorted(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in li.got['human/world_humans'])
+            assert len(world_stamps) == len(set(world_stamps)) == frames, \
+                f'{ns}: {len(world_stamps)} world outputs for {len(set(world_stamps))} of {frames} images; ' \
+                f'redelivered samples {li.redelivered}'
+            # no mask of the other camera (sizes and frame ids below); the listener may miss some of the 1.5 MB
+            # masks under load (one more subscriber), the world outputs above show that none was lost in the graph
+            assert 0 < li.count('human/soft_mask') <= frames, f'{ns}: masks of the other camera arrived'
             from rclpy.serialization import deserialize_message
             from sensor_msgs.msg import Image
             for raw in li.got['human/soft_mask']:

@@ -191,3 +191,49 @@ def test_no_people_no_scale_but_a_pose(slam_handheld):
             for i, f in zip(range(60), seq.iter_frames())]
     assert any(o.pose.tracking for o in outs) and not any(o.pose.scale_converged for o in outs)
     assert 'people: nobody' in outs[-1].diagnostics.scale_source
+
+
+def test_a_restarted_slam_resumes_the_world_frame(handheld, tmp_path):
+    """A SLAM that dies at frame 100 leaves its state (core.slam.resume); a new branch that resumes it
+    continues the same world: the camera goes on from the saved pose (no jump of position or heading, in
+    a world where the camera has walked and turned since the start), the people stay where they were. A
+    new branch that does not resume starts a world of its own at the camera: off by the path so far."""
+    from onlinehmr_ros.core.slam.resume import load_resume_state, save_resume_state
+
+    seq, full = handheld
+    cut = 100
+    before = SlamBranch(SlamBranchConfig())
+    for i, f in zip(range(cut), seq.iter_frames()):
+        before.process(f, soft_mask(seq, i), true_humans(seq, i))
+    path = tmp_path / 'slam_state.npz'
+    save_resume_state(path, before.resume_state('world', wall_s=1000.0))
+    state, why = load_resume_state(path, 'world', now_wall_s=1002.0, max_age_s=10.0)
+    assert state is not None, why
+    T_before = full[cut - 1].pose.T_world_cam_m
+    moved = np.linalg.norm(T_before[:3, 3] - full[0].pose.T_world_cam_m[:3, 3])
+    assert moved > 0.5, f'the camera moved only {moved:.2f} m before the cut: the test could not tell'
+
+    def run_from_cut(resume):
+        br = SlamBranch(SlamBranchConfig())
+        if resume:
+            br.resume(state)
+        return [br.process(f, soft_mask(seq, i), true_humans(seq, i))
+                for i, f in enumerate(seq.iter_frames()) if i >= cut]
+
+    def heading_deg(T):
+        return np.degrees(np.arctan2(T[1, 2], T[0, 2]))
+
+    for resume in (True, False):
+        after = run_from_cut(resume)
+        T0 = after[0].pose.T_world_cam_m
+        step = np.linalg.norm(T0[:3, 3] - T_before[:3, 3])
+        turn = abs((heading_deg(T0) - heading_deg(T_before) + 180) % 360 - 180)
+        # over the rest of the sequence the resumed world stays the old one (the old branch's poses,
+        # which ran on without the cut, within what a new map's provisional scale lets drift)
+        T = _poses(after)
+        off = np.linalg.norm(T[:, :3, 3] - _poses(full[cut:])[:, :3, 3], axis=1)
+        if resume:
+            assert after[0].diagnostics is not None and step < MAX_STEP_M and turn < 3.0, (step, turn)
+            assert np.median(off) < 0.2, f'the resumed world drifts from the old one: median {np.median(off):.2f} m'
+        else:
+            assert step > 0.5 and np.median(off) > 0.5, 'a new world at the camera must differ here (else the test is blind)'

@@ -17,8 +17,9 @@ as fast as the pipeline keeps up; after `lockstep_timeout_s` it goes out anyway.
 
 A missing or unreadable input is an error and a non-zero exit; a frame that
 cannot be decoded is skipped with a warning and counted in diagnostics.
-With `wait_for_nodes` the first image waits until those nodes subscribe (the launch file sets
-it), so that a replay through separately started processes loses no frame.
+With `wait_for_nodes` and `wait_for_graph` the first image waits until those nodes subscribe and the
+nodes downstream are connected (core.io.start_gate; the launch file sets both), so that a replay
+through separately started processes loses no frame anywhere in the graph.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from onlinehmr_ros.core.common.tf_tree import namespaced_frame
 from onlinehmr_ros.core.io.sources import IntrinsicsPolicy, LockstepGate, SourceError, open_source
+from onlinehmr_ros.core.io.start_gate import ANY, GraphEdge, StartGate
 from onlinehmr_ros.msg import HumanMeshArray
 from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.ros import convert
@@ -71,9 +73,16 @@ class CameraSourceNode(Node):
                       '(s).', min_value=0.0, max_value=60.0, on_change=lambda v: setattr(self.lockstep, 'timeout_s', v)))
         self.wait_for_nodes = p.declare(
             'wait_for_nodes', None, "Before the first image, wait until these nodes (names in this node's "
-            'namespace) subscribe to the image topic (and, in lockstep, the acknowledging topic has a publisher), '
-            'then 1 s more for them to discover each other.', value_type=Parameter.Type.STRING_ARRAY,
-            read_only=BUILT_AT_START) or []
+            'namespace) subscribe to the image topic (and, in lockstep, the acknowledging topic has a publisher).',
+            value_type=Parameter.Type.STRING_ARRAY, read_only=BUILT_AT_START) or []
+        self.wait_for_graph = p.declare(
+            'wait_for_graph', None, "Also wait for these connections between the nodes downstream, each "
+            "'<topic>: <publisher> -> <subscriber>[, ...]' (names in this node's namespace; the launch file "
+            "lists the pipeline's), so that no node misses the results of the first images.",
+            value_type=Parameter.Type.STRING_ARRAY, read_only=BUILT_AT_START) or []
+        self.settle_s = p.declare('wait_for_graph_settle_s', 1.0, 'Seconds between seeing every connection above '
+                                  'and the first image (the nodes match each other meanwhile).', min_value=0.0,
+                                  max_value=60.0, read_only=BUILT_AT_START)
         p.declare('encoding', 'rgb8', 'Encoding of the published images.', choices=('rgb8', 'bgr8'))
         frame_id = p.declare('frame_id', None, 'frame_id of images and CameraInfo (an optical frame: x right, y '
                              "down, z forward). Not set: 'camera_optical_frame', prefixed by the node's namespace.",
@@ -119,11 +128,16 @@ class CameraSourceNode(Node):
         self.info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', IMAGE_PUBLISHER_QOS)
         self.clock_pub = self.create_publisher(Clock, '/clock', 10) if self.publish_clock else None
         self.diagnostics = Diagnostics(self, 'camera source')
-        self.ack_publishers = lambda: 0
+        # the first image waits for its readers, the pipeline's own connections and (lockstep) its acknowledger
+        edges = [GraphEdge.parse(e) for e in self.wait_for_graph]
+        if self.wait_for_nodes:
+            edges.insert(0, GraphEdge(self.image_pub.topic_name, self.get_name(), tuple(self.wait_for_nodes)))
         if self.rate_mode == 'lockstep':
             ack = self.create_subscription(HumanMeshArray, self.lockstep_topic, self._on_ack, 10)
-            self.ack_publishers = lambda: self.count_publishers(ack.topic_name)
-        self._ready_since: float | None = None
+            if edges:
+                edges.append(GraphEdge(ack.topic_name, ANY, (self.get_name(),)))
+        self.start_gate = StartGate(edges, self.settle_s)
+        self._waiting_logged = 0.0
         self.published = 0
         self.finished = False
         self._open()
@@ -155,20 +169,28 @@ class CameraSourceNode(Node):
         self.lockstep.acknowledge(convert.stamp_to_ns(msg.header.stamp))
         self._tick()
 
+    def _endpoints(self, topic: str) -> tuple[set[str], set[str]]:
+        """(publishing, subscribing) node names of ``topic`` in this namespace, as the ROS graph shows them."""
+        name, ns = self.resolve_topic_name(topic), self.get_namespace()
+        return ({e.node_name for e in self.get_publishers_info_by_topic(name) if e.node_namespace == ns},
+                {e.node_name for e in self.get_subscriptions_info_by_topic(name) if e.node_namespace == ns})
+
     def _pipeline_there(self) -> bool:
-        """wait_for_nodes: those nodes subscribe to the images (and the acknowledging publisher is up)."""
-        if not self.wait_for_nodes or self.published:
+        """The start gate (wait_for_nodes, wait_for_graph); says once, then every 10 s, what it waits for."""
+        if self.published or not self.start_gate.edges:
             return True
-        if self._ready_since is None:
-            ns = self.get_namespace()
-            subscribed = {e.node_name for e in self.get_subscriptions_info_by_topic(self.image_pub.topic_name)
-                          if e.node_namespace == ns}
-            if not set(self.wait_for_nodes) <= subscribed or (self.rate_mode == 'lockstep' and
-                                                              not self.ack_publishers()):
-                return False
-            self._ready_since = time.monotonic()
-            self.get_logger().info(f'{", ".join(self.wait_for_nodes)} subscribed: first image in 1 s')
-        return time.monotonic() - self._ready_since > 1.0
+        now = time.monotonic()
+        waiting = self.start_gate.connected_at_s is None
+        if self.start_gate.ready(now, self._endpoints):
+            return True
+        if waiting and self.start_gate.connected_at_s is not None:
+            self.get_logger().info(f'the graph is connected: first image in {self.settle_s:g} s')
+        elif waiting and now - self._waiting_logged >= 10.0:
+            self._waiting_logged = now
+            said = '; '.join(self.start_gate.missing)
+            self.get_logger().info(f'the first image waits for {said}')
+            self._report(OK, f'waiting for {said}')
+        return False
 
     def _ready(self) -> bool:
         if not self._pipeline_there():

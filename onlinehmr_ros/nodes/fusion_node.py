@@ -15,6 +15,7 @@ node's namespace.
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 from rclpy.node import Node
@@ -24,6 +25,8 @@ from onlinehmr_ros.core.body.display_mesh import display_mesh_for
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.fusion.world import (UNTRACKED_POLICIES, FusionConfig, FusionResult, WorldFusion,
                                              human_tf_frames, root_orientation_xyzw)
+from onlinehmr_ros.core.common.incidents import IncidentLog
+from onlinehmr_ros.core.common.input_checks import StampOrder
 from onlinehmr_ros.core.common.tf_tree import namespaced_frame
 from onlinehmr_ros.msg import CameraPoseState, HumanMeshArray
 from onlinehmr_ros.ros import convert, markers
@@ -80,10 +83,14 @@ class FusionNode(Node):
         self.subs = Subscriptions.with_parameters(self, p)
         humans_sub = self.subs.create(HumanMeshArray, 'human/camera_humans', self._on_humans, 10)
         pose_sub = self.subs.create(CameraPoseState, 'slam/camera_pose_state', self._on_pose, 10)
-        # what a restarted publisher means here (/diagnostics; no re-anchoring: a new SLAM's world is its own)
-        self.restart_notes = {pose_sub.topic_name: 'a new SLAM: its poses, and the people, are in a new world frame',
+        # what a restarted publisher means here (/diagnostics; a restarted slam may resume its world: resume.file)
+        self.restart_notes = {pose_sub.topic_name: 'a new SLAM: a new world frame unless it resumed the old one '
+                                                    "(slam's resume.file and its diagnostics)",
                               humans_sub.topic_name: 'a new tracker: track ids start again'}
         self.pose_topic = pose_sub.topic_name
+        # duplicate / late stamps refused, a clock jump back (bag loop) taken (core.common.input_checks)
+        self.order = {'humans': StampOrder('camera humans'), 'pose': StampOrder('camera pose')}
+        self.incidents = IncidentLog()
         self.published = 0
         self.latency_ms: list[float] = []
         self.bytes_published = 0
@@ -91,8 +98,22 @@ class FusionNode(Node):
         self.get_logger().info(f'fusing into frame {self.config.world_frame}; display mesh '
                                f'{self.display.num_triangles} triangles ({model.faces.shape[0]} in the model)')
 
+    def _admit(self, stream: str, stamp) -> bool:
+        v = self.order[stream].check(convert.stamp_to_ns(stamp))
+        if v.kind and self.incidents.record(f'{stream}_{v.kind}', v.reason, time.monotonic()):
+            self.get_logger().warning(f'{v.reason} [{stream}_{v.kind}: counted on /diagnostics, logged once per '
+                                      f'{self.incidents.log_every_s:g} s]')
+        return v.accept
+
     def _on_humans(self, msg: HumanMeshArray) -> None:
-        humans = convert.msg_to_humans(msg)
+        if not self._admit('humans', msg.header.stamp):
+            return
+        try:
+            humans = convert.msg_to_humans(msg)
+        except convert.ConversionError as exc:
+            if self.incidents.record('humans_invalid', str(exc), time.monotonic()):
+                self.get_logger().error(str(exc))
+            return
         wrong = {h.model for h in humans.humans} - {self.model_name}
         if wrong:
             self.get_logger().error(f'humans computed with body model {wrong}, but this node uses '
@@ -101,6 +122,8 @@ class FusionNode(Node):
         self._publish(self.fusion.add_humans(humans))
 
     def _on_pose(self, msg: CameraPoseState) -> None:
+        if not self._admit('pose', msg.header.stamp):
+            return
         try:
             pose = convert.state_msg_to_camera_pose(msg)
         except convert.ConversionError as exc:
@@ -135,11 +158,13 @@ class FusionNode(Node):
         lat = np.asarray(self.latency_ms) if self.latency_ms else np.zeros(1)
         lost = self.subs.lost
         stale, liveness = self.subs.health(self.restart_notes)
-        self.diagnostics.publish(WARN if s.dropped_left or lost or stale else OK,
+        new = self.incidents.pending()
+        self.diagnostics.publish(WARN if s.dropped_left or lost or stale or new else OK,
                                  ('fusing' if self.published else 'waiting for camera humans and camera poses') +
                                  (f' ({lost} messages lost before this node)' if lost else '') +
-                                 (f'; {stale}' if stale else ''),
+                                 (f'; {stale}' if stale else '') + ''.join(f'; {n}' for n in new),
                                  {'frames_published': self.published, 'dropped_no_pose_in_time': s.dropped_left,
+                                  **self.incidents.values(), 'clock_restarts': s.clock_restarts,
                                   'world_frame_restarts': liveness.get(f'restarts {self.pose_topic}', 0), **liveness,
                                   'dropped_not_tracking': self.fusion.no_pose, 'unused_poses': s.dropped_right,
                                   'untracked_policy': self.config.untracked_policy,

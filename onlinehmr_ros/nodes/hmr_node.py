@@ -20,6 +20,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
+from onlinehmr_ros.core.common.incidents import IncidentLog
 from onlinehmr_ros.core.fusion.world import root_orientation_xyzw
 from onlinehmr_ros.core.hmr.camera_hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
 from onlinehmr_ros.core.io.visualize import overlay_humans
@@ -57,6 +58,7 @@ class HmrNode(Node):
         self.people = 0
         self.lost = 0
         self.perception: dict = {}
+        self.incidents = IncidentLog()      # fitting fallbacks and failures (core.hmr.camera_hmr.HMROutput)
         self.stage_ms: dict[str, list[float]] = {}
         self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
@@ -73,6 +75,8 @@ class HmrNode(Node):
             return
         rgb, intr = frame.image_rgb, frame.intrinsics
         out = self.hmr.process(frame)
+        for kind, reason in out.incidents:
+            self.incidents.record(kind, reason)
         humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans, out.humans.ended_track_ids)
         self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],
                                                       self.params['camera_humans.vertices']))
@@ -89,19 +93,21 @@ class HmrNode(Node):
     def _report(self) -> None:
         cam = self.camera
         if not cam.frames:
-            self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images',
-                                     {'rejected_images': cam.rejected})
+            self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images' +
+                                     ''.join(f'; {n}' for n in cam.incidents.pending()),
+                                     {'rejected_images': cam.rejected, **cam.incidents.values()})
             return
         stale, liveness = self.subs.health()
         values = {'frames': cam.frames, 'people_tracked': self.people, 'people_lost_kept': self.lost,
-                  'rejected_images': cam.rejected, 'intrinsics': cam.source, **self.subs.loss_values(),
-                  **liveness}
+                  'rejected_images': cam.rejected, 'intrinsics': cam.source, **self.incidents.values(),
+                  **cam.incidents.values(), **self.subs.loss_values(), **liveness}
         values.update({f'perception_{k}': v for k, v in self.perception.items()})
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         lost = self.subs.lost
-        self.diagnostics.publish(WARN if lost or stale else OK, f'{self.people} people' +
+        new = self.incidents.pending() + cam.incidents.pending()
+        self.diagnostics.publish(WARN if lost or stale or new else OK, f'{self.people} people' +
                                  (f' ({lost} messages lost before this node)' if lost else '') +
-                                 (f'; {stale}' if stale else ''), values)
+                                 (f'; {stale}' if stale else '') + ''.join(f'; {n}' for n in new), values)
 
 
 def main(args=None) -> int:

@@ -26,9 +26,10 @@ from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, Subscriptions
 from onlinehmr_ros.ros.run import run_node
 
 #: settings the running stage reads at every image (the rest build the segmenter at start-up)
-LIVE = ('segmentation.threshold', 'soft_mask.kernel_size_px', 'soft_mask.iterations', 'soft_mask.sigma_px')
+LIVE = ('segmentation.threshold', 'soft_mask.kernel_size_px', 'soft_mask.iterations', 'soft_mask.sigma_px',
+        'soft_mask.blur_scale')
 RANGES = {'segmentation.threshold': (0.01, 0.99), 'soft_mask.kernel_size_px': (1, 255),
-          'soft_mask.iterations': (0, 50), 'soft_mask.sigma_px': (0.0, 200.0)}
+          'soft_mask.iterations': (0, 50), 'soft_mask.sigma_px': (0.0, 200.0), 'soft_mask.blur_scale': (0.05, 1.0)}
 
 
 class MaskNode(Node):
@@ -63,11 +64,13 @@ class MaskNode(Node):
     def _report(self) -> None:
         cam = self.camera
         stale, liveness = self.subs.health()
-        level = ERROR if cam.rejected and not cam.frames else (WARN if self.subs.lost or stale else OK)
+        new = cam.incidents.pending()
+        level = ERROR if cam.rejected and not cam.frames else (WARN if self.subs.lost or stale or new else OK)
         self.diagnostics.publish(level, ('masking' if cam.frames else 'waiting for images') +
                                  (f' ({self.subs.lost} images lost before this node)' if self.subs.lost else '') +
-                                 (f'; {stale}' if stale else ''),
-                                 {'frames': cam.frames, 'rejected_images': cam.rejected, **self.subs.loss_values(),
+                                 (f'; {stale}' if stale else '') + ''.join(f'; {n}' for n in new),
+                                 {'frames': cam.frames, 'rejected_images': cam.rejected, **cam.incidents.values(),
+                                  **self.subs.loss_values(),
                                   **liveness,
                                   **{f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()}})
 

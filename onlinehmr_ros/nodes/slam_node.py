@@ -21,6 +21,9 @@ With `pose_source: tf` the pose comes from the robot's own localisation instead 
 started: each image's pose is world_frame -> the image's frame_id looked up in TF at the image's
 stamp (core.common.tf_tree.TfCameraPoses: images wait up to tf_wait_s for late odometry, then get
 a 'held' pose); the node publishes the same pose topics, no camera TF and no map.
+With `resume.file` set the node saves its last pose about once a second and a restarted node
+continues that world frame (core.slam.resume; same origin and heading, z up) when the state is
+younger than resume.max_age_s; diagnostics say `world_resumed`.
 Every output carries the stamp of its image. The algorithm is core.slam.branch.SlamBranch;
 parameters are its config fields (slam.*, ema.*, scale.*, ground.*, gravity.*, rotation.*, world.*,
 focal.*, see `ros2 param describe`); ema.enabled/alpha/lambda_clamp, publish_untracked_pose,
@@ -30,6 +33,7 @@ the node's namespace ('cam1/world').
 from __future__ import annotations
 
 import sys
+import time
 
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
@@ -38,9 +42,13 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float64
 
 from onlinehmr_ros.core.common.datatypes import HumansFrame
+from onlinehmr_ros.core.common.incidents import IncidentLog
+from onlinehmr_ros.core.common.input_checks import check_soft_mask
 from onlinehmr_ros.core.common.tf_tree import POSE_SOURCES, TF_MODES, TfCameraPoses, TfFrames, namespaced_frame
 from onlinehmr_ros.core.fusion.sync import ImageJoin
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.slam.branch import SlamBranch, SlamBranchConfig
+from onlinehmr_ros.core.slam.resume import load_resume_state, save_resume_state
 from onlinehmr_ros.msg import CameraPoseState, HumanMeshArray
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
@@ -97,7 +105,23 @@ class SlamNode(Node):
                   'carries every pose with its state.')
         p.declare('path_length', 2000, 'Poses kept in slam/path.', min_value=1, max_value=10**6)
         p.declare('map_every_n_frames', 10, 'Publish slam/map every n frames.', min_value=1, max_value=10**6)
+        self.resume_file = p.declare('resume.file', '', "Save this SLAM's last pose here about once a second; on "
+                                     'start, continue the world frame saved there (a respawned slam keeps the '
+                                     "robot's world: same origin and heading) if it is younger than "
+                                     'resume.max_age_s. Empty: off (a restart starts a new world frame).',
+                                     read_only=BUILT_AT_START)
+        self.resume_max_age_s = p.declare('resume.max_age_s', 10.0, 'Oldest saved state that is resumed (s): the '
+                                          'camera must not have moved far while no SLAM ran.', min_value=0.0,
+                                          max_value=3600.0, read_only=BUILT_AT_START)
         self.branch = None if from_tf else SlamBranch(config)
+        self.resume_note = 'off'
+        if self.branch is not None and self.resume_file:
+            state, self.resume_note = load_resume_state(self.resume_file, self.world_frame, time.time(),
+                                                        self.resume_max_age_s)
+            if state is not None:
+                self.branch.resume(state)
+            self.get_logger().info(self.resume_note)
+        self.resume_error = ''
         self.state_pub = self.create_publisher(CameraPoseState, 'slam/camera_pose_state', 10)
         self.pose_pub = self.create_publisher(PoseStamped, 'slam/camera_pose', 10)
         self.path_pub = self.create_publisher(Path, 'slam/path', 10)
@@ -115,6 +139,7 @@ class SlamNode(Node):
                                                                     self.wait_humans)
         self.path = Path()
         self.last = None
+        self.incidents = IncidentLog()      # the solvers' fallbacks (SlamDiagnostics.incidents)
         self.stage_ms: dict[str, list[float]] = {'features': [], 'slam': [], 'total': []}
         self.subs = Subscriptions.with_parameters(self, p)
         subscribe_camera_image(p, self.subs, self._on_image)
@@ -131,7 +156,9 @@ class SlamNode(Node):
 
     # image (+ mask) (+ people of the same image) -> one SLAM step, in stamp order (core.fusion.sync.ImageJoin)
     def _on_image(self, msg: Image) -> None:
-        self._run(self.join.add_image(convert.stamp_to_ns(msg.header.stamp), msg))
+        stamp = convert.stamp_to_ns(msg.header.stamp)
+        if self.camera.admit(stamp):              # duplicates and late images refused before the join
+            self._run(self.join.add_image(stamp, msg))
 
     def _on_mask(self, msg: Image) -> None:
         self._run(self.join.add_mask(convert.stamp_to_ns(msg.header.stamp), msg))
@@ -156,12 +183,23 @@ class SlamNode(Node):
             self._publish(pose, image.header.frame_id, 0.0, 0, None)
 
     def _process(self, image: Image, mask: Image | None, humans: HumansFrame | None) -> None:
-        frame = self.camera.frame(image)
+        frame = self.camera.frame(image, check_order=False)
         if frame is None:
             return
-        soft = None if mask is None else convert.image_to_array(mask)
+        soft = None
+        if mask is not None:
+            try:
+                soft, v = convert.image_to_array(mask), None
+            except convert.ConversionError as exc:
+                soft, v = None, check_soft_mask(None, frame.width_px, frame.height_px, str(exc))
+            v = v or check_soft_mask(soft, frame.width_px, frame.height_px)
+            if not v.accept:
+                self.camera.report(v.kind, v.reason)
+                soft = None
         out = self.branch.process(frame, soft, humans)
         self.last = d = out.diagnostics
+        for kind, reason in d.incidents:
+            self.incidents.record(kind, reason)
         for k, v in (('features', d.ms_features), ('slam', d.ms_slam), ('total', d.ms_total)):
             self.stage_ms[k].append(v)
             del self.stage_ms[k][:-300]
@@ -195,18 +233,22 @@ class SlamNode(Node):
                 'images_waiting': t.pending, 'tf_bad_transforms': self.tf_listener.bad_transforms,
                 **self.subs.loss_values()})
             return
+        self._save_resume_state()
         d = self.last
         stale, liveness = self.subs.health()
         if d is None:
-            self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else ''),
-                                     {'rejected_images': self.camera.rejected,
+            self.diagnostics.publish(WARN, 'waiting for images' + (' and soft masks' if self.use_mask else '') +
+                                     ''.join(f'; {n}' for n in self.camera.incidents.pending()),
+                                     {'rejected_images': self.camera.rejected, **self.camera.incidents.values(),
                                       'images_without_mask': self.join.images_without_mask, **self.subs.loss_values()})
             return
         tf_problem = self.camera_tf.plan is not None and self.camera_tf.plan.problem
         level = OK if d.tracking else (ERROR if d.state == 'held' else WARN)
-        if level == OK and (tf_problem or self.subs.lost or stale):
+        new = self.incidents.pending() + self.camera.incidents.pending()
+        if level == OK and (tf_problem or self.subs.lost or stale or self.resume_error or new):
             level = WARN
-        self.diagnostics.publish(level, d.status +
+        self.diagnostics.publish(level, d.status + ('; resume state not saved' if self.resume_error else '') +
+                                 ''.join(f'; {n}' for n in new) +
                                  (f'; {self.subs.lost} messages lost before this node' if self.subs.lost else '') +
                                  ('; camera not in TF' if tf_problem else '') + (f'; {stale}' if stale else ''), {
             'state': d.state, 'slam_state': d.slam_state, 'frames': self.camera.frames, 'features': d.n_features,
@@ -217,8 +259,26 @@ class SlamNode(Node):
             'scale_converged': d.scale_converged, 'scale_source': d.scale_source, 'focal_px_estimate': d.focal_px,
             'focal_converged': d.focal_converged, 'focal_pairs': d.focal_pairs, 'ms_total': d.ms_total,
             'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
+            'world_resumed': self.branch.resumed, 'resume': self.resume_error or self.resume_note,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
-            **self.camera_tf.diagnostics_values(), **self.subs.loss_values(), **liveness})
+            **self.incidents.values(), **self.camera.incidents.values(), **self.camera_tf.diagnostics_values(),
+            **self.subs.loss_values(), **liveness})
+
+
+    def _save_resume_state(self) -> None:
+        """resume.file: the last pose, for a successor (core.slam.resume); an unwritable file is said once."""
+        if not self.resume_file or self.branch is None:
+            return
+        state = self.branch.resume_state(self.world_frame, time.time())
+        if state is None:
+            return
+        try:
+            save_resume_state(self.resume_file, state)
+            self.resume_error = ''
+        except InputError as exc:
+            if not self.resume_error:
+                self.get_logger().error(str(exc))
+            self.resume_error = str(exc)
 
 
 def main(args=None) -> int:

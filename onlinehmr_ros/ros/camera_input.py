@@ -6,10 +6,14 @@ on ``<image topic>/compressed``, image_transport's naming), chosen by each node'
 """
 from __future__ import annotations
 
+import time
+
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
+from onlinehmr_ros.core.common.incidents import IncidentLog
+from onlinehmr_ros.core.common.input_checks import ImageStreamCheck
 from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.params import NodeParameters
 from onlinehmr_ros.ros.qos import IMAGE_SUBSCRIBER_QOS, Subscriptions
@@ -22,8 +26,13 @@ class CameraInput:
     """Keeps the latest intrinsics of a camera and turns its images into core Frames.
 
     Without CameraInfo (or with an uncalibrated one) the intrinsics come from
-    ``hfov_deg``, with one warning (``warned_fov``); an image in an unsupported encoding is logged and
-    counted in ``rejected``, never raised into the executor.
+    ``hfov_deg``, with one warning (``warned_fov``). Bad input is decided in
+    :mod:`onlinehmr_ros.core.common.input_checks` and never raised into the executor: an image that
+    does not decode, is too small, repeats the previous stamp or comes late is refused, a stamp jump
+    back (bag loop) or a resolution change is taken; a CameraInfo with NaN / zero focal length or size is
+    ignored (the previous intrinsics stay). Each is counted by kind in ``incidents`` (for
+    /diagnostics) and logged once per kind per ``IncidentLog.log_every_s``; ``rejected`` counts the
+    refused images.
     """
 
     def __init__(self, node: Node, hfov_deg: float):
@@ -33,22 +42,52 @@ class CameraInput:
         self.rejected = 0
         self.frames = 0
         self.warned_fov = False
+        self.incidents = IncidentLog()
+        self.check = ImageStreamCheck()
+
+    def report(self, kind: str, reason: str, error: bool = False) -> None:
+        """Count an incident of ``kind`` and log it (once per kind per ``incidents.log_every_s``)."""
+        if self.incidents.record(kind, reason, time.monotonic()):
+            line = f'{reason} [{kind}: counted on /diagnostics, logged once per {self.incidents.log_every_s:g} s]'
+            if error:     # (one call site per severity: rclpy refuses to change a call site's severity)
+                self._node.get_logger().error(line)
+            else:
+                self._node.get_logger().warning(line)
 
     def on_info(self, msg: CameraInfo) -> None:
         try:
             self.intrinsics = convert.camera_info_to_intrinsics(msg)
         except convert.ConversionError as exc:
-            self._node.get_logger().warning(f'{exc}; using hfov_deg={self.hfov_deg}', throttle_duration_sec=10.0)
+            kept = ('keeping the previous CameraInfo' if self.intrinsics is not None
+                    else f'using hfov_deg={self.hfov_deg}')
+            self.report('camera_info_invalid', f'{exc}; {kept}')
 
-    def frame(self, msg: Image | CompressedImage) -> Frame | None:
-        """The image as a Frame (RGB uint8, stamp, intrinsics, running index), or None if rejected."""
+    def admit(self, stamp_ns: int) -> bool:
+        """Check the stamp order of an image when it arrives (a node that joins images before decoding them);
+        then call :meth:`frame` with ``check_order=False``."""
+        v = self.check.order.check(stamp_ns)
+        if v.kind:
+            self.report(v.kind, v.reason)
+        if not v.accept:
+            self.rejected += 1
+        return v.accept
+
+    def frame(self, msg: Image | CompressedImage, check_order: bool = True) -> Frame | None:
+        """The image as a Frame (RGB uint8, stamp, intrinsics, running index), or None if refused."""
         try:
             rgb = convert.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else convert.image_to_rgb(msg)
         except convert.ConversionError as exc:
             self.rejected += 1
-            self._node.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            self.report('image_undecodable', str(exc), error=True)
             return None
         h, w = rgb.shape[:2]
+        stamp_ns = convert.stamp_to_ns(msg.header.stamp)
+        v = self.check.check(stamp_ns if check_order else None, w, h)
+        if v.kind:
+            self.report(v.kind, v.reason)
+        if not v.accept:
+            self.rejected += 1
+            return None
         intr = self.intrinsics
         if intr is None or (intr.width_px, intr.height_px) != (w, h):
             intr = CameraIntrinsics.from_fov(w, h, self.hfov_deg)
@@ -60,7 +99,7 @@ class CameraInput:
                     f'{why}: assuming a {self.hfov_deg:g} deg horizontal field of view (parameter hfov_deg). A wrong '
                     'focal length scales every depth: give the camera calibration (CameraInfo) if you can; the slam '
                     'node reports its own focal-length estimate in /diagnostics.')
-        frame = Frame(rgb, convert.stamp_to_ns(msg.header.stamp), intr, self.frames)
+        frame = Frame(rgb, stamp_ns, intr, self.frames)
         self.frames += 1
         return frame
 

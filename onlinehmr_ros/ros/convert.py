@@ -14,6 +14,8 @@ from std_msgs.msg import Header
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, CameraPose, HumansFrame, HumanState
 from onlinehmr_ros.core.common.geometry import (make_transform, quat_wxyz_from_rotmat, quat_wxyz_to_xyzw,
                                                 quat_xyzw_to_wxyz, rotmat_from_quat_wxyz)
+from onlinehmr_ros.core.common.errors import InputError
+from onlinehmr_ros.core.common.input_checks import intrinsics_from_calibration
 from onlinehmr_ros.core.io import images
 from onlinehmr_ros.msg import BodyModelInfo, CameraPoseState, HumanMesh, HumanMeshArray
 
@@ -131,13 +133,13 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> CameraIntrinsics:
     """CameraInfo -> CameraIntrinsics (uses K; distortion is not modelled).
 
     Raises:
-        ConversionError: K is all zeros (an uncalibrated camera).
+        ConversionError: K not finite, no focal length (an uncalibrated camera), or a zero size
+            (``core.common.input_checks.intrinsics_from_calibration``).
     """
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ConversionError('CameraInfo.k has no focal length (uncalibrated camera); give intrinsics or '
-                              'set the field-of-view parameter instead')
-    return CameraIntrinsics(K, int(msg.width), int(msg.height))
+    try:
+        return intrinsics_from_calibration(msg.k, msg.width, msg.height)
+    except InputError as exc:
+        raise ConversionError(str(exc)) from exc
 
 
 def intrinsics_to_camera_info(intr: CameraIntrinsics, stamp_ns: int = 0, frame_id: str = '') -> CameraInfo:

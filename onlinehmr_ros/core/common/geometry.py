@@ -193,6 +193,33 @@ def interpolate_transform(T_a_b0: np.ndarray, T_a_b1: np.ndarray, fraction: floa
     return make_transform(R, (1.0 - f) * T0[:3, 3] + f * T1[:3, 3])
 
 
+def yaw_aligning_cameras(T_world_cam_to: np.ndarray, T_other_cam_from: np.ndarray) -> np.ndarray:
+    """The rotation about z plus translation that moves a camera pose onto another in a z-up world.
+
+    Both frames are z-up (REP-103), so they differ by a heading and an offset only: the result
+    ``T_world_other`` (4, 4) maps ``T_other_cam_from`` to the heading (the optical axis, z of the camera,
+    projected on the ground) and position of ``T_world_cam_to``. The camera's tilt is left as it is in
+    ``other``. A camera looking straight up or down has no heading: its image x axis is used instead.
+
+    Args:
+        T_world_cam_to: (4, 4) the pose to continue from (world frame).
+        T_other_cam_from: (4, 4) the same camera's pose in the other z-up frame (same instant).
+    """
+    def heading(R):
+        # the optical axis's heading; for a level camera the image x axis points 90 deg to its right
+        for axis, offset in ((R[:, 2], 0.0), (R[:, 0], np.pi / 2)):
+            if np.hypot(axis[0], axis[1]) > 1e-3:
+                return float(np.arctan2(axis[1], axis[0])) + offset
+        return 0.0
+
+    Ta = _check_last(T_world_cam_to, (4, 4), 'T_world_cam_to').astype(np.float64)
+    Tb = _check_last(T_other_cam_from, (4, 4), 'T_other_cam_from').astype(np.float64)
+    yaw = heading(Ta[:3, :3]) - heading(Tb[:3, :3])
+    c, s = np.cos(yaw), np.sin(yaw)
+    Rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return make_transform(Rz, Ta[:3, 3] - Rz @ Tb[:3, 3])
+
+
 def transform_points(T_a_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
     """Map points from frame b to frame a.
 

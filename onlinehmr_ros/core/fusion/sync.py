@@ -20,6 +20,7 @@ class PairerStats:
     paired: int = 0
     dropped_left: int = 0    # left items whose partner never came within max_wait_ns
     dropped_right: int = 0   # right items nobody asked for
+    clock_restarts: int = 0  # times the stamps of both streams jumped back (a bag loop): see StampPairer
 
 
 class StampPairer(Generic[A, B]):
@@ -29,16 +30,27 @@ class StampPairer(Generic[A, B]):
     either stream is more than ``max_wait_ns`` ahead of it; then it is dropped
     and counted. Each queue keeps at most ``max_queue`` items (the oldest go
     first, counted). Nothing blocks: every call returns at once.
+
+    The clock of the streams may restart (a bag played in a loop): a stream whose stamp falls more
+    than ``restart_back_ns`` (default ``max_wait_ns``: an item that old would be dropped anyway) below
+    its own newest one has restarted. While only one stream has, its items wait by its own new
+    stamps (bounded by ``max_queue``); once every stream has, the newest stamp is the new timeline's,
+    the items left over from the old one are dropped (counted as above) and ``stats.clock_restarts``
+    counts it: pairing goes on. (Without this, every item after a loop would be older than the old
+    newest stamp and dropped at once, for ever.)
     """
 
-    def __init__(self, max_wait_ns: int, max_queue: int = 64):
+    def __init__(self, max_wait_ns: int, max_queue: int = 64, restart_back_ns: int | None = None):
         if max_wait_ns < 0 or max_queue < 1:
             raise ValueError('max_wait_ns must be >= 0 and max_queue >= 1')
         self.max_wait_ns = int(max_wait_ns)
         self.max_queue = int(max_queue)
+        self.restart_back_ns = max(int(restart_back_ns if restart_back_ns is not None else self.max_wait_ns), 1)
         self._left: OrderedDict[int, A] = OrderedDict()
         self._right: OrderedDict[int, B] = OrderedDict()
         self._newest = None
+        self._latest: dict[bool, int] = {}          # newest stamp of each stream (is_left -> ns), on its timeline
+        self._jumped: set[bool] = set()              # streams already on a new timeline (restart in progress)
         self._expired_left: list[tuple[int, A]] = []
         self.stats = PairerStats()
 
@@ -50,7 +62,18 @@ class StampPairer(Generic[A, B]):
 
     def _add(self, stamp_ns: int, item, queue: OrderedDict, is_left: bool) -> list:
         stamp_ns = int(stamp_ns)
-        self._newest = stamp_ns if self._newest is None else max(self._newest, stamp_ns)
+        prev = self._latest.get(is_left)
+        if prev is not None and stamp_ns < prev - self.restart_back_ns:    # this stream's clock went back
+            self._latest[is_left] = stamp_ns
+            self._jumped.add(is_left)
+            if self._jumped >= set(self._latest):                          # every stream is on the new timeline
+                self._jumped.clear()
+                self.stats.clock_restarts += 1
+                self._newest = max(self._latest.values())
+                self._drop_after(self._newest)
+        else:
+            self._latest[is_left] = stamp_ns if prev is None else max(prev, stamp_ns)
+            self._newest = stamp_ns if self._newest is None else max(self._newest, stamp_ns)
         queue[stamp_ns] = item
         out = []
         if stamp_ns in self._left and stamp_ns in self._right:
@@ -60,7 +83,9 @@ class StampPairer(Generic[A, B]):
         return out
 
     def _expire(self) -> None:
-        horizon = self._newest - self.max_wait_ns
+        # while a restart is under way, time is the new timeline's (the old one's items wait for max_queue)
+        newest = max(self._latest[k] for k in self._jumped) if self._jumped else self._newest
+        horizon = newest - self.max_wait_ns
         for queue, counter in ((self._left, 'dropped_left'), (self._right, 'dropped_right')):
             for s in [s for s in queue if s < horizon]:
                 item = queue.pop(s)
@@ -73,6 +98,15 @@ class StampPairer(Generic[A, B]):
                     self._expired_left.append((s, item))
                 setattr(self.stats, counter, getattr(self.stats, counter) + 1)
         del self._expired_left[:-self.max_queue]
+
+    def _drop_after(self, stamp_ns: int) -> None:
+        """Drop (and count) the queued items stamped after ``stamp_ns``: left over from an ended timeline."""
+        for queue, counter in ((self._left, 'dropped_left'), (self._right, 'dropped_right')):
+            for s in [s for s in queue if s > stamp_ns]:
+                item = queue.pop(s)
+                if queue is self._left:
+                    self._expired_left.append((s, item))
+                setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
     def pop_expired_left(self) -> list[tuple[int, A]]:
         """Left items dropped (partner never came) since the last call, oldest first, at most max_queue."""

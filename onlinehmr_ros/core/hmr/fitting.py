@@ -204,6 +204,8 @@ class FitResult:
         residual_2d_px: (33,) reprojection residual, pixels (NaN where unobserved).
         residual_3d_m: (33,) 3D landmark residual, metres (NaN where unobserved).
         iterations: solver iterations run.
+        fallback: why the fit did not start from what the landmarks say ('' when it did): a new track
+            whose torso has too few 3D landmarks starts from an upright body facing the camera.
     """
 
     betas: np.ndarray
@@ -217,6 +219,7 @@ class FitResult:
     residual_2d_px: np.ndarray
     residual_3d_m: np.ndarray
     iterations: int
+    fallback: str = ''
 
 
 @dataclass(frozen=True)
@@ -306,15 +309,24 @@ class BodyFitter:
         return X[..., :3], X[..., 3:72], X[..., 72:72 + B], X[..., 72 + B:75 + B]
 
     def _initial_x(self, lm3d: np.ndarray, w3d: np.ndarray, uv: np.ndarray, w2d: np.ndarray,
-                   K: np.ndarray) -> np.ndarray:
-        """Orientation from the torso (Umeyama, rest pose -> observed), translation from 2D-3D."""
+                   K: np.ndarray) -> tuple[np.ndarray, str]:
+        """Orientation from the torso (Umeyama, rest pose -> observed), translation from 2D-3D.
+
+        Returns:
+            the parameter vector and the fallback reason ('' when the torso gave the orientation).
+        """
         lm = self._rest_landmarks
         rest = lm - 0.5 * (lm[MEDIAPIPE_LEFT_HIP] + lm[MEDIAPIPE_RIGHT_HIP])
         sel = np.array(_TORSO)
         wt = w3d[sel]
-        R = np.diag([1.0, -1.0, -1.0])  # upright, facing the camera
-        if (wt > 0).sum() >= 3:
+        n_torso = int((wt > 0).sum())
+        if n_torso >= 3:
             _, R, _ = umeyama(rest[sel], lm3d[sel], with_scale=False, weights=wt)
+            fallback = ''
+        else:
+            R = np.diag([1.0, -1.0, -1.0])  # upright, facing the camera
+            fallback = (f'torso not visible ({n_torso} of {len(_TORSO)} shoulder/hip landmarks in 3D, need 3): '
+                        'started from an upright body facing the camera')
         x = np.zeros(self._P)
         x[:3] = axis_angle_from_rotmat(R)
         model_pts = self._rest_landmarks @ R.T
@@ -324,7 +336,7 @@ class BodyFitter:
             raise FittingError(f'cannot place the person: {exc}') from exc
         if not np.isfinite(x).all() or x[-1] <= 0:
             raise FittingError('cannot place the person in front of the camera from its landmarks')
-        return x
+        return x, fallback
 
     # -- main entry -------------------------------------------------------------------------
     def fit(self, track_id: int, observation: PersonObservation, intrinsics: CameraIntrinsics,
@@ -369,13 +381,15 @@ class BodyFitter:
             betas_mean, n_shape = state.betas_mean, state.n_shape   # the shape belongs to the person
             if frame_counter - state.last_frame == 1:                # temporal terms need the last two frames
                 prev_rel, prev_t = state.joints_rel, state.transl_hist
+        fallback = ''
         if state is None or frame_counter - state.last_frame > c.max_gap_frames + 1:
-            x0 = self._initial_x(lm3d, w3d, uv, w2d, K)  # new, or unseen for too long: start afresh
+            x0, fallback = self._initial_x(lm3d, w3d, uv, w2d, K)  # new, or unseen for too long: start afresh
             iters = c.iterations_first
         else:
             x0 = state.x.copy()
             iters = c.iterations_tracking
         if initial is not None:
+            fallback = ''                       # the given estimate is the start, not the guess
             x0 = np.concatenate([initial.global_orient, initial.body_pose, initial.betas[:self._B],
                                  initial.transl]).astype(np.float64)
             iters = initial.iterations
@@ -458,7 +472,7 @@ class BodyFitter:
                          transl=tr[0].astype(f), joints=joints.astype(f), landmarks=L.astype(f),
                          keypoints_coco=coco.astype(f),
                          joint_confidence=conf.astype(f), residual_2d_px=res2d_px.astype(f),
-                         residual_3d_m=res3d.astype(f), iterations=n_it)
+                         residual_3d_m=res3d.astype(f), iterations=n_it, fallback=fallback)
 
     def _residual_3d(self, P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> np.ndarray:
         """(N, 33, 3) model landmarks P (hip-centred) minus the backend's Q (33, 3), per ``align_3d``."""

@@ -103,9 +103,10 @@ class HumanMaskStage:
         if self._segmenter is None:
             c_h = np.zeros(frame.image_rgb.shape[:2], np.float32)
         else:
-            c_h = (self._segmenter.probability(frame) > self.segmentation.threshold).astype(np.float32)
+            c_h = self._segmenter.probability(frame) > self.segmentation.threshold
         t1 = time.perf_counter()
-        soft = compute_soft_mask(c_h, self.soft_mask)
+        soft = compute_soft_mask(c_h, self.soft_mask)          # a bool mask: dilated as uint8
+        c_h = c_h.astype(np.float32)
         t2 = time.perf_counter()
         return HumanMaskOutput(c_h, soft, {'segmentation': 1e3 * (t1 - t0), 'soft_mask': 1e3 * (t2 - t1)})
 

@@ -12,6 +12,14 @@ branch weights (or rejects) each feature by ``1 - C_soft`` at its pixel, so
 features on and near a person (including the silhouette edge, which a hard
 mask lets through) do not enter tracking.
 
+The blur is the expensive part (about 10 ms at 640x480 with sigma 10 px on this CPU, four times the
+dilation). A Gaussian of sigma >= 2 px has almost nothing above half the sampling rate, so it is run
+on the dilated mask downsampled by ``blur_scale`` (area average) with ``sigma * blur_scale`` and
+upsampled bilinearly: at 0.5 about ten times cheaper, within 0.035 of the exact formula at the
+silhouette edge and 0.0002 on average (test/test_human_mask.py checks it against
+``blur_scale=1``, the exact formula). The reduced blur is used only while ``sigma * blur_scale``
+stays >= ``MIN_REDUCED_SIGMA_PX``; a narrower blur runs at full resolution.
+
 Modes (for the paper's ablation):
     * ``'soft'``: the formula above.
     * ``'hard'``: the binarised dilation ``[C_h (+) S_k^(n) >= 0.5]`` (no blur).
@@ -27,6 +35,8 @@ import numpy as np
 from onlinehmr_ros.core.common.errors import InputError
 
 SOFT_MASK_MODES = ('soft', 'hard', 'none')
+#: the blur runs at reduced resolution only when its sigma there stays at least this many pixels
+MIN_REDUCED_SIGMA_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,15 @@ class SoftMaskConfig:
             choice for float images), borders are reflected (BORDER_REFLECT_101).
         mode: ``'soft'`` (the paper), ``'hard'`` (binarised dilation) or
             ``'none'`` (zeros).
+        blur_scale: resolution of the blur as a fraction of the image's, in (0, 1]; 1 is the exact
+            formula, 0.5 about ten times cheaper and within 0.035 of it (module docstring).
     """
 
     kernel_size_px: int = 15
     iterations: int = 2
     sigma_px: float = 10.0
     mode: str = 'soft'
+    blur_scale: float = 0.5
 
     def __post_init__(self):
         if self.mode not in SOFT_MASK_MODES:
@@ -58,6 +71,8 @@ class SoftMaskConfig:
             raise InputError(f'iterations must be >= 0, got {self.iterations}')
         if not np.isfinite(self.sigma_px) or self.sigma_px < 0:
             raise InputError(f'sigma_px must be a finite number >= 0, got {self.sigma_px}')
+        if not 0.0 < self.blur_scale <= 1.0:
+            raise InputError(f'blur_scale must be in (0, 1], got {self.blur_scale}')
 
 
 def union_of_masks(masks: np.ndarray) -> np.ndarray:
@@ -89,12 +104,33 @@ def dilate_mask(human_mask: np.ndarray, kernel_size_px: int, iterations: int) ->
     """
     if iterations == 0 or kernel_size_px == 1:
         return human_mask.copy()
-    se = _structuring_element(kernel_size_px)
     binary = human_mask.astype(np.uint8)
     if np.array_equal(binary, human_mask):
-        return cv2.dilate(binary, se, iterations=int(iterations), borderType=cv2.BORDER_CONSTANT,
-                          borderValue=0).astype(np.float32)
-    return cv2.dilate(human_mask, se, iterations=int(iterations), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        return _dilate_binary(binary, kernel_size_px, iterations)
+    return cv2.dilate(human_mask, _structuring_element(kernel_size_px), iterations=int(iterations),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _dilate_binary(binary: np.ndarray, kernel_size_px: int, iterations: int) -> np.ndarray:
+    """(H, W) uint8 0/1 -> (H, W) float32 dilation (a fresh array)."""
+    if iterations == 0 or kernel_size_px == 1:
+        return binary.astype(np.float32)
+    return cv2.dilate(binary, _structuring_element(kernel_size_px), iterations=int(iterations),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(np.float32)
+
+
+def gaussian_blur(image: np.ndarray, sigma_px: float, scale: float = 1.0) -> np.ndarray:
+    """``G_sigma * image`` (float32, borders reflected), at ``scale`` of the resolution when the reduced
+    sigma stays >= ``MIN_REDUCED_SIGMA_PX`` (area-averaged down, bilinear up), else at full resolution."""
+    h, w = image.shape
+    small = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    if scale >= 1.0 or sigma_px * scale < MIN_REDUCED_SIGMA_PX or min(small) < 2:
+        return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma_px), sigmaY=float(sigma_px),
+                                borderType=cv2.BORDER_REFLECT_101)
+    reduced = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+    sx, sy = sigma_px * small[0] / w, sigma_px * small[1] / h
+    reduced = cv2.GaussianBlur(reduced, (0, 0), sigmaX=sx, sigmaY=sy, borderType=cv2.BORDER_REFLECT_101)
+    return cv2.resize(reduced, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def compute_soft_mask(human_mask: np.ndarray, config: SoftMaskConfig) -> np.ndarray:
@@ -113,22 +149,28 @@ def compute_soft_mask(human_mask: np.ndarray, config: SoftMaskConfig) -> np.ndar
     c = np.asarray(human_mask)
     if c.ndim != 2 or c.size == 0:
         raise InputError(f'human_mask must be a non-empty (H, W) array, got shape {c.shape}')
-    c = c.astype(np.float32)
     if config.mode == 'none':
-        return np.zeros_like(c)
-    if not np.all(np.isfinite(c)) or c.min() < 0.0 or c.max() > 1.0:
-        raise InputError('human_mask values must be finite and in [0, 1]; pass a union of binary or '
-                         'probability masks (see union_of_masks)')
-    dilated = dilate_mask(c, config.kernel_size_px, config.iterations)
+        return np.zeros(c.shape, np.float32)
+    if c.dtype == np.bool_ or c.dtype == np.uint8:          # a binary mask: dilated as uint8, no float copy
+        binary = c.view(np.uint8)
+        if c.dtype == np.uint8 and int(binary.max()) > 1:
+            raise InputError('a uint8 human_mask must hold 0 and 1 (a binary mask); pass a union of binary or '
+                             'probability masks (see union_of_masks)')
+        dilated = _dilate_binary(binary, config.kernel_size_px, config.iterations)
+    else:
+        c = c.astype(np.float32, copy=False)
+        if not np.all(np.isfinite(c)) or c.min() < 0.0 or c.max() > 1.0:
+            raise InputError('human_mask values must be finite and in [0, 1]; pass a union of binary or '
+                             'probability masks (see union_of_masks)')
+        dilated = dilate_mask(c, config.kernel_size_px, config.iterations)
     if config.mode == 'hard':
         return (dilated >= 0.5).astype(np.float32)
-    blurred = dilated if config.sigma_px == 0 else cv2.GaussianBlur(
-        dilated, (0, 0), sigmaX=float(config.sigma_px), sigmaY=float(config.sigma_px),
-        borderType=cv2.BORDER_REFLECT_101)
+    blurred = dilated if config.sigma_px == 0 else gaussian_blur(dilated, config.sigma_px, config.blur_scale)
     peak = float(blurred.max())
     if peak <= 1e-12:
-        return np.zeros_like(c)
-    return np.clip(blurred / peak, 0.0, 1.0).astype(np.float32)
+        return np.zeros(c.shape, np.float32)
+    blurred *= np.float32(1.0 / peak)
+    return np.clip(blurred, 0.0, 1.0, out=blurred)
 
 
 class SoftMasker:

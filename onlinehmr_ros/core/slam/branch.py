@@ -29,6 +29,11 @@ Per frame (strictly causal, each pose final when returned):
    phased in afterwards);
 5. the EMA correction smooths the published pose (:mod:`.ema`).
 
+A branch started with :meth:`SlamBranch.resume` (the state a previous SLAM left, :mod:`.resume`)
+continues that SLAM's world: its first pose is the saved one (same origin and heading; the rotation
+about z and offset are kept for every later pose and map point), its first map gets the saved
+metric scene depth.
+
 The published :class:`~onlinehmr_ros.core.common.datatypes.CameraPose` says
 how far it can be trusted: ``state`` (``tracking``, ``rotation_only`` before a
 map or while lost, ``held`` when even the rotation could not be measured),
@@ -46,13 +51,15 @@ import numpy as np
 
 from onlinehmr_ros.core.common.datatypes import CameraPose, Frame, HumansFrame
 from onlinehmr_ros.core.common.errors import InputError
-from onlinehmr_ros.core.common.geometry import invert_transform, quat_wxyz_from_rotmat, transform_points
+from onlinehmr_ros.core.common.geometry import (invert_transform, make_transform, quat_wxyz_from_rotmat,
+                                               transform_points, yaw_aligning_cameras)
 from onlinehmr_ros.core.slam.ema import EmaConfig, EmaTrajectorySmoother
 from onlinehmr_ros.core.slam.focal import FocalConfig, FocalEstimator
 from onlinehmr_ros.core.slam.gravity import GravityConfig, GravityEstimator, VerticalLineDetector, trunk_up_cam
 from onlinehmr_ros.core.slam.ground import (FloorTracker, GravityAligner, GroundConfig, GroundPlane,
                                             sharpest_floor_direction, track_ground_offset)
 from onlinehmr_ros.core.slam.odometry import MonocularSlam, SlamConfig
+from onlinehmr_ros.core.slam.resume import SlamResumeState
 from onlinehmr_ros.core.slam.rotation import RotationConfig, RotationTracker
 from onlinehmr_ros.core.slam.scale import MetricDepthModel, ScaleConfig, ScaleEstimator
 from onlinehmr_ros.core.slam.world_frame import WorldFrame
@@ -133,6 +140,7 @@ class SlamDiagnostics:
     ms_features: float
     ms_slam: float                  # features + tracking + mapping (+ BA)
     ms_total: float                 # the whole branch step
+    incidents: tuple = ()           # (kind, reason) of the solvers' fallbacks this frame (TrackResult.incidents)
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,32 @@ class SlamBranch:
         self._segment = 0
         self._last_depth_m: float | None = None      # metric median scene depth of the last map pose
         self._scale_applied: float | None = None
+        self._resume: SlamResumeState | None = None
+        self._T_out_W = np.eye(4)        # published world <- W: identity, or the resumed world's yaw + offset
+
+    def resume(self, state: SlamResumeState) -> None:
+        """Continue the world of a previous SLAM (module docstring); before the first frame only.
+
+        Raises:
+            InputError: frames were processed already.
+        """
+        if self._frames:
+            raise InputError('SlamBranch.resume after the first frame: resume a new branch before it processes')
+        self._resume = state
+        if state.scene_depth_m is not None and state.scene_depth_m > 0:
+            self._last_depth_m = float(state.scene_depth_m)
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this branch continues a previous SLAM's world."""
+        return self._resume is not None
+
+    def resume_state(self, world_frame: str, wall_s: float) -> SlamResumeState | None:
+        """What a successor needs to continue this world (None before the first pose)."""
+        if self._last_pose is None:
+            return None
+        return SlamResumeState(world_frame, self._last_pose.T_world_cam_m, self._last_depth_m,
+                               self._last_pose.scale_converged, self._last_pose.stamp_ns, wall_s)
 
     def process(self, frame: Frame, soft_mask: np.ndarray | None = None,
                 camera_humans: HumansFrame | None = None) -> SlamOutput:
@@ -243,6 +277,10 @@ class SlamBranch:
         self._update_gravity(frame, camera_humans, first)
         R_W_cam = self.aligner.R @ self.world.R_O_cam
         p_W = self.aligner.R @ self.world.p_O
+        if first and self._resume is not None:
+            self._T_out_W = yaw_aligning_cameras(self._resume.T_world_cam_m, make_transform(R_W_cam, p_W))
+        R_W_cam = self._T_out_W[:3, :3] @ R_W_cam
+        p_W = self._T_out_W[:3, :3] @ p_W + self._T_out_W[:3, 3]
         sigma = self.world.sigma if self.world.has_map else 1.0
         converged = bool(self.world.has_map and sc.converged)
         g = self.gravity.state()
@@ -262,14 +300,15 @@ class SlamBranch:
             state, r.state, status, state == POSE_TRACKING, r.n_features, r.n_matches, r.n_inliers, r.n_keyframes,
             r.n_map_points, r.keyframe_inserted, r.ba_ran, r.segment, rot_inliers, g.aligned, self.aligner.blending,
             g.sigma_deg, g.weights, sigma, sc.measured, converged, sc.n_samples, sc.source, fs.focal_px,
-            fs.converged, fs.n_pairs, r.ms_features, r.ms_total, ms_total)
+            fs.converged, fs.n_pairs, r.ms_features, r.ms_total, ms_total, r.incidents)
         return SlamOutput(pose, pts_world, diag, self.ground, pose_raw)
 
     # ------------------------------------------------------------------ world
     def _T_W_O(self) -> np.ndarray:
+        """(4, 4) the tracking frame O -> the published world (gravity alignment, then a resumed world's yaw)."""
         T = np.eye(4)
         T[:3, :3] = self.aligner.R
-        return T
+        return self._T_out_W @ T
 
     def _initial_sigma(self, median_depth: float) -> float:
         """Metres per SLAM unit of a new map: carried from the old map's last scene depth, or the prior."""
@@ -350,4 +389,3 @@ class SlamBranch:
     def state(self) -> str:
         """Pose state of the last frame (one of ``POSE_STATES``; ``held`` before the first frame)."""
         return self._last_pose.state if self._last_pose is not None else POSE_HELD
-

@@ -177,6 +177,8 @@ class TrackResult:
         the segment's map (its first pose).
     features: the frame's masked features (reused by the rotation-only tracker).
     median_depth: median depth of the frame's inlier map points (SLAM units), NaN without a pose.
+    incidents: ``(kind, reason)`` of the solvers' fallbacks this frame (``'pose_refinement_fallback'``,
+        ``'bundle_adjustment_fallback'``; see :mod:`.optim`), for /diagnostics.
     """
 
     T_map_cam: np.ndarray | None
@@ -195,6 +197,7 @@ class TrackResult:
     ms_total: float
     features: Features | None = None
     median_depth: float = float('nan')
+    incidents: tuple[tuple[str, str], ...] = ()
 
 
 class MonocularSlam:
@@ -206,6 +209,7 @@ class MonocularSlam:
         self._reset_map()
         self.segment = 0
         self._count = -1                     # frames processed (own counter: Frame.index may not be set)
+        self._size: tuple[int, int] | None = None   # image size of the current map
 
     # ------------------------------------------------------------------ state
     def _reset_map(self) -> None:
@@ -238,10 +242,22 @@ class MonocularSlam:
         """
         t0 = time.perf_counter()
         self._count += 1
+        self._info = dict(n_matches=0, n_inliers=0, kf=False, ba=False, incidents=[])
+        size = (frame.width_px, frame.height_px)
+        if self._size is not None and size != self._size and (self.keyframes or self._init_ref is not None):
+            # a map (and its keypoints, focal length in pixels) at another resolution cannot be tracked
+            what = f'map dropped, a new one starts (segment {self.segment + 1})' if self.keyframes else \
+                'initialisation restarts at the new size'
+            self._info['incidents'].append(('slam_restart_resolution_change', f'image size changed from '
+                                            f'{self._size[0]}x{self._size[1]} to {size[0]}x{size[1]}: {what}'))
+            if self.keyframes:
+                self._start_new_segment()
+            else:
+                self._reset_map()
+        self._size = size
         feats = self.extractor.extract(frame, soft_mask)
         t_feat = (time.perf_counter() - t0) * 1e3
         K = frame.intrinsics.K
-        self._info = dict(n_matches=0, n_inliers=0, kf=False, ba=False)
         if len(feats) < self.config.min_features:
             reason = f'too few usable features ({len(feats)} < {self.config.min_features}'
             if feats.masked_fraction > 0.0:
@@ -281,7 +297,7 @@ class MonocularSlam:
         return TrackResult(T_map_cam, state, status, self.segment, new_map, len(feats),
                            self._info['n_matches'], self._info['n_inliers'], len(self.keyframes), len(self.map),
                            self._info['kf'], self._info['ba'], t_feat, (time.perf_counter() - t0) * 1e3,
-                           feats, median_depth)
+                           feats, median_depth, tuple(self._info['incidents']))
 
     def _success(self, T_cam_map, state, status, feats, t0, t_feat, new_map=False) -> TrackResult:
         return self._result(invert_transform(T_cam_map), state, status, feats, t0, t_feat, new_map,
@@ -402,13 +418,19 @@ class MonocularSlam:
         T = make_transform(rotmat_from_axis_angle(rvec.ravel()), tvec.ravel())
         mask = np.zeros(len(X), bool)
         mask[inl.ravel()] = True
-        T = refine_pose(K, T, X[mask], uv[mask], w[mask], huber_px=cfg.ba_huber_px)
+        T = self._refine(K, T, X[mask], uv[mask], w[mask], 6)
         err = reprojection_errors(K, T, X, uv)
         mask = err < cfg.pnp_reproj_px
         if mask.sum() >= 6:
-            T = refine_pose(K, T, X[mask], uv[mask], w[mask], huber_px=cfg.ba_huber_px, iterations=3)
+            T = self._refine(K, T, X[mask], uv[mask], w[mask], 3)
             mask = reprojection_errors(K, T, X, uv) < cfg.pnp_reproj_px
         return T, mask
+
+    def _refine(self, K, T, X, uv, w, iterations) -> np.ndarray:
+        ref = refine_pose(K, T, X, uv, w, huber_px=self.config.ba_huber_px, iterations=iterations)
+        if ref.fallback:
+            self._info['incidents'].append(('pose_refinement_fallback', ref.fallback))
+        return ref.T_cam_world
 
     def _track_guided(self, frame: Frame, feats: Features, K: np.ndarray) -> np.ndarray | None:
         cfg = self.config
@@ -565,6 +587,8 @@ class MonocularSlam:
                                       huber_px=cfg.ba_huber_px,
                                       max_evaluations=max_evaluations or cfg.ba_max_evaluations,
                                       solver=cfg.ba_solver)
+        if res.fallback:
+            self._info['incidents'].append(('bundle_adjustment_fallback', res.fallback))
         for c, kf in enumerate(window):
             kf.T_cam_world = res.T_cam_world[c]
         self.map.xyz[uniq] = res.points_world

@@ -7,6 +7,7 @@ square root of each observation's weight (``1 - C_soft`` of its feature).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -27,40 +28,79 @@ def reprojection_errors(K: np.ndarray, T_cam_world: np.ndarray, points_world: np
     return np.where(z > 1e-9, err, np.inf)
 
 
+@dataclass(frozen=True)
+class PoseRefinement:
+    """Output of :func:`refine_pose`.
+
+    T_cam_world: (4, 4) refined pose (the input pose, or the last good iterate, when ``fallback`` is set).
+    iterations: Gauss-Newton steps taken.
+    fallback: why the refinement stopped before converging ('' when it did not): the pose is not
+        observable from the weighted points (fewer than 3, or a singular / non-finite system).
+    """
+
+    T_cam_world: np.ndarray
+    iterations: int
+    fallback: str = ''
+
+
+#: normal equations whose smallest eigenvalue is below this share of the largest are treated as singular
+SINGULAR_RATIO = 1e-12
+
+
 def refine_pose(K: np.ndarray, T_cam_world: np.ndarray, points_world: np.ndarray, uv_px: np.ndarray,
-                weights: np.ndarray, huber_px: float = 2.0, iterations: int = 6) -> np.ndarray:
+                weights: np.ndarray, huber_px: float = 2.0, iterations: int = 6) -> PoseRefinement:
     """Weighted, Huber-robust Gauss-Newton refinement of one camera pose (points fixed).
 
     Args:
         K: (3, 3) intrinsics. T_cam_world: (4, 4) initial pose.
         points_world: (N, 3). uv_px: (N, 2) observations. weights: (N,) in [0, 1].
     Returns:
-        (4, 4) refined ``T_cam_world``.
+        :class:`PoseRefinement`; a pose that is not observable is returned unrefined with the reason
+        in ``fallback`` (never a step taken from a singular system).
     """
     R = T_cam_world[:3, :3].copy()
     t = T_cam_world[:3, 3].copy()
-    for _ in range(iterations):
+    n_weighted = int(np.sum(np.asarray(weights) > 0))
+    if n_weighted < 3:
+        return PoseRefinement(make_transform(R, t), 0, f'pose not observable: {n_weighted} weighted points '
+                              '(need 3); pose left unrefined')
+    fallback = ''
+    k = 0
+    for k in range(1, iterations + 1):
         p = points_world @ R.T + t
         uv, _ = project_points(K, p, MIN_DEPTH)
         r = uv - uv_px                                                      # (N, 2)
         e = np.linalg.norm(r, axis=1)
         hub = np.where(e <= huber_px, 1.0, huber_px / np.maximum(e, 1e-12))
         w = weights * hub
-        Jp = projection_jacobian(K, p, MIN_DEPTH)
-        J = np.concatenate([Jp @ -skew_matrix(p), Jp], axis=2).reshape(-1, 6)   # (2N, 6)
+        J = _pose_jacobian(K, p).reshape(-1, 6)                             # (2N, 6)
         w2 = np.repeat(w, 2)
         H = (J * w2[:, None]).T @ J
         g = (J * w2[:, None]).T @ r.reshape(-1)
-        try:
-            delta = -np.linalg.solve(H + 1e-6 * np.eye(6), g)
-        except np.linalg.LinAlgError:
+        if not (np.isfinite(H).all() and np.isfinite(g).all()):
+            fallback = f'non-finite normal equations at step {k} (points or observations not finite)'
             break
+        ev = np.linalg.eigvalsh(H)
+        if ev[-1] <= 0 or ev[0] < SINGULAR_RATIO * ev[-1]:
+            fallback = (f'singular normal equations at step {k} (rank {int(np.sum(ev > SINGULAR_RATIO * ev[-1]))} '
+                        f'of 6: degenerate point geometry)')
+            break
+        delta = -np.linalg.solve(H + 1e-6 * np.eye(6), g)
         R_d = rotmat_from_axis_angle(delta[:3])
         R = R_d @ R
         t = R_d @ t + delta[3:]
         if np.linalg.norm(delta) < 1e-8:
             break
-    return make_transform(R, t)
+    if fallback:
+        fallback += '; pose kept from the last good step' if k > 1 else '; pose left unrefined'
+    return PoseRefinement(make_transform(R, t), k - 1 if fallback else k, fallback)
+
+
+def _pose_jacobian(K: np.ndarray, p_cam: np.ndarray) -> np.ndarray:
+    """(N, 2, 6) Jacobian of the projections of the camera-frame points ``p_cam`` (N, 3) with respect to a
+    left perturbation ``(omega, v)`` of the pose at zero (``R <- exp(omega) R``, ``t <- exp(omega) t + v``)."""
+    Jp = projection_jacobian(K, p_cam, MIN_DEPTH)
+    return np.concatenate([Jp @ -skew_matrix(p_cam), Jp], axis=2)
 
 
 @dataclass(frozen=True)
@@ -72,6 +112,9 @@ class BundleAdjustmentResult:
     errors_px: (O,) final reprojection error per observation.
     cost_before, cost_after: robust cost (0.5 * sum rho(r^2)).
     n_evaluations: residual evaluations.
+    fallback: what the solver could not do ('' when nothing): free cameras with fewer than 3
+        weighted observations (not observable: held at their initial poses), or a singular camera
+        system (that step updated the points only).
     """
 
     T_cam_world: np.ndarray
@@ -80,6 +123,7 @@ class BundleAdjustmentResult:
     cost_before: float
     cost_after: float
     n_evaluations: int
+    fallback: str = ''
 
 
 BA_SOLVERS = ('schur_lm', 'scipy')
@@ -93,8 +137,8 @@ def local_bundle_adjustment(K: np.ndarray, T_cam_world: np.ndarray, fixed: np.nd
 
     Cameras are parametrised by a left perturbation ``(omega, v)`` of their
     initial pose (``R = exp(omega) R0``, ``t = exp(omega) t0 + v``), points by
-    their coordinates; the Jacobian is analytic (checked against finite
-    differences in the tests).
+    their coordinates; the Jacobian is analytic (checked against central
+    differences in test/test_slam_optim.py, as is :func:`refine_pose`'s).
 
     Solvers:
         * ``'schur_lm'`` (default): Levenberg-Marquardt with iteratively
@@ -112,9 +156,50 @@ def local_bundle_adjustment(K: np.ndarray, T_cam_world: np.ndarray, fixed: np.nd
         obs_uv_px: (O, 2), obs_weight: (O,) in [0, 1].
         huber_px: Huber threshold (pixels). max_evaluations: residual evaluation budget.
     """
+    pb = _ba_problem(K, T_cam_world, fixed, points_world, obs_cam, obs_point, obs_uv_px, obs_weight)
+    P, O, notes, residuals, blocks, jacobian, unpack, x0, sw = (pb.P, pb.O, pb.notes, pb.residuals, pb.blocks,
+                                                                 pb.jacobian, pb.unpack, pb.x0, pb.sw)
+    if solver == 'scipy':
+        res = least_squares(residuals, x0, jac=jacobian, method='trf', loss='huber', f_scale=huber_px,
+                            max_nfev=max_evaluations, x_scale=1.0, tr_solver='lsmr', verbose=0)
+        x_opt, n_eval = res.x, int(res.nfev)
+    elif solver == 'schur_lm':
+        x_opt, n_eval = _schur_lm(residuals, blocks, x0, P, O, pb.has_cam, pb.slot, obs_point, len(pb.free),
+                                  huber_px, max_evaluations, notes)
+    else:
+        raise ValueError(f'unknown BA solver {solver!r}; use one of {BA_SOLVERS}')
+    R, tt, X, _ = unpack(x_opt)
+    T_out = T_cam_world.copy()
+    T_out[:, :3, :3] = R
+    T_out[:, :3, 3] = tt
+    r = residuals(x_opt).reshape(O, 2) / np.maximum(sw, 1e-9)[:, None]
+    cost0 = float(0.5 * np.sum(_huber(residuals(x0) ** 2, huber_px)))
+    cost1 = float(0.5 * np.sum(_huber(residuals(x_opt) ** 2, huber_px)))
+    return BundleAdjustmentResult(T_out, X, np.linalg.norm(r, axis=1), cost0, cost1, n_eval, '; '.join(notes))
+
+
+class _BAProblem(SimpleNamespace):
+    """The bundle-adjustment problem of :func:`local_bundle_adjustment` (see :func:`_ba_problem`)."""
+
+
+def _ba_problem(K, T_cam_world, fixed, points_world, obs_cam, obs_point, obs_uv_px, obs_weight) -> _BAProblem:
+    """Parameters, weighted residuals and their analytic Jacobian of a BA window.
+
+    Returns a namespace with ``x0`` (free cameras' perturbations, zeros, then the points),
+    ``residuals(x)`` (2O,), ``blocks(x)`` (camera (O, 2, 6) and point (O, 2, 3) Jacobian blocks),
+    ``jacobian(x)`` (sparse (2O, len(x0))), ``unpack(x)`` -> (R, t, X, d), and the bookkeeping
+    (``free``, ``slot``, ``has_cam``, ``sw``, ``P``, ``O``, ``notes``: cameras held because not observable).
+    """
     F = T_cam_world.shape[0]
     P = points_world.shape[0]
     O = len(obs_cam)
+    notes = []
+    support = np.bincount(obs_cam[np.asarray(obs_weight) > 0], minlength=F)
+    unobservable = ~np.asarray(fixed, bool) & (support < 3)
+    if unobservable.any():
+        notes.append(f'free cameras {np.flatnonzero(unobservable).tolist()} have fewer than 3 weighted observations '
+                     f'({support[unobservable].tolist()}): not observable, held at their initial poses')
+        fixed = np.asarray(fixed, bool) | unobservable
     free = np.flatnonzero(~fixed)
     cam_slot = -np.ones(F, int)
     cam_slot[free] = np.arange(len(free))
@@ -175,27 +260,15 @@ def local_bundle_adjustment(K: np.ndarray, T_cam_world: np.ndarray, fixed: np.nd
         data = np.concatenate([J_cam[has_cam].ravel(), J_pt.ravel()])
         return coo_matrix((data, (rows, cols)), shape=(2 * O, len(x0))).tocsr()
 
-    if solver == 'scipy':
-        res = least_squares(residuals, x0, jac=jacobian, method='trf', loss='huber', f_scale=huber_px,
-                            max_nfev=max_evaluations, x_scale=1.0, tr_solver='lsmr', verbose=0)
-        x_opt, n_eval = res.x, int(res.nfev)
-    elif solver == 'schur_lm':
-        x_opt, n_eval = _schur_lm(residuals, blocks, x0, P, O, has_cam, slot, obs_point, len(free), huber_px,
-                                  max_evaluations)
-    else:
-        raise ValueError(f'unknown BA solver {solver!r}; use one of {BA_SOLVERS}')
-    R, tt, X, _ = unpack(x_opt)
-    T_out = T_cam_world.copy()
-    T_out[:, :3, :3] = R
-    T_out[:, :3, 3] = tt
-    r = residuals(x_opt).reshape(O, 2) / np.maximum(sw, 1e-9)[:, None]
-    cost0 = float(0.5 * np.sum(_huber(residuals(x0) ** 2, huber_px)))
-    cost1 = float(0.5 * np.sum(_huber(residuals(x_opt) ** 2, huber_px)))
-    return BundleAdjustmentResult(T_out, X, np.linalg.norm(r, axis=1), cost0, cost1, n_eval)
+    return _BAProblem(P=P, O=O, notes=notes, free=free, slot=slot, has_cam=has_cam, sw=sw, x0=x0, unpack=unpack,
+                      residuals=residuals, blocks=blocks, jacobian=jacobian)
 
 
-def _schur_lm(residuals, blocks, x0, P, O, has_cam, slot, obs_point, nfree, huber_px, max_evaluations):
-    """Levenberg-Marquardt on the BA problem with the Schur complement (IRLS Huber weights)."""
+def _schur_lm(residuals, blocks, x0, P, O, has_cam, slot, obs_point, nfree, huber_px, max_evaluations, notes):
+    """Levenberg-Marquardt on the BA problem with the Schur complement (IRLS Huber weights).
+
+    A step whose camera system cannot be solved updates the points only; that is appended to ``notes``.
+    """
     x = x0.copy()
     r = residuals(x)
     cost = float(0.5 * np.sum(_huber(r ** 2, huber_px)))
@@ -231,6 +304,9 @@ def _schur_lm(residuals, blocks, x0, P, O, has_cam, slot, obs_point, nfree, hube
                 try:
                     dc = np.linalg.solve(S, rhs)
                 except np.linalg.LinAlgError:
+                    dc = np.full(6 * nfree, np.nan)
+                if not np.isfinite(dc).all():
+                    notes.append(f'singular camera system at evaluation {n_eval}: that step updated the points only')
                     dc = np.zeros(6 * nfree)
                 dp = -np.einsum('pij,pj->pi', Vinv, gp + np.einsum('cpi,c->pi', Wm, dc))
             else:
