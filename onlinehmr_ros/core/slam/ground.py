@@ -234,6 +234,10 @@ def find_floor(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
     return GroundPlane(normal, offset, int(inl.sum()), len(P)), refined
 
 
+#: sharpest_floor_direction: bins of its height histograms, counted from the lowest point below the cameras
+MAX_FLOOR_BINS = 4096
+
+
 def sharpest_floor_direction(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray, max_tilt_deg: float,
                              config: GroundConfig = GroundConfig()) -> np.ndarray:
     """The direction within ``max_tilt_deg`` of ``up`` along which the map's lowest surfaces are sharpest.
@@ -272,7 +276,11 @@ def sharpest_floor_direction(points: np.ndarray, camera_centres: np.ndarray, up:
         top = centres @ U.T                                       # (M, K)
         below = H < top.min(axis=0) - 3 * thr
         lo = np.where(below, H, np.inf).min(axis=0)
-        idx = np.floor((H - lo) / width).astype(np.int64)
+        lo = np.where(np.isfinite(lo), lo, 0.0)               # a direction with no point below: no bins
+        idx = np.floor((np.where(below, H, lo) - lo) / width).astype(np.int64)
+        # heights far above the lowest point are no floor; bounding them bounds the histogram's memory
+        # (a stray map point far away would otherwise ask for millions of bins per direction)
+        below &= idx < MAX_FLOOR_BINS
         nb = int(np.max(np.where(below, idx, 0))) + 1
         flat = (np.arange(U.shape[0])[None, :] * nb + idx)[below]
         counts = np.bincount(flat, minlength=U.shape[0] * nb).reshape(U.shape[0], nb)
