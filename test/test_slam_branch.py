@@ -237,3 +237,29 @@ def test_a_restarted_slam_resumes_the_world_frame(handheld, tmp_path):
             assert np.median(off) < 0.2, f'the resumed world drifts from the old one: median {np.median(off):.2f} m'
         else:
             assert step > 0.5 and np.median(off) > 0.5, 'a new world at the camera must differ here (else the test is blind)'
+
+
+def test_people_that_arrive_after_their_image_measure_the_same_scale(handheld):
+    """A slam node that does not wait for the people of each image gets them later (add_people): measured
+    with their own image's pose, they give the same metric scale and world as people that came with the
+    image (here 3 images late, as from an hmr stage slower than the camera)."""
+    seq, with_people = handheld
+    br = SlamBranch(SlamBranchConfig())
+    late, lag = [], 3
+    for i, f in enumerate(seq.iter_frames()):
+        late.append(br.process(f, soft_mask(seq, i), None))
+        if i >= lag:
+            br.add_people(true_humans(seq, i - lag))
+    assert br.late_people['used'] > 0.6 * len(late) and br.late_people['no_image'] == 0, br.late_people
+    conv = [k for k, o in enumerate(late) if o.pose.scale_converged]
+    assert conv and conv[0] < 0.7 * len(late), 'no metric scale from late people'
+    T, T_ref = _poses(late), _poses(with_people)
+    s_late = camera_ate(T[conv, :3, 3], seq.T_world_cam[conv, :3, 3]).scale
+    s_ref = camera_ate(T_ref[conv, :3, 3], seq.T_world_cam[conv, :3, 3]).scale
+    assert s_late == pytest.approx(s_ref, rel=0.05) and s_late == pytest.approx(1.0, abs=0.1), (s_late, s_ref)
+    # without people at all the scale never converges: the late people are what measured it
+    br_none = SlamBranch(SlamBranchConfig())
+    none = [br_none.process(f, soft_mask(seq, i), None) for i, f in zip(range(len(late)), seq.iter_frames())]
+    assert not any(o.pose.scale_converged for o in none)
+    # people of an image never processed are counted, not used
+    assert br.add_people(HumansFrame(1, 'camera', ())) == 'no_image'

@@ -261,3 +261,19 @@ def test_depth_model_interface_excludes_people():
     est = ScaleEstimator(ScaleConfig(sources='depth_model'), _GroundTruthDepth(depth_wrong))
     st = est.update(_frame(), T_c_slam, pts, None, None, soft)
     assert st.scale == pytest.approx(S_TRUE, rel=0.01)
+
+
+def test_a_stray_point_far_away_changes_neither_floor_nor_direction():
+    """A degenerate map (a near-parallax triangulation) can hold a point thousands of scene depths away:
+    the floor and the sharpest direction are the same with it (the height histograms are bounded:
+    unbounded, this point asked for ~10^11 bins)."""
+    rng = np.random.default_rng(9)
+    floor, wall = _scene_points(rng, n_floor=1500)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    up_slam = R0.T @ np.array([0, 0, 1.0])
+    for stray in (-1e9 * up_slam, 1e9 * up_slam, np.array([3e8, -2e8, -5e8])):
+        with_stray = np.vstack([pts, stray])
+        plane, _ = find_floor(with_stray, np.zeros((1, 3)), up_slam)
+        assert plane.signed_height(np.zeros(3)) == pytest.approx(1.5 / S_TRUE, rel=0.02)
+        found = sharpest_floor_direction(with_stray, np.zeros((1, 3)), up_slam, 5.0)
+        assert np.degrees(np.arccos(np.clip(found @ up_slam, -1, 1))) < 1.0

@@ -3,7 +3,8 @@
 Subscribes:  camera/image_raw, camera/camera_info (reliable, see ros/qos.py)
              human/soft_mask      (32FC1 C_soft, paired with the image by stamp)
              human/camera_humans  (HumanMeshArray of the same image, paired by stamp: the people
-                                   are the metric ruler of the scale; parameter wait_for_humans)
+                                   are the metric ruler of the scale, used when they arrive with
+                                   their image's pose; parameter wait_for_humans)
              /tf, /tf_static      what other nodes say about the camera frame (REP-105, below)
 Publishes:   slam/camera_pose_state (CameraPoseState: the pose with its tracking state, scale and
                                    whether it converged, gravity; what fusion uses)
@@ -96,10 +97,12 @@ class SlamNode(Node):
         self.camera.hfov_deg = p.declare('hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
                                          '(degrees; a warning says so once).', min_value=1.0, max_value=179.0,
                                          on_change=lambda v: setattr(self.camera, 'hfov_deg', v))
-        self.wait_humans = p.declare('wait_for_humans', 'people' in config.scale.source_list, 'Process each image '
-                                     'with the people of the same image (human/camera_humans, paired by stamp) so '
-                                     'that they measure the scale; images whose people do not come within '
-                                     'mask_wait_s go on without them.', read_only=BUILT_AT_START) and not from_tf
+        self.wait_humans = p.declare('wait_for_humans', False, 'true: process each image together with the people of '
+                                     'the same image (human/camera_humans, paired by stamp; images whose people do '
+                                     'not come within mask_wait_s go on without them). false: process each image '
+                                     'at once and use its people when they arrive, with that image\'s pose (the '
+                                     'last world.late_people_frames poses are kept): a slow hmr stage then neither '
+                                     'delays nor drops camera poses.', read_only=BUILT_AT_START) and not from_tf
         p.declare('publish_untracked_pose', True, 'Also publish poses that are not tracked (rotation-only before '
                   'the map / while lost, or held) on slam/camera_pose and TF; slam/camera_pose_state always '
                   'carries every pose with its state.')
@@ -166,6 +169,8 @@ class SlamNode(Node):
     def _on_humans(self, msg: HumanMeshArray) -> None:
         if self.wait_humans:
             self._run(self.join.add_humans(convert.stamp_to_ns(msg.header.stamp), convert.msg_to_humans(msg)))
+        elif self.branch is not None:             # late people: measured with their own image's pose
+            self.branch.add_people(convert.msg_to_humans(msg))
 
     def _run(self, joined) -> None:
         for stamp, image, mask, humans in joined:
@@ -261,6 +266,7 @@ class SlamNode(Node):
             'intrinsics': self.camera.source, 'images_without_mask': self.join.images_without_mask,
             'world_resumed': self.branch.resumed, 'resume': self.resume_error or self.resume_note,
             'images_without_humans': self.join.images_without_humans, 'rejected_images': self.camera.rejected,
+            **{f'late_people_{k}': v for k, v in self.branch.late_people.items()},
             **self.incidents.values(), **self.camera.incidents.values(), **self.camera_tf.diagnostics_values(),
             **self.subs.loss_values(), **liveness})
 

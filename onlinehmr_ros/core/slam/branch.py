@@ -44,7 +44,7 @@ only when True; before, they use a provisional scale) and
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,15 +83,19 @@ class WorldConfig:
             saw last (False: the prior above, as for the first map).
         regravity_min_deg: a gravity estimate that moved this far from the aligner's target becomes
             the new target (phased in at ``ground.blend_rate_deg`` per frame).
+        late_people_frames: poses of this many recent images are kept for people that arrive after
+            their image (:meth:`SlamBranch.add_people`).
     """
 
     prior_scene_depth_m: float = 3.0
     carry_scale: bool = True
     regravity_min_deg: float = 0.2
+    late_people_frames: int = 90
 
     def __post_init__(self):
-        if not self.prior_scene_depth_m > 0 or not self.regravity_min_deg >= 0:
-            raise InputError('WorldConfig needs prior_scene_depth_m > 0 and regravity_min_deg >= 0')
+        if not self.prior_scene_depth_m > 0 or not self.regravity_min_deg >= 0 or self.late_people_frames < 1:
+            raise InputError('WorldConfig needs prior_scene_depth_m > 0, regravity_min_deg >= 0 and '
+                             'late_people_frames >= 1')
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,10 @@ class SlamBranch:
         self._last_depth_m: float | None = None      # metric median scene depth of the last map pose
         self._scale_applied: float | None = None
         self._resume: SlamResumeState | None = None
+        # the recent images' poses, for people that arrive after their image (add_people):
+        # stamp -> (T_cam_map or None, R_O_cam, K, segment)
+        self._recent: OrderedDict[int, tuple] = OrderedDict()
+        self.late_people = {'used': 0, 'no_image': 0, 'untracked': 0}
         self._T_out_W = np.eye(4)        # published world <- W: identity, or the resumed world's yaw + offset
 
     def resume(self, state: SlamResumeState) -> None:
@@ -265,6 +273,9 @@ class SlamBranch:
             self._centres.append(T_map_cam[:3, 3].copy())
             if r.n_keyframes >= self.config.ground.min_keyframes:
                 self._maybe_find_ground(pts_map)
+        self._recent[int(frame.stamp_ns)] = (T_cam_map, self.world.R_O_cam.copy(), K, self._segment)
+        while len(self._recent) > self.config.world.late_people_frames:
+            self._recent.popitem(last=False)
         sc = self.scale.update(frame, T_cam_map, pts_map, self.ground, camera_humans, soft_mask)
         if T_map_cam is not None:
             if sc.measured and sc.scale != self._scale_applied:
@@ -377,6 +388,34 @@ class SlamBranch:
             ref = self.config.gravity.ground_reference_inliers
             self.gravity.add('ground', self.world.direction_map_to_O(plane.normal),
                              sigma_scale=max(1.0, ref / max(plane.n_inliers, 1)))
+
+    def add_people(self, humans: HumansFrame) -> str:
+        """The people of an image processed earlier (camera frame, metres), for a SLAM that does not wait
+        for them: scale ruler, feet for the floor and the upright cue, measured with that image's pose
+        (kept for the last ``world.late_people_frames`` images); they count from the next image on.
+        Returns what was done ('used', 'no_image': not among the recent images, 'untracked': no map
+        pose for it or a map dropped since); ``late_people`` counts each."""
+        if humans.frame_id == 'world':
+            raise InputError("add_people needs camera-frame people (frame_id 'camera'), got 'world'")
+        entry = self._recent.get(int(humans.stamp_ns))
+        if entry is None:
+            outcome = 'no_image'
+        else:
+            T_cam_map, R_O_cam, K, segment = entry
+            if 'people' in self.config.gravity.cues:
+                for h in humans.humans:
+                    up = trunk_up_cam(h.joints, h.joint_confidence, self.config.gravity.people_min_confidence)
+                    if up is not None:
+                        self.gravity.add('people', R_O_cam @ up)
+            if T_cam_map is None or segment != self._segment:
+                outcome = 'untracked'
+            else:
+                value, _ = self.scale.add_people(K, T_cam_map, self.ground, humans)
+                if np.isfinite(value) and self.world.has_map:
+                    self._remember_feet(humans, invert_transform(T_cam_map), self.world.sigma)
+                outcome = 'used'
+        self.late_people[outcome] += 1
+        return outcome
 
     def _remember_feet(self, humans: HumansFrame, T_map_cam: np.ndarray, sigma: float) -> None:
         cfg = self.config.scale

@@ -87,6 +87,18 @@ class GroundConfig:
     seed: int = 0
 
 
+#: bins of a floor search's height histogram at most (find_floor, sharpest_floor_direction): a stray map
+#: point far from the rest would otherwise ask for millions of bins
+MAX_FLOOR_BINS = 4096
+
+
+def _within_histogram_reach(points: np.ndarray, centre: np.ndarray, width: float) -> np.ndarray:
+    """(N,) the points closer to ``centre`` than half of ``MAX_FLOOR_BINS`` bins: their heights along any
+    direction span at most MAX_FLOOR_BINS bins (about 60 median scene depths: farther points, e.g. from a
+    near-parallax triangulation, are no floor)."""
+    return np.linalg.norm(points - centre, axis=1) < 0.5 * MAX_FLOOR_BINS * width
+
+
 @dataclass(frozen=True)
 class GroundPlane:
     """Plane ``normal . x = offset`` in the SLAM world (SLAM units); ``normal`` points up."""
@@ -199,8 +211,11 @@ def find_floor(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
     below = h < float(np.min(centres @ u)) - 3 * thr
     if below.sum() < config.floor_min_points:
         return None
-    hb = h[below]
     width = config.floor_bin_share * thr
+    below &= _within_histogram_reach(P, c_mean, width)
+    if below.sum() < config.floor_min_points:
+        return None
+    hb = h[below]
     edges = np.arange(hb.min(), hb.max() + 2 * width, width)
     if len(edges) < 2:
         return None
@@ -209,7 +224,8 @@ def find_floor(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
     # cover an area (a wall's points at one height lie on a line)
     # background level around each bin: the median of the bins 2-8 bins away on either side
     pad = np.pad(counts, 8, mode='constant')
-    local = np.array([np.median(np.concatenate([pad[i:i + 6], pad[i + 11:i + 17]])) for i in range(len(counts))])
+    windows = np.lib.stride_tricks.sliding_window_view(pad, 6)
+    local = np.median(np.concatenate([windows[:len(counts)], windows[11:11 + len(counts)]], axis=1), axis=1)
     peaks = np.flatnonzero((counts >= config.floor_min_points) & (counts >= config.floor_peak_ratio * local))
     for k in peaks:                                  # lowest first
         h0 = float(np.median(hb[(hb >= edges[k]) & (hb < edges[k + 1])]))
@@ -252,6 +268,9 @@ def sharpest_floor_direction(points: np.ndarray, camera_centres: np.ndarray, up:
     centres = np.asarray(camera_centres, dtype=np.float64).reshape(-1, 3)
     thr = config.inlier_share_of_depth * float(np.median(np.linalg.norm(P - centres.mean(axis=0), axis=1)))
     width = config.floor_bin_share * thr
+    P = P[_within_histogram_reach(P, centres.mean(axis=0), width)]
+    if len(P) < config.floor_min_points or not width > 0:
+        return u0
     a = np.cross(u0, [1.0, 0.0, 0.0] if abs(u0[0]) < 0.9 else [0.0, 1.0, 0.0])
     a /= np.linalg.norm(a)
     b = np.cross(u0, a)
@@ -272,7 +291,8 @@ def sharpest_floor_direction(points: np.ndarray, camera_centres: np.ndarray, up:
         top = centres @ U.T                                       # (M, K)
         below = H < top.min(axis=0) - 3 * thr
         lo = np.where(below, H, np.inf).min(axis=0)
-        idx = np.floor((H - lo) / width).astype(np.int64)
+        lo = np.where(np.isfinite(lo), lo, 0.0)               # a direction with no point below: no bins
+        idx = np.floor((np.where(below, H, lo) - lo) / width).astype(np.int64)
         nb = int(np.max(np.where(below, idx, 0))) + 1
         flat = (np.arange(U.shape[0])[None, :] * nb + idx)[below]
         counts = np.bincount(flat, minlength=U.shape[0] * nb).reshape(U.shape[0], nb)

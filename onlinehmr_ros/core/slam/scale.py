@@ -193,7 +193,7 @@ class ScaleEstimator:
             notes.append('not tracking')
         else:
             if 'people' in srcs:
-                v, note = self._measure_people(frame, T_cam_slam, ground, humans)
+                v, note = self._measure_people(frame.intrinsics.K, T_cam_slam, ground, humans)
                 notes.append(note)
                 m.append(v)
             for src in ('camera_height', 'camera_height_prior'):
@@ -256,7 +256,16 @@ class ScaleEstimator:
         return float(np.exp(np.dot(w, logs) / w.sum())), float(1.0 / np.sqrt(w.sum())), used, len(rulers)
 
     # ---------------------------------------------------------------- measurements
-    def _measure_people(self, frame, T_cam_slam, ground, humans):
+    def add_people(self, K: np.ndarray, T_cam_slam: np.ndarray, ground: GroundPlane | None,
+                   humans: HumansFrame) -> tuple[float, str]:
+        """People of an earlier image, measured with that image's pose (``T_cam_slam``, intrinsics ``K``):
+        for a SLAM that does not wait for the people of each image. They count from the next
+        :meth:`update` on, in the window like this frame's. Returns the measurement (NaN if none) and why."""
+        if 'people' not in self.config.source_list or 'fixed' in self.config.source_list:
+            return float('nan'), 'people: not a scale source'
+        return self._measure_people(K, T_cam_slam, ground, humans)
+
+    def _measure_people(self, K, T_cam_slam, ground, humans):
         cfg = self.config
         if humans is None or not humans.humans:
             return np.nan, 'people: nobody'
@@ -265,7 +274,6 @@ class ScaleEstimator:
                              "got 'world'")
         if ground is None:
             return np.nan, 'people: no ground plane yet'
-        K = frame.intrinsics.K
         R_cs, t_cs = T_cam_slam[:3, :3], T_cam_slam[:3, 3]
         up_c = R_cs @ ground.normal
         c_slam = -R_cs.T @ t_cs
