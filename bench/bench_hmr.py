@@ -1,17 +1,20 @@
 """Benchmark of camera-space online HMR (perception, tracking, causal fitting) on the CPU.
 
-    python -m bench.bench_hmr [--frames N] [--skip-vtest] [--long-frames N]
+    python -m bench.bench_hmr [--frames N] [--skip-vtest] [--long-frames N] [--sections 1,5]
 
 Prints:
-  1. Megamind.avi (one person), ``max_people=1`` (legacy mediapipe): ms/frame per stage, fps end to end.
+  1. Megamind.avi (one person): ms/frame per stage, fps end to end, for the one-person path of
+     before issue 14 (mediapipe's legacy single-person solution) and for the multi-person defaults
+     (BlazePose detect-then-follow, ``max_people=6``, ``small_people='auto'``), in the same run, and
+     their ratio ("one person must stay as fast as now").
   2. A three-person mosaic of Megamind.avi (2x2 grid, three cells at different times),
-     ``max_people=3`` (Tasks landmarker): ms/frame per stage, fps.
+     ``max_people=3`` (detect-then-follow): ms/frame per stage, fps.
   3. Smoothness on Megamind.avi with vs without the temporal terms (same perception
      output replayed): Accel, Jitter, share of spectral energy above 10 Hz (STFT,
      Hann) from ``onlinehmr_ros.eval.metrics``, and the lag between the two (cross-correlation).
   4. Fit accuracy on synthetic people (open body model posed at random, landmarks
      projected with noise): MPJPE and PA-MPJPE (mm).
-  5. vtest.avi small people: plain full-frame detector vs zoomed tiles + crops.
+  5. vtest.avi small people: detect-then-follow with ``small_people`` off / auto / on.
   6. (--long-frames N) constant cost per frame: tracking + fitting + mesh over N frames
      (Megamind observations replayed), first vs last 300 frames and RSS.
 
@@ -39,9 +42,11 @@ from onlinehmr_ros.core.common.datatypes import Frame  # noqa: E402
 from onlinehmr_ros.core.common.geometry import project_points, similarity_transform_points, umeyama  # noqa: E402
 from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics, make_backend  # noqa: E402
 from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig  # noqa: E402
-from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipePoseConfig, MediapipeTasksPoseBackend
-from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, bbox_from_landmarks
-from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend  # noqa: E402
+from onlinehmr_ros.core.hmr.perception.follow import (SMALL_PEOPLE_MODES, FollowConfig,  # noqa: E402
+                                                     FollowingPoseBackend)
+from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipeLegacyPoseBackend, MediapipePoseConfig  # noqa: E402
+from onlinehmr_ros.core.hmr.perception.observation import (PersonObservation, PoseBackend,  # noqa: E402
+                                                           bbox_from_landmarks)
 from onlinehmr_ros.eval import metrics  # noqa: E402
 
 DATA = pathlib.Path('/usr/share/doc/opencv-doc/examples/data')
@@ -242,27 +247,22 @@ def small_people(n_frames: int) -> None:
     images, fps = read_video('vtest.avi', n_frames)
     frames = to_frames(images, fps)
     print(f'\n5. Small people: vtest.avi, first {len(frames)} frames ({images[0].shape[1]}x{images[0].shape[0]}), '
-          'Tasks landmarker (num_poses=6)')
-    print('  method                                frames with >=1   people/frame   ms/frame   CPU ms/frame')
-    cfg = MediapipePoseConfig(num_poses=6)
-    for name in ('full frame only', 'zoom: tiles every 10 + crops'):
-        full = MediapipeTasksPoseBackend(cfg)
-        if name.startswith('zoom'):
-            backend = ZoomedPoseBackend(full, MediapipeTasksPoseBackend(MediapipePoseConfig(num_poses=3,
-                                                                                             tracking_mode=False)),
-                                        ZoomConfig())
-        else:
-            backend = full
-        counts, ms, cpu = [], [], []
+          'detect-then-follow, max_people=6 (perception only)')
+    print('  small_people   frames with >=1   people/frame   ms/frame   CPU ms/frame   detector calls/frame')
+    for mode in ('off', 'auto', 'on'):
+        assert mode in SMALL_PEOPLE_MODES
+        backend = FollowingPoseBackend(FollowConfig(), max_people=6, small_people=mode)
+        counts, ms, cpu, det = [], [], [], []
         for fr in frames:
             t0, c0 = time.perf_counter(), time.process_time()
             counts.append(len(backend.detect(fr)))
             ms.append(1e3 * (time.perf_counter() - t0))
             cpu.append(1e3 * (time.process_time() - c0))
+            det.append(sum(v for k, v in backend.last_stats.items() if k.startswith('detector')))
         backend.close()
         counts = np.array(counts)
-        print(f'  {name:<37} {np.mean(counts > 0) * 100:10.0f} % {counts.mean():14.2f} {np.mean(ms):10.1f} '
-              f'{np.mean(cpu):10.1f}')
+        print(f'  {mode:<14} {np.mean(counts > 0) * 100:14.0f} % {counts.mean():14.2f} {np.mean(ms):10.1f} '
+              f'{np.mean(cpu):14.1f} {np.mean(det):22.2f}')
 
 
 def _rss_mib() -> float:
@@ -301,7 +301,10 @@ def main(argv=None) -> int:
     parser.add_argument('--synthetic-people', type=int, default=40)
     parser.add_argument('--skip-vtest', action='store_true')
     parser.add_argument('--long-frames', type=int, default=0, help='>= 600 runs the constant-cost check')
+    parser.add_argument('--sections', default='1,2,3,4,5', help='comma-separated sections to run (1-5; 3 and '
+                        '--long-frames replay the perception recorded in 1)')
     args = parser.parse_args(argv)
+    sections = {int(x) for x in args.sections.split(',') if x.strip()}
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     print(f'bench_hmr: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (other jobs '
@@ -315,36 +318,51 @@ def main(argv=None) -> int:
     frames = to_frames(images, fps)
     intr = frames[0].intrinsics
 
-    # 1. one person, end to end
-    cfg1 = HMRConfig(max_people=1)
+    # 1. one person, end to end: the one-person path before issue 14 vs the multi-person defaults
+    legacy = CameraHMR(HMRConfig(max_people=1), body_model=model,
+                       backend=MediapipeLegacyPoseBackend(MediapipePoseConfig()))   # as shipped before
+    outs0, cpu0 = timed_run(legacy, frames)
+    legacy.close()
+    stage_table(f'1a. Megamind.avi {images[0].shape[1]}x{images[0].shape[0]}, one-person path before issue 14 '
+                '(legacy mediapipe solution, tracking mode) + tracking + fitting + mesh', outs0, cpu0)
+    cfg1 = HMRConfig()
     rec = RecordingBackend(make_backend(cfg1))
     hmr = CameraHMR(cfg1, body_model=model, backend=rec)
     outs1, cpu1 = timed_run(hmr, frames)
     hmr.close()
-    stage_table(f'1. Megamind.avi {images[0].shape[1]}x{images[0].shape[0]}, max_people=1 (legacy mediapipe, '
-                'tracking mode) + tracking + fitting + mesh', outs1, cpu1)
+    stage_table(f'1b. the same, defaults (detect-then-follow, max_people={cfg1.max_people}, '
+                f'small_people={cfg1.small_people})', outs1, cpu1)
+    for k in ('perception', 'total'):
+        a = np.mean([o.timings_ms[k] for o in outs1])
+        b = np.mean([o.timings_ms[k] for o in outs0])
+        print(f'  {k} ms/frame, defaults / before: {a:.1f} / {b:.1f} = {a / b:.2f}')
+    print(f'  process CPU ms/frame, defaults / before: {cpu1.mean():.1f} / {cpu0.mean():.1f} = '
+          f'{cpu1.mean() / cpu0.mean():.2f}')
 
     # 2. three people
-    mframes = to_frames(mosaic(images), fps)
-    hmr3 = CameraHMR(HMRConfig(max_people=3), body_model=model)
-    outs3, cpu3 = timed_run(hmr3, mframes)
-    hmr3.close()
-    stage_table('2. Three-person mosaic of Megamind.avi (720x528, 2x2 grid), max_people=3 (Tasks landmarker)',
-                outs3, cpu3)
+    if 2 in sections:
+        mframes = to_frames(mosaic(images), fps)
+        hmr3 = CameraHMR(HMRConfig(max_people=3), body_model=model)
+        outs3, cpu3 = timed_run(hmr3, mframes)
+        hmr3.close()
+        stage_table('2. Three-person mosaic of Megamind.avi (720x528, 2x2 grid), max_people=3 (detect-then-follow)',
+                    outs3, cpu3)
 
     # 3. smoothness: replay the recorded perception with and without the temporal terms
-    outs = {}
-    for name, fc in (('with', FitterConfig()), ('without', FitterConfig().without_temporal_terms())):
-        h = CameraHMR(HMRConfig(fitter=fc, compute_vertices=False), body_model=model,
-                      backend=ReplayBackend(rec.recorded))
-        outs[name] = [h.process(f) for f in frames]
-    smoothness(outs['with'], outs['without'], fps)
+    if 3 in sections:
+        outs = {}
+        for name, fc in (('with', FitterConfig()), ('without', FitterConfig().without_temporal_terms())):
+            h = CameraHMR(HMRConfig(fitter=fc, compute_vertices=False), body_model=model,
+                          backend=ReplayBackend(rec.recorded))
+            outs[name] = [h.process(f) for f in frames]
+        smoothness(outs['with'], outs['without'], fps)
 
     # 4. synthetic accuracy
-    fit_accuracy(model, args.synthetic_people)
+    if 4 in sections:
+        fit_accuracy(model, args.synthetic_people)
 
     # 5. small people
-    if not args.skip_vtest:
+    if not args.skip_vtest and 5 in sections:
         small_people(args.vtest_frames)
 
     # 6. constant cost

@@ -148,7 +148,9 @@ def cmd_run(args) -> int:
     out_dir = _output_folder(args.out)
     warnings = []
     source = open_source(args.input, fps=args.fps, on_warning=warnings.append)
-    config = PipelineConfig(hmr=HMRConfig(body_model=BodyModelConfig(type=args.body_model, path=args.body_model_path)))
+    people = {k: v for k, v in (('max_people', args.max_people), ('small_people', args.small_people)) if v is not None}
+    config = PipelineConfig(hmr=HMRConfig(body_model=BodyModelConfig(type=args.body_model, path=args.body_model_path),
+                                          **people))
     pipeline = Pipeline(config)
     faces = pipeline.body_model.faces
     collector = _Collector()
@@ -156,6 +158,7 @@ def cmd_run(args) -> int:
     intr = None
     timings: dict[str, list[float]] = {}
     map_points = np.zeros((0, 3))
+    people_per_frame: list[int] = []
     total = getattr(source, 'frame_count', 0) or None
     if args.max_frames:
         total = min(total or args.max_frames, args.max_frames)
@@ -170,6 +173,7 @@ def cmd_run(args) -> int:
                                                                               file=sys.stderr)).for_frame(sf)
             out = pipeline.process(Frame(sf.image_rgb, sf.stamp_ns, intr, sf.index))
             collector.add(out)
+            people_per_frame.append(len(out.camera_humans.humans))
             map_points = out.map_points_world_m
             for k, v in out.timings_ms.items():
                 timings.setdefault(k, []).append(v)
@@ -194,8 +198,9 @@ def cmd_run(args) -> int:
                for k, v in timings.items()}
     (out_dir / 'timings.json').write_text(json.dumps(summary, indent=1))
     n = len(collector.stamps)
-    print(f'{n} frames, {len(collector.paths)} tracks, {sum(collector.tracking)} frames with SLAM tracking, '
-          f'{len(warnings)} frames skipped; end to end p50 {summary["total"]["p50_ms"]:.1f} ms '
+    print(f'{n} frames, {np.mean(people_per_frame):.2f} people/frame, {len(collector.paths)} distinct track ids, '
+          f'{sum(collector.tracking)} frames with SLAM tracking, {len(warnings)} frames skipped; end to end mean '
+          f'{np.mean(timings["total"]):.1f} ms/frame, p50 {summary["total"]["p50_ms"]:.1f} ms '
           f'({1e3 / summary["total"]["p50_ms"]:.1f} fps)')
     written = ['results.npz'] + ([] if args.no_overlay else ['overlay.mp4']) + ['scene_top.png', 'scene_oblique.png',
                                                                               'timings.json']
@@ -418,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--max-frames', type=int, default=0)
     run.add_argument('--fps', type=float, default=30.0, help='frame rate of an image folder')
     run.add_argument('--no-overlay', action='store_true', help='do not write overlay.mp4')
+    run.add_argument('--max-people', type=int, default=None,
+                     help='most people followed at once, 1-32 (default: HMRConfig.max_people, 6)')
+    run.add_argument('--small-people', choices=('auto', 'on', 'off'), default=None,
+                     help='zoomed detection tiles for small people: when there is evidence of them (auto), '
+                          'always (on) or never (off) (default: HMRConfig.small_people, auto)')
     _intrinsics_args(run)
     _body_model_args(run)
     run.set_defaults(func=cmd_run)

@@ -143,13 +143,18 @@ def test_world_fusion_pairs_moves_and_reports_ended_tracks():
     assert wf.add_humans(HumansFrame(10, 'camera', (h1, h2))) == []
     (r,) = wf.add_pose(_pose(rng, stamp=10))
     assert r.world.frame_id == 'world' and [h.track_id for h in r.world.humans] == [4, 9] and r.ended_tracks == ()
+    # a person missing from one image is not ended (the tracker may still re-identify them) ...
     (r2,) = wf.add_pose(_pose(rng, stamp=20)) or wf.add_humans(HumansFrame(20, 'camera', (h1,)))
-    assert r2.ended_tracks == (9,)
+    assert r2.ended_tracks == ()
+    # ... the tracker's end is reported once, even when its image is dropped (no pose in time)
+    assert wf.add_humans(HumansFrame(25, 'camera', (h1,), ended_track_ids=(9,))) == []
+    (r2b,) = wf.add_pose(_pose(rng, stamp=26)) or wf.add_humans(HumansFrame(26, 'camera', (h1,)))
+    assert r2b.ended_tracks == (9,)
     lost = CameraPose(stamp_ns=30, quat_wxyz=np.array([1.0, 0, 0, 0]), t_world_cam=np.zeros(3), tracking=False,
                       state='rotation_only')
     assert wf.add_pose(lost) == [] and wf.add_humans(HumansFrame(30, 'camera', (h1,))) == []
-    assert wf.no_pose == 1 and wf.dropped == {'rotation_only': 1} and wf.fused == {'tracking': 2}
-    assert wf.stats.paired == 3
+    assert wf.no_pose == 1 and wf.dropped == {'rotation_only': 1} and wf.fused == {'tracking': 3}
+    assert wf.stats.paired == 4
 
 
 @pytest.mark.parametrize('policy, used', [('use', {'rotation_only', 'held'}), ('rotation_only', {'rotation_only'}),

@@ -36,7 +36,7 @@ def test_graph_on_megamind(tmp_path):
     assert run.frames_in == 40
     assert run.frames_out >= 30, f'only {run.frames_out} of 40 frames reached the world'
 
-    stamps, tilts, states = {}, [], []
+    stamps, tilts, states = {}, {}, []
     with AnyReader([bag]) as reader:
         for conn, _, raw in reader.messages():
             if conn.topic in ('/camera/image_raw', '/human/soft_mask', '/human/camera_humans',
@@ -51,7 +51,7 @@ def test_graph_on_megamind(tmp_path):
                         assert len(h.joints) == 72 and len(h.joint_confidence) == 24 and h.model == 'open'
                         j = np.reshape(h.joints, (24, 3))
                         trunk = j[12] - j[0]                       # pelvis -> neck, world frame (z up)
-                        tilts.append(np.degrees(np.arccos(trunk[2] / np.linalg.norm(trunk))))
+                        tilts.setdefault(h.track_id, []).append(np.degrees(np.arccos(trunk[2] / np.linalg.norm(trunk))))
             elif conn.topic == '/human/world_mesh':
                 markers = decode_marker_array(bytes(raw))   # empty when nobody is in view
                 for m in markers:
@@ -60,6 +60,7 @@ def test_graph_on_megamind(tmp_path):
                 meshes = [m for m in markers if m.ns == MESH_NS and m.action != DELETE]
                 assert all(m.type == TRIANGLE_LIST and len(m.points) <= 3 * 7000 for m in meshes)
                 stamps.setdefault('mesh_ids', []).extend(m.id for m in meshes)
+                stamps.setdefault('mesh_messages', []).append(bool(meshes))
     images = set(stamps['/camera/image_raw'])
     # the runner starts the source once the recorder is subscribed and matched: nothing is lost
     assert len(images) == 40, f'recorder got {len(images)} of 40 images'
@@ -76,10 +77,17 @@ def test_graph_on_megamind(tmp_path):
     # the orientation is measured from the first images on (image 0 may have no usable features: the soft
     # mask of the first image covers it; its pose is the start pose, 'held')
     assert states[0] in ('rotation_only', 'held') and set(states[:5]) & {'rotation_only', 'tracking'}, states[:5]
-    assert len(tilts) >= 30 and np.median(tilts) < 25.0, f'trunk tilt {np.median(tilts):.1f} deg'
-    # one person in this video: one stable track id for (nearly) the whole clip
+    woman = max(tilts, key=lambda t: len(tilts[t]))          # the person seen longest: the woman in front
+    assert len(tilts[woman]) >= 30 and np.median(tilts[woman]) < 25.0, \
+        f'trunk tilt {np.median(tilts[woman]):.1f} deg (per track: ' + \
+        ', '.join(f'{t}: {np.median(v):.0f} deg x{len(v)}' for t, v in tilts.items()) + ')'
+    # the woman in front keeps one stable track id for (nearly) the whole clip (multi-person by default: the
+    # man in the background has his own id; no one else is published: readings of her face or hand are not
+    # people, see test_hmr_perception.test_megamind_defaults_follow_only_the_two_people)
     ids, counts = np.unique(stamps['mesh_ids'], return_counts=True)
-    assert counts.max() >= 0.8 * len(stamps['mesh_ids']), f'track ids {dict(zip(ids, counts))}'
+    assert len(ids) <= 2 and counts.max() >= 0.95 * sum(stamps['mesh_messages']), \
+        f'track ids {dict(zip(ids, counts))} in {sum(stamps["mesh_messages"])} mesh messages'
+    assert woman == ids[np.argmax(counts)]
 
     counts = render_bag(str(bag), str(tmp_path / 'render'))
     assert counts['overlaid'] >= 30 and counts['tracks'] >= 1

@@ -122,7 +122,7 @@ def test_torso_fallback_is_an_incident_and_the_person_is_still_output(model):
 
 
 def test_mediapipe_on_basketball_image():
-    """Real perception (Tasks landmarker, 2 people) and the open body model on opencv-doc's basketball1.png."""
+    """Real perception (BlazePose detect-then-follow, 2 people) and the open body model on opencv-doc's basketball1.png."""
     cv2 = pytest.importorskip('cv2')
     pytest.importorskip('mediapipe')
     path = OPENCV_DATA / 'basketball1.png'
@@ -130,8 +130,8 @@ def test_mediapipe_on_basketball_image():
         pytest.skip('opencv-doc sample media not installed (make setup installs them)')
     img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     intr = default_intrinsics(img.shape[1], img.shape[0])
-    from onlinehmr_ros.core.hmr.perception.mediapipe import MediapipePoseConfig
-    cfg = HMRConfig(max_people=3, mediapipe=MediapipePoseConfig(min_detection_confidence=0.2))
+    from onlinehmr_ros.core.hmr.perception.follow import FollowConfig
+    cfg = HMRConfig(max_people=3, perception=FollowConfig(min_detection_score=0.2, segmentation=True))
     with CameraHMR(cfg) as hmr:
         out = hmr.process(Frame(img, 0, intr))
     assert len(out.humans.humans) >= 1

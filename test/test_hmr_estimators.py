@@ -23,7 +23,7 @@ def frames():
 
 
 def _run(estimator, frames):
-    hmr = CameraHMR(HMRConfig(estimator=estimator))
+    hmr = CameraHMR(HMRConfig(estimator=estimator, max_people=1))   # the woman in front (one person, one track)
     try:
         return [hmr.process(f) for f in frames]
     finally:

@@ -1,9 +1,11 @@
-"""Tracker: stable ids through a synthetic crossing, hysteresis, ids never reused."""
+"""Tracker: stable ids through a synthetic crossing, hysteresis, re-identification after an exit, the track
+timeout and the bounded memory, perception chains and the appearance gate, ids never reused."""
 import numpy as np
 import pytest
 
 from onlinehmr_ros.core.common.geometry import intrinsics_from_fov, project_points
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
+from onlinehmr_ros.core.hmr.perception.appearance import REGIONS, Appearance, AppearanceConfig
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, bbox_from_landmarks
 
 K = intrinsics_from_fov(640, 480, 60.0)
@@ -17,13 +19,26 @@ def _skeleton(seed: int) -> np.ndarray:
     return pts - 0.5 * (pts[23] + pts[24])
 
 
-def _observation(landmarks_3d: np.ndarray, root_cam: np.ndarray, rng=None, noise_px=0.0) -> PersonObservation:
+def _observation(landmarks_3d: np.ndarray, root_cam: np.ndarray, rng=None, noise_px=0.0,
+                 follow_id: int = -1) -> PersonObservation:
     uv, _ = project_points(K, landmarks_3d + root_cam)
     if rng is not None:
         uv = uv + rng.normal(scale=noise_px, size=uv.shape)
     vis = np.full(33, 0.9)
     return PersonObservation(landmarks_px=uv, visibility=vis, landmarks_3d_m=landmarks_3d, mask=None,
-                             bbox_px=bbox_from_landmarks(uv, vis), score=0.9)
+                             bbox_px=bbox_from_landmarks(uv, vis), score=0.9, follow_id=follow_id)
+
+
+def _look(hue_bin: int, rng=None, clean: bool = True) -> Appearance:
+    """A clothing colour as an appearance: every region's histogram peaks at ``hue_bin`` (noisy)."""
+    nb = AppearanceConfig().num_bins
+    h = np.full((len(REGIONS), nb), 0.01)
+    h[:, hue_bin * 3:hue_bin * 3 + 3] += 1.0
+    if rng is not None:
+        h += rng.uniform(0, 0.05, h.shape)
+    h /= h.sum(axis=1, keepdims=True)
+    frac = np.array([1.0 if clean else 0.5, 1.0, 1.0])
+    return Appearance(h.astype(np.float32), frac.astype(np.float32))
 
 
 def _run_crossing(depth_a: float, depth_b: float, root_noise_m: float = 0.05, seed: int = 0):
@@ -76,44 +91,175 @@ def test_crossing_same_depth_without_root_cue():
     assert set(owner) == {0, 1}
 
 
-def test_birth_hysteresis_and_death():
+def test_birth_hysteresis_and_timeout():
     skel = _skeleton(1)
-    tracker = Tracker(TrackerConfig(min_hits=2, max_misses=2))
+    tracker = Tracker(TrackerConfig(min_hits=2, max_misses=2, track_timeout_s=1.0))
     root = np.array([0.0, 0.3, 4.0])
-    up = tracker.update([_observation(skel, root)], root[None])
+    t = iter(range(0, 10**12, 33_333_333))
+    up = tracker.update([_observation(skel, root)], root[None], stamp_ns=next(t))
     assert [p.track_id for p in up.people] == [0]          # first frame: confirmed at once
-    # a one-frame false positive far away is never confirmed
+    # a one-frame false positive far away is never confirmed, nor reported as ended
     fp_root = np.array([1.5, 0.3, 6.0])
-    up = tracker.update([_observation(skel, root), _observation(_skeleton(9), fp_root)], np.stack([root, fp_root]))
+    up = tracker.update([_observation(skel, root), _observation(_skeleton(9), fp_root)], np.stack([root, fp_root]),
+                        stamp_ns=next(t))
     assert [p.track_id for p in up.people] == [0]
-    up = tracker.update([_observation(skel, root)], root[None])
-    assert [p.track_id for p in up.people] == [0] and 1 in up.ended_track_ids
+    up = tracker.update([_observation(skel, root)], root[None], stamp_ns=next(t))
+    assert [p.track_id for p in up.people] == [0] and up.ended_track_ids == ()
     # a newcomer needs two frames
     new_root = np.array([-1.5, 0.3, 3.0])
     obs2 = [_observation(skel, root), _observation(_skeleton(5), new_root)]
-    assert [p.track_id for p in tracker.update(obs2, np.stack([root, new_root])).people] == [0]
-    assert [p.track_id for p in tracker.update(obs2, np.stack([root, new_root])).people] == [0, 2]
-    # nobody for max_misses frames: the tracks survive, then die
-    for _ in range(2):
-        up = tracker.update([], np.zeros((0, 3)))
-        assert up.people == () and up.ended_track_ids == ()
-    up = tracker.update([])
-    assert set(up.ended_track_ids) == {0, 2} and tracker.num_tracks == 0
+    assert [p.track_id for p in tracker.update(obs2, np.stack([root, new_root]), stamp_ns=next(t)).people] == [0]
+    assert [p.track_id for p in tracker.update(obs2, np.stack([root, new_root]), stamp_ns=next(t)).people] == [0, 2]
+    # nobody: both tracks are lost (not published, kept) until the timeout, then they end
+    for _ in range(29):
+        up = tracker.update([], np.zeros((0, 3)), stamp_ns=next(t))
+        assert up.people == () and up.ended_track_ids == () and up.lost_track_ids == (0, 2)
+    up = tracker.update([], stamp_ns=next(t) + 100_000_000)
+    assert up.ended_track_ids == (0, 2) and tracker.num_tracks == 0
+
+
+def test_memory_is_bounded():
+    tracker = Tracker(TrackerConfig(min_hits=1, memory_size=3, track_timeout_s=100.0))
+    ended = []
+    for k in range(6):   # six people, one after the other, each seen once far apart
+        root = np.array([3.0 * k - 8, 0.3, 4.0])
+        up = tracker.update([_observation(_skeleton(k), root)], root[None], stamp_ns=k * 10**9)
+        ended += up.ended_track_ids
+        assert tracker.num_tracks <= 4
+    assert ended == [0, 1]                                  # the longest unseen end first
+
+
+def _exit_and_return(look_back: Appearance, gap_frames: int = 60, clean: bool = True):
+    """A (hue 2) walks out of view for ``gap_frames`` while B (hue 7) stays; then someone looking like
+    ``look_back`` appears where A left. Returns (ids of A before, ids given to the returner)."""
+    rng = np.random.default_rng(4)
+    tracker = Tracker(TrackerConfig())
+    skel_a, skel_b = _skeleton(1), _skeleton(2)
+    root_b = np.array([0.5, 0.3, 4.5])
+    ids_a, ids_back = set(), set()
+    for f in range(30 + gap_frames + 30):
+        obs, roots, looks = [_observation(skel_b, root_b, follow_id=1)], [root_b], [_look(7, rng)]
+        root_a = np.array([-1.5 + 0.02 * min(f, 30), 0.3, 3.5])
+        if f < 30:
+            obs.append(_observation(skel_a, root_a, follow_id=0))
+            roots.append(root_a)
+            looks.append(_look(2, rng))
+        elif f >= 30 + gap_frames:
+            back = np.array([-1.2, 0.3, 3.6])
+            obs.append(_observation(skel_a, back, follow_id=2))
+            roots.append(back)
+            looks.append(look_back if clean else Appearance(look_back.histograms, np.array([0.5, 1, 1], np.float32)))
+        up = tracker.update(obs, np.stack(roots), looks, stamp_ns=int(f * 1e9 / 30))
+        for p in up.people:
+            if p.detection_index == 1:
+                (ids_a if f < 30 else ids_back).add(p.track_id)
+            else:
+                assert p.track_id == 0                                      # B keeps its id throughout
+    return ids_a, ids_back
+
+
+def test_person_who_leaves_and_returns_gets_the_same_id():
+    ids_a, ids_back = _exit_and_return(_look(2, np.random.default_rng(9)), gap_frames=60)   # 2 s away
+    assert len(ids_a) == 1 and ids_back == ids_a
+    # someone else (another colour) coming in there gets a new id, the old one stays in the memory
+    ids_a, ids_back = _exit_and_return(_look(10, np.random.default_rng(9)), gap_frames=60)
+    assert len(ids_back) == 1 and not ids_back & ids_a
+
+
+def test_returner_seen_partly_waits_for_a_clean_view():
+    # a half-occluded first view does not decide: the new track stays unpublished, and a clean view
+    # later re-identifies it (here it never becomes clean: after reid_wait_frames it gets its own id)
+    ids_a, ids_back = _exit_and_return(_look(2, np.random.default_rng(9)), gap_frames=60, clean=False)
+    assert ids_back == ids_a                                  # partial view close enough to the gallery
+    ids_a, ids_back = _exit_and_return(_look(10, np.random.default_rng(9)), gap_frames=60, clean=False)
+    assert len(ids_back) == 1 and not ids_back & ids_a
+
+
+def test_chain_that_slides_onto_someone_else_is_cut_by_appearance():
+    """B's perception chain continues on A's body (same follow id, A's look): B's id does not go with it."""
+    rng = np.random.default_rng(5)
+    tracker = Tracker(TrackerConfig())
+    skel_a, skel_b = _skeleton(1), _skeleton(2)
+    root_a, root_b = np.array([0.0, 0.3, 3.5]), np.array([0.2, 0.3, 5.0])
+    for f in range(20):
+        obs = [_observation(skel_a, root_a, follow_id=0), _observation(skel_b, root_b, follow_id=1)]
+        up = tracker.update(obs, np.stack([root_a, root_b]), [_look(2, rng), _look(7, rng)], stamp_ns=f * 33_000_000)
+    ids = {p.detection_index: p.track_id for p in up.people}
+    # B disappears behind A; its chain (follow 1) now reports A (A's own chain goes on too)
+    obs = [_observation(skel_a, root_a, follow_id=0), _observation(skel_a, root_a + 0.01, follow_id=1)]
+    up = tracker.update(obs, np.stack([root_a, root_a]), [_look(2, rng), _look(2, rng)], stamp_ns=20 * 33_000_000)
+    assert [p.track_id for p in up.people] == [ids[0]]        # A keeps its id; B's is not given to A's copy
 
 
 def test_ids_are_never_reused():
     skel = _skeleton(1)
-    tracker = Tracker(TrackerConfig(min_hits=1, max_misses=0))
+    tracker = Tracker(TrackerConfig(min_hits=1, max_misses=0, track_timeout_s=0.5))
     seen = []
     for f in range(6):
         if f % 2 == 0:
             root = np.array([0.0, 0.3, 4.0])
-            seen += [p.track_id for p in tracker.update([_observation(skel, root)], root[None]).people]
+            seen += [p.track_id for p in tracker.update([_observation(skel, root)], root[None],
+                                                        stamp_ns=f * 10**9).people]
         else:
-            tracker.update([])
+            assert tracker.update([], stamp_ns=f * 10**9 + 1).ended_track_ids == (len(seen) - 1,)
     assert seen == [0, 1, 2]
 
 
-def test_bad_roots_shape_is_rejected():
+def test_bad_inputs_are_rejected():
     with pytest.raises(ValueError, match='roots_cam_m'):
         Tracker().update([_observation(_skeleton(1), np.array([0, 0, 4.0]))], np.zeros((2, 3)))
+    with pytest.raises(ValueError, match='appearances'):
+        Tracker().update([_observation(_skeleton(1), np.array([0, 0, 4.0]))], None, [])
+    with pytest.raises(ValueError, match='track_timeout_s'):
+        TrackerConfig(track_timeout_s=0.0)
+
+
+def test_a_pair_over_the_limit_never_unseats_a_good_match():
+    """Megamind: the woman's chain continues (cost follow_cost; her torso is out of view, no clean look)
+    while a second reading of her appears (a new follow with her box, a clean look unlike the man's);
+    the man, unseen for two frames, costs a little over the stage-1 limit against her chain. That
+    barred pair must not win the solve: before, the solver paired the man with her chain (then dropped
+    it, over the limit) and gave her id to the second reading, and her own chain started a new track
+    (her id split over two tracks)."""
+    skel, other = _skeleton(1), _skeleton(5)
+    a, b = np.array([0.0, 0.3, 4.0]), np.array([0.7, 0.3, 4.0])
+    her, him, reading = _look(0, clean=False), _look(5), _look(9)
+    tracker = Tracker(TrackerConfig())
+    up = tracker.update([_observation(skel, a, follow_id=0), _observation(skel, b, follow_id=1)], np.stack([a, b]),
+                        [her, him])
+    ids = {p.observation.follow_id: p.track_id for p in up.people}
+    for _ in range(2):                                  # the man is not seen for two frames (still a recent track)
+        up = tracker.update([_observation(skel, a, follow_id=0)], a[None], [her])
+    c = a + [0.02, 0.0, 0.0]
+    up = tracker.update([_observation(skel, a, follow_id=0), _observation(other, c, follow_id=2)], np.stack([a, c]),
+                        [her, reading])
+    costs, cfg = up.costs, TrackerConfig()                # rows: her track, his; columns: her chain, the reading
+    assert costs[0, 0] == cfg.follow_cost and costs[0, 1] < cfg.max_cost and costs[1, 1] > 2 * cfg.max_cost
+    assert cfg.max_cost < costs[1, 0] < costs[0, 0] + 2 * cfg.max_cost - costs[0, 1]   # barred, yet cheap enough
+    assert [(p.track_id, p.observation.follow_id) for p in up.people] == [(ids[0], 0)]
+    up = tracker.update([_observation(skel, a, follow_id=0)], a[None], [her])
+    assert [(p.track_id, p.observation.follow_id) for p in up.people] == [(ids[0], 0)]
+
+
+def test_assignment_is_optimal_over_the_pairs_within_the_limit():
+    """The stage assignment against brute force: the cheapest set of pairs, each within the limit,
+    where a track or a detection left unmatched costs the limit."""
+    import itertools
+
+    from onlinehmr_ros.core.hmr.people_tracker import _assign
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        T, D = rng.integers(1, 4), rng.integers(1, 4)
+        costs = rng.uniform(0.0, 1.6, (T, D))
+        limit = 0.7
+        best = (len(costs) + costs.shape[1]) * limit
+        for m in range(1, min(T, D) + 1):
+            for rows in itertools.combinations(range(T), m):
+                for cols in itertools.permutations(range(D), m):
+                    pair = costs[list(rows), list(cols)]
+                    if np.all(pair <= limit):
+                        best = min(best, pair.sum() + (T + D - 2 * m) * limit)
+        got = _assign(costs, limit)
+        assert all(costs[r, c] <= limit for r, c in got.items())
+        total = sum(costs[r, c] for r, c in got.items()) + (T + D - 2 * len(got)) * limit
+        assert total == pytest.approx(best), (costs, got)

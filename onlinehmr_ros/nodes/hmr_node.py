@@ -7,8 +7,9 @@ Publishes:   human/camera_humans (HumanMeshArray in the image's optical frame, s
              human/debug_image   (rgb8 overlay of the fitted meshes, while publish_debug_image and subscribed)
              /diagnostics        per-stage ms, people tracked, images lost before this node
 The algorithm is core.hmr.camera_hmr.CameraHMR (perception -> tracking -> causal fitting);
-its settings are parameters (max_people, small_people, fitter.*, tracker.*,
-mediapipe.*, zoom.*, body_model.*; `ros2 param describe /hmr <name>`).
+its settings are parameters (max_people, small_people, perception.*, appearance.*, tracker.*,
+fitter.*, body_model.*; `ros2 param describe /hmr <name>`). Tracks that end (unseen for
+tracker.track_timeout_s) are listed in the message's ended_track_ids.
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class HmrNode(Node):
         self.debug_pub = self.create_publisher(Image, 'human/debug_image', IMAGE_PUBLISHER_QOS)
         self.diagnostics = Diagnostics(self, 'camera-space HMR')
         self.people = 0
+        self.lost = 0
+        self.perception: dict = {}
         self.incidents = IncidentLog()      # fitting fallbacks and failures (core.hmr.camera_hmr.HMROutput)
         self.stage_ms: dict[str, list[float]] = {}
         self.subs = Subscriptions.with_parameters(self, p)
@@ -63,7 +66,8 @@ class HmrNode(Node):
                          overridable=True)
         self.create_timer(1.0, self._report)
         self.get_logger().info(f'body model {m.name} ({m.num_vertices} vertices), up to {config.max_people} '
-                               f'people{", small-people zoom" if config.small_people else ""}')
+                               f'people, small-people tiles {config.small_people}, tracks end after '
+                               f'{config.tracker.track_timeout_s:g} s unseen')
 
     def _on_image(self, msg: Image) -> None:
         frame = self.camera.frame(msg)
@@ -73,13 +77,15 @@ class HmrNode(Node):
         out = self.hmr.process(frame)
         for kind, reason in out.incidents:
             self.incidents.record(kind, reason)
-        humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans)
+        humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans, out.humans.ended_track_ids)
         self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],
                                                       self.params['camera_humans.vertices']))
         if self.params['publish_debug_image'] and self.debug_pub.get_subscription_count() > 0:   # costs ms
             overlay = overlay_humans(rgb, humans, intr, self.hmr.body_model.faces)
             self.debug_pub.publish(convert.array_to_image(overlay, 'rgb8', frame.stamp_ns, msg.header.frame_id))
         self.people = len(humans.humans)
+        self.lost = len(out.lost_track_ids)
+        self.perception = out.perception_stats
         for k, v in out.timings_ms.items():
             self.stage_ms.setdefault(k, []).append(v)
             del self.stage_ms[k][:-300]
@@ -92,9 +98,10 @@ class HmrNode(Node):
                                      {'rejected_images': cam.rejected, **cam.incidents.values()})
             return
         stale, liveness = self.subs.health()
-        values = {'frames': cam.frames, 'people_tracked': self.people, 'rejected_images': cam.rejected,
-                  'intrinsics': cam.source, **self.incidents.values(), **cam.incidents.values(),
-                  **self.subs.loss_values(), **liveness}
+        values = {'frames': cam.frames, 'people_tracked': self.people, 'people_lost_kept': self.lost,
+                  'rejected_images': cam.rejected, 'intrinsics': cam.source, **self.incidents.values(),
+                  **cam.incidents.values(), **self.subs.loss_values(), **liveness}
+        values.update({f'perception_{k}': v for k, v in self.perception.items()})
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         lost = self.subs.lost
         new = self.incidents.pending() + cam.incidents.pending()

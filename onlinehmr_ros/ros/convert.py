@@ -183,7 +183,8 @@ def humans_to_msg(frame: HumansFrame, root_orientations_xyzw: list[np.ndarray],
         raise ConversionError('one root orientation per human is required')
     return HumanMeshArray(header=make_header(frame.stamp_ns, frame.frame_id),
                           humans=[human_to_msg(h, q, send_vertices)
-                                  for h, q in zip(frame.humans, root_orientations_xyzw)])
+                                  for h, q in zip(frame.humans, root_orientations_xyzw)],
+                          ended_track_ids=[int(i) for i in frame.ended_track_ids])
 
 
 def _reshape(values, width: int, what: str, track_id: int) -> np.ndarray:
@@ -208,7 +209,8 @@ def msg_to_humans(msg: HumanMeshArray) -> HumansFrame:
             transl=np.asarray(m.transl, np.float32), joints=joints, joint_confidence=conf,
             vertices=_reshape(m.vertices, 3, 'vertices', tid),
             keypoints_coco=_reshape(m.keypoints_coco, 3, 'keypoints_coco', tid), confidence=float(m.confidence)))
-    return HumansFrame(stamp_ns=stamp_to_ns(msg.header.stamp), frame_id=msg.header.frame_id, humans=tuple(humans))
+    return HumansFrame(stamp_ns=stamp_to_ns(msg.header.stamp), frame_id=msg.header.frame_id, humans=tuple(humans),
+                       ended_track_ids=tuple(int(i) for i in msg.ended_track_ids))
 
 
 def body_model_info_msg(model: str, faces: np.ndarray, num_vertices: int, joint_names, joint_parents,

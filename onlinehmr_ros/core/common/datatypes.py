@@ -112,6 +112,8 @@ class HumansFrame:
     stamp_ns: int                    # stamp of the source image
     frame_id: str                    # frame of every position ("camera" optical frame or "world")
     humans: tuple[HumanState, ...] = field(default_factory=tuple)
+    # tracks that ended with this image (unseen for the tracker's timeout): free their state, delete their markers
+    ended_track_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ def humans_to_world(humans: HumansFrame, pose: CameraPose, world_frame_id: str =
     if humans.stamp_ns != pose.stamp_ns:
         raise FusionError(f'humans stamped {humans.stamp_ns} cannot be fused with a pose stamped {pose.stamp_ns}')
     return HumansFrame(stamp_ns=humans.stamp_ns, frame_id=world_frame_id,
-                       humans=tuple(human_to_world(h, pose) for h in humans.humans))
+                       humans=tuple(human_to_world(h, pose) for h in humans.humans),
+                       ended_track_ids=humans.ended_track_ids)
 
 
 def root_orientation_xyzw(h: HumanState) -> np.ndarray:
@@ -123,7 +124,7 @@ class FusionConfig:
 class FusionResult:
     world: HumansFrame                 # people of one image in the world frame
     pose: CameraPose                   # the camera pose used
-    ended_tracks: tuple[int, ...]      # tracks seen in the previous result but not in this one
+    ended_tracks: tuple[int, ...]      # tracks the hmr stage ended (timeout) since the previous result
 
 
 class WorldFusion:
@@ -138,7 +139,8 @@ class WorldFusion:
     def __init__(self, config: FusionConfig = FusionConfig()):
         self.config = config
         self._pairer: StampPairer[HumansFrame, CameraPose] = StampPairer(config.max_wait_ns, config.max_queue)
-        self._active: set[int] = set()
+        # ended tracks not reported yet (kept even if their image is dropped, so every end is reported once)
+        self._ended: set[int] = set()
         self.fused: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
 
@@ -162,6 +164,7 @@ class WorldFusion:
         return pose.tracking or p == 'use' or (p == 'rotation_only' and pose.state == 'rotation_only')
 
     def add_humans(self, humans: HumansFrame) -> list[FusionResult]:
+        self._ended.update(humans.ended_track_ids)
         return self._finish(self._pairer.add_left(humans.stamp_ns, humans))
 
     def add_pose(self, pose: CameraPose) -> list[FusionResult]:
@@ -176,8 +179,7 @@ class WorldFusion:
                 continue
             self.fused[state] = self.fused.get(state, 0) + 1
             world = humans_to_world(humans, pose, self.config.world_frame)
-            ids = {h.track_id for h in world.humans}
-            ended = tuple(sorted(self._active - ids))
-            self._active = ids
+            ended = tuple(sorted(self._ended - {h.track_id for h in world.humans}))
+            self._ended.clear()
             out.append(FusionResult(world, pose, ended))
         return out

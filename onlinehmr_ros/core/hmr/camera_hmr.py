@@ -2,9 +2,11 @@
 
 :class:`CameraHMR` chains, for every frame,
 
-1. perception (:mod:`onlinehmr_ros.core.hmr.perception`: the mediapipe backends, optionally with the
-   small-people zoom): 2D/3D landmarks and masks;
-2. tracking (:mod:`onlinehmr_ros.core.hmr.people_tracker`): stable track ids;
+1. perception (:mod:`onlinehmr_ros.core.hmr.perception`: detect, then follow every person with
+   BlazePose's landmark model, zoomed tiles for small people on demand): 2D/3D landmarks;
+2. appearance (:mod:`~onlinehmr_ros.core.hmr.perception.appearance`) and tracking
+   (:mod:`onlinehmr_ros.core.hmr.people_tracker`): identities that hold through crossings,
+   occlusions and exits, tracks that end after a stated timeout;
 3. causal per-track body fitting (:mod:`onlinehmr_ros.core.hmr.fitting`),
 
 and returns the people as :class:`~onlinehmr_ros.core.common.datatypes.HumansFrame` in the
@@ -35,10 +37,9 @@ from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import GeometryError, translation_from_2d3d
 from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
-from onlinehmr_ros.core.hmr.perception.mediapipe import (MediapipePoseConfig, MediapipeTasksPoseBackend,
-                                                         make_mediapipe_backend)
+from onlinehmr_ros.core.hmr.perception.appearance import Appearance, AppearanceConfig, describe, occluder_polygons
+from onlinehmr_ros.core.hmr.perception.follow import FollowConfig, FollowingPoseBackend, check_people_settings
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, union_mask
-from onlinehmr_ros.core.hmr.perception.zoom import ZoomConfig, ZoomedPoseBackend
 
 #: Horizontal field of view (degrees) assumed when the camera gives no intrinsics: a typical
 #: webcam / phone main camera (60-70 degrees). See the module docstring for its effect on depth.
@@ -60,13 +61,13 @@ class HMRConfig:
 
     Attributes:
         backend: perception backend; ``'mediapipe'`` (CPU, models inside the wheel).
-        max_people: most people per frame (1: mediapipe's legacy single-person solution,
-            about 22 ms/frame; more: the Tasks PoseLandmarker).
-        small_people: add zoomed tiles and per-person crops for people too small for the
-            full-frame detector (:class:`~onlinehmr_ros.core.hmr.perception.zoom.ZoomedPoseBackend`;
-            uses the Tasks landmarker even for ``max_people=1``).
-        mediapipe: backend settings (``num_poses`` is set from ``max_people``).
-        zoom: small-people settings.
+        max_people: most people followed at once (1-32; about one landmark call, ~20 ms here, per
+            person in view; with one person in view the cost is that of one person).
+        small_people: zoomed detection tiles for people too small for the full-frame detector:
+            ``'auto'`` (when there is evidence of small people), ``'on'`` (always), ``'off'``
+            (:class:`~onlinehmr_ros.core.hmr.perception.follow.FollowingPoseBackend`).
+        perception: detector and follow settings.
+        appearance: colour-histogram settings of the identity cue.
         body_model: which body model to fit.
         fitter: fitting weights and iterations (temporal terms included).
         tracker: tracking settings.
@@ -85,10 +86,10 @@ class HMRConfig:
     """
 
     backend: str = 'mediapipe'
-    max_people: int = 1
-    small_people: bool = False
-    mediapipe: MediapipePoseConfig = field(default_factory=MediapipePoseConfig)
-    zoom: ZoomConfig = field(default_factory=ZoomConfig)
+    max_people: int = 6
+    small_people: str = 'auto'
+    perception: FollowConfig = field(default_factory=FollowConfig)
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
     body_model: BodyModelConfig = field(default_factory=BodyModelConfig)
     fitter: FitterConfig = field(default_factory=FitterConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -105,8 +106,7 @@ class HMRConfig:
             raise InputError(f'estimator must be one of {ESTIMATORS}, got {self.estimator!r}')
         if self.refine_iterations < 1:
             raise InputError(f'refine_iterations must be >= 1, got {self.refine_iterations}')
-        if self.max_people < 1:
-            raise InputError(f'max_people must be >= 1, got {self.max_people}')
+        check_people_settings(self.max_people, self.small_people)
         if self.torch_threads < 0:
             raise InputError(f'torch_threads must be >= 0 (0: PyTorch default), got {self.torch_threads}')
 
@@ -116,13 +116,16 @@ class HMROutput:
     """Result of :meth:`CameraHMR.process` for one frame.
 
     Attributes:
-        humans: the tracked people in the camera optical frame (``frame_id='camera'``).
-        person_mask: (H, W) float32 in [0, 1], pixel-wise maximum of all people's masks
-            (input of the soft mask); zeros when nobody is seen.
+        humans: the tracked people in the camera optical frame (``frame_id='camera'``), with the
+            ids of the tracks that ended with this frame (``humans.ended_track_ids``).
+        person_mask: (H, W) float32 in [0, 1], pixel-wise maximum of all people's masks; zeros
+            when nobody is seen or the backend computes no masks (``perception.segmentation``).
         timings_ms: milliseconds per stage: ``perception``, ``tracking``, ``fitting``, ``total``.
         num_detections: people seen by perception (tracked or not yet confirmed).
         fit_failures: track ids whose fit failed this frame (too few usable landmarks).
         fits: the fitter's results, one per entry of ``humans.humans`` (residuals, iterations).
+        lost_track_ids: confirmed tracks unseen this frame, kept for re-identification.
+        perception_stats: the backend's counters of this frame (followed people, detector calls, ...).
         incidents: ``(kind, reason)`` of what this frame had to work around, for /diagnostics
             (:class:`~onlinehmr_ros.core.common.incidents.IncidentLog`): ``'orientation_fallback'``
             (a new track started without a visible torso), ``'fit_failure'`` (the FittingError's message).
@@ -134,17 +137,35 @@ class HMROutput:
     num_detections: int
     fit_failures: tuple[int, ...] = ()
     fits: tuple[FitResult, ...] = ()
+    lost_track_ids: tuple[int, ...] = ()
+    perception_stats: dict = field(default_factory=dict)
     incidents: tuple[tuple[str, str], ...] = ()
 
 
 def make_backend(config: HMRConfig) -> PoseBackend:
-    """The perception backend named by ``config`` (mediapipe, optionally with the small-people zoom)."""
-    mp_cfg = replace(config.mediapipe, num_poses=config.max_people)
-    if not config.small_people:
-        return make_mediapipe_backend(mp_cfg)
-    full = MediapipeTasksPoseBackend(mp_cfg)
-    crops = MediapipeTasksPoseBackend(replace(mp_cfg, tracking_mode=False))
-    return ZoomedPoseBackend(full, crops, config.zoom)
+    """The perception backend named by ``config``: BlazePose (mediapipe) detect-then-follow."""
+    return FollowingPoseBackend(config.perception, config.max_people, config.small_people)
+
+
+def appearances(image_rgb: np.ndarray, people: list[PersonObservation], roots_cam_m: np.ndarray,
+                config: AppearanceConfig = AppearanceConfig()) -> list[Appearance]:
+    """Each person's :class:`~onlinehmr_ros.core.hmr.perception.appearance.Appearance`, leaving out nearer people.
+
+    A person is nearer when its root is closer to the camera (both roots known), else when its
+    box is taller.
+    """
+    out = []
+    for j, person in enumerate(people):
+        occluders = []
+        for k, other in enumerate(people):
+            if k == j:
+                continue
+            zj, zk = roots_cam_m[j][2], roots_cam_m[k][2]
+            nearer = zk < zj if np.isfinite(zj) and np.isfinite(zk) else other.box_height_px > person.box_height_px
+            if nearer:
+                occluders += occluder_polygons(other)
+        out.append(describe(image_rgb, person, occluders, config))
+    return out
 
 
 def root_estimate(observation: PersonObservation, K: np.ndarray, min_visibility: float = 0.5) -> np.ndarray:
@@ -217,7 +238,8 @@ class CameraHMR:
         t1 = time.perf_counter()
         K = frame.intrinsics.K
         roots = np.stack([root_estimate(p, K) for p in people]) if people else np.zeros((0, 3))
-        update = self.tracker.update(people, roots)
+        looks = appearances(frame.image_rgb, people, roots, self.config.appearance)
+        update = self.tracker.update(people, roots, looks, frame.stamp_ns)
         self.fitter.forget(update.ended_track_ids)
         if self.learned is not None:
             for tid in update.ended_track_ids:
@@ -250,9 +272,11 @@ class CameraHMR:
         mask = union_mask(people, frame.height_px, frame.width_px)
         timings = {'perception': 1e3 * (t1 - t0), 'tracking': 1e3 * (t2 - t1), 'fitting': 1e3 * (t3 - t2),
                    'total': 1e3 * (time.perf_counter() - t0)}
-        return HMROutput(humans=HumansFrame(stamp_ns=frame.stamp_ns, frame_id=CAMERA_FRAME_ID, humans=tuple(humans)),
+        return HMROutput(humans=HumansFrame(stamp_ns=frame.stamp_ns, frame_id=CAMERA_FRAME_ID, humans=tuple(humans),
+                                            ended_track_ids=update.ended_track_ids),
                          person_mask=mask, timings_ms=timings, num_detections=len(people),
-                         fit_failures=tuple(failures), fits=tuple(fits), incidents=tuple(incidents))
+                         fit_failures=tuple(failures), fits=tuple(fits), lost_track_ids=update.lost_track_ids,
+                         perception_stats=dict(getattr(self.backend, 'last_stats', {})), incidents=tuple(incidents))
 
     def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:
         f = np.float32

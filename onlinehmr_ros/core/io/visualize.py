@@ -26,7 +26,7 @@ _CAMERA_LIGHT = Lighting(direction_world=(0.2, -0.6, -0.8), ambient=0.35, diffus
 
 
 def overlay_humans(image_rgb: np.ndarray, humans: HumansFrame, intrinsics: CameraIntrinsics, faces: np.ndarray,
-                   opacity: float = 0.7) -> np.ndarray:
+                   opacity: float = 0.7, label_ids: bool = True) -> np.ndarray:
     """Draw every person's mesh (camera optical frame) over the image, one colour per track.
 
     Args:
@@ -34,21 +34,40 @@ def overlay_humans(image_rgb: np.ndarray, humans: HumansFrame, intrinsics: Camer
         humans: people in the camera optical frame with vertices.
         faces: (F, 3) faces of the body model.
         opacity: mesh opacity in [0, 1].
+        label_ids: write each person's track id above the head, in the track's colour.
     Returns:
         (H, W, 3) uint8 image.
     """
     meshes = [Mesh(h.vertices.astype(np.float64), faces, np.tile(track_color(h.track_id)[:3], (len(h.vertices), 1)),
                    label=1 + (i % 255))
               for i, h in enumerate(humans.humans) if h.vertices.shape[0]]
-    if not meshes:
-        return image_rgb.copy()
-    h, w = image_rgb.shape[:2]
-    rgb, labels, _ = render_meshes(image_rgb, np.full((h, w), np.inf, np.float32), intrinsics, np.eye(4), meshes,
-                                   _CAMERA_LIGHT)
-    on = labels > 0
     out = image_rgb.copy()
-    out[on] = (opacity * rgb[on] + (1.0 - opacity) * image_rgb[on]).astype(np.uint8)
+    if meshes:
+        h, w = image_rgb.shape[:2]
+        rgb, labels, _ = render_meshes(image_rgb, np.full((h, w), np.inf, np.float32), intrinsics, np.eye(4), meshes,
+                                       _CAMERA_LIGHT)
+        on = labels > 0
+        out[on] = (opacity * rgb[on] + (1.0 - opacity) * image_rgb[on]).astype(np.uint8)
+    if label_ids:
+        _label_ids(out, humans, intrinsics)
     return out
+
+
+def _label_ids(image_rgb: np.ndarray, humans: HumansFrame, intrinsics: CameraIntrinsics) -> None:
+    """Write ``id N`` above each person's head (SMPL joint 15), in place."""
+    import cv2
+
+    from onlinehmr_ros.core.common.geometry import project_points
+    scale = max(0.4, image_rgb.shape[0] / 900.0)
+    for person in humans.humans:
+        (u, v), = project_points(intrinsics.K, person.joints[15:16].astype(np.float64))[0]
+        if not (np.isfinite(u) and np.isfinite(v)):
+            continue
+        org = (int(round(u)) - int(18 * scale), int(round(v)) - int(22 * scale))
+        colour = tuple(int(255 * c) for c in track_color(person.track_id)[:3])
+        text = f'id {person.track_id}'
+        cv2.putText(image_rgb, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image_rgb, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
 
 
 def save_scene_views(path_top: str, path_oblique: str, camera_positions: np.ndarray,

@@ -1,11 +1,10 @@
 """The perception contract: what a backend reports per person, and the box logic every backend shares.
 
 A :class:`PoseBackend` turns one :class:`~onlinehmr_ros.core.common.datatypes.Frame` into a list of
-:class:`PersonObservation` (one per person seen); an :class:`ImagePoseDetector` does the same
-statelessly on any image (tiles, crops). The CPU default backends are in
-:mod:`onlinehmr_ros.core.hmr.perception.mediapipe`, the small-people zoom in
-:mod:`onlinehmr_ros.core.hmr.perception.zoom`; heavier backends (a learned ViT HMR model on a
-GPU) plug in behind the same interface.
+:class:`PersonObservation` (one per person seen). The CPU default is
+:class:`~onlinehmr_ros.core.hmr.perception.follow.FollowingPoseBackend` (BlazePose's detector and
+landmark model, :mod:`~onlinehmr_ros.core.hmr.perception.blazepose`); heavier backends (a learned
+ViT HMR model on a GPU) plug in behind the same interface.
 
 Landmark order is BlazePose's 33
 (:data:`~onlinehmr_ros.core.body.skeleton.MEDIAPIPE_LANDMARK_NAMES`). 3D landmarks are metric,
@@ -42,6 +41,9 @@ class PersonObservation:
         mask: (H, W) float32 in [0, 1] person mask over the whole frame, or None.
         bbox_px: (4,) float32 box (x0, y0, x1, y1) in pixels around the person.
         score: overall confidence in [0, 1].
+        follow_id: id of the perception's region chain that produced this observation (the same
+            id in consecutive frames while the backend follows one person without a break), or -1
+            when the backend does not follow people (evidence of continuity for the tracker).
     """
 
     landmarks_px: np.ndarray
@@ -50,6 +52,7 @@ class PersonObservation:
     mask: np.ndarray | None
     bbox_px: np.ndarray
     score: float
+    follow_id: int = -1
 
     def __post_init__(self):
         lm = np.asarray(self.landmarks_px, dtype=np.float32)
@@ -117,43 +120,6 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(iou)
 
 
-def box_containment(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Intersection over the smaller box's area of (A, 4) and (B, 4) boxes -> (A, B)."""
-    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    smaller = np.minimum(area_a[:, None], area_b[None, :])
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.nan_to_num(np.where(smaller > 0, iw * ih / smaller, 0.0))
-
-
-def suppress_duplicates(people: list[PersonObservation], iou_threshold: float,
-                        containment_threshold: float = 1.01) -> list[PersonObservation]:
-    """Greedy non-maximum suppression on boxes, highest score first.
-
-    The Tasks PoseLandmarker can report the same person twice at low detection
-    thresholds (several anchors), and overlapping tiles see people twice, or a
-    part of them (caught by ``containment_threshold``: intersection over the
-    smaller box; the default above 1 disables it).
-    """
-    order = sorted(range(len(people)), key=lambda i: -people[i].score)
-    kept: list[PersonObservation] = []
-    for i in order:
-        p = people[i]
-        if not np.all(np.isfinite(p.bbox_px)):
-            continue
-        if kept:
-            boxes = np.stack([k.bbox_px for k in kept])
-            if (box_iou(p.bbox_px[None], boxes).max() > iou_threshold
-                    or box_containment(p.bbox_px[None], boxes).max() > containment_threshold):
-                continue
-        kept.append(p)
-    return kept
-
-
 def union_mask(people: list[PersonObservation], height_px: int, width_px: int) -> np.ndarray:
     """(H, W) float32 pixel-wise maximum of the people's masks (zeros where none)."""
     out = np.zeros((height_px, width_px), dtype=np.float32)
@@ -185,11 +151,3 @@ class PoseBackend(abc.ABC):
 
     def __exit__(self, *exc):
         self.close()
-
-
-class ImagePoseDetector(abc.ABC):
-    """A stateless detector on any RGB image (tiles, crops): coordinates in that image's pixels."""
-
-    @abc.abstractmethod
-    def detect_image(self, image_rgb: np.ndarray) -> list[PersonObservation]:
-        """People in an (h, w, 3) uint8 RGB image; masks (if any) are (h, w)."""
