@@ -36,7 +36,7 @@ def test_a_truncated_video_gives_its_readable_frames_and_counts_the_rest(tmp_pat
 def test_black_and_noise_frames_between_real_ones_pass_through_the_pipeline():
     cap = cv2.VideoCapture(MEGAMIND)
     real = []
-    while len(real) < 24:
+    while len(real) < 40:
         ok, bgr = cap.read()
         assert ok, 'install the Debian package opencv-doc (make setup does)'
         real.append(np.ascontiguousarray(cv2.resize(bgr, (320, 234))[:, :, ::-1]))
@@ -44,22 +44,30 @@ def test_black_and_noise_frames_between_real_ones_pass_through_the_pipeline():
     bad = [np.zeros_like(real[0])] * 4 + [rng.integers(0, 256, real[0].shape, dtype=np.uint8) for _ in range(4)]
     images = real[:12] + bad + real[12:]
     intr = CameraIntrinsics.from_fov(320, 234, 60.0)
-    pipe = Pipeline(PipelineConfig())
-    try:
-        outs = [pipe.process(Frame(im, int(i * 1e9 / 24), intr, i)) for i, im in enumerate(images)]
-    finally:
-        pipe.close()
+
+    def run(frames):
+        pipe = Pipeline(PipelineConfig())
+        try:
+            return [pipe.process(Frame(im, int(i * 1e9 / 24), intr, i)) for i, im in enumerate(frames)]
+        finally:
+            pipe.close()
+
+    outs, plain = run(images), run(real)
     assert len(outs) == len(images)
     people = [len(o.camera_humans.humans) for o in outs]
     assert sum(people[:12]) >= 10, people                     # the person before
     assert sum(people[12:20]) == 0, people                   # nobody in black or noise
-    assert sum(people[24:]) >= 6, people                     # found again after
+    # found again after: a person the tracker cannot yet tell from someone it remembers is held back for
+    # up to reid_wait_frames (TrackerConfig) before being published; then every frame
+    from onlinehmr_ros.core.hmr.people_tracker import TrackerConfig
+    back = 20 + TrackerConfig().reid_wait_frames + 2
+    assert back < len(images) - 4 and all(n >= 1 for n in people[back:]), people
     for o in outs:                                           # a pose for every image, finite, upright world
         T = o.camera_pose.T_world_cam_m
         assert np.all(np.isfinite(T))
     assert any(not o.camera_pose.tracking for o in outs[12:20]), 'black/noise frames cannot be tracked'
-    # the world frame does not jump across the bad frames: the camera orientation after them is within a
-    # few degrees of the one before (the video barely turns in these 24 frames)
-    R0, R1 = outs[11].camera_pose.T_world_cam_m[:3, :3], outs[-1].camera_pose.T_world_cam_m[:3, :3]
-    angle = np.degrees(np.arccos(np.clip((np.trace(R0.T @ R1) - 1) / 2, -1, 1)))
-    assert angle < 10.0, angle
+    # the world frame does not jump across the bad frames: the first real frame after them has the camera
+    # orientation of the same frame in a run without bad frames (measured 0.3 deg; the video turns 29 deg)
+    R_after, R_plain = outs[20].camera_pose.T_world_cam_m[:3, :3], plain[12].camera_pose.T_world_cam_m[:3, :3]
+    angle = np.degrees(np.arccos(np.clip((np.trace(R_after.T @ R_plain) - 1) / 2, -1, 1)))
+    assert angle < 3.0, angle
