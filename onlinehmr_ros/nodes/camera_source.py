@@ -69,8 +69,9 @@ class CameraSourceNode(Node):
                       'fewer than this many are unacknowledged (1: lowest latency; 2: the hmr node stays busy while '
                       'an image travels, more fps).', min_value=1, max_value=16,
                       on_change=lambda v: setattr(self.lockstep, 'depth', v)),
-            p.declare('lockstep_timeout_s', 2.0, 'Publish the next frame after this long without acknowledgement '
-                      '(s).', min_value=0.0, max_value=60.0, on_change=lambda v: setattr(self.lockstep, 'timeout_s', v)))
+            p.declare('lockstep_timeout_s', 10.0, 'Publish the next frame after this long without acknowledgement '
+                      '(s): only a lost result should reach it (several people on a busy 2-core machine take '
+                      'seconds per image).', min_value=0.0, max_value=60.0, on_change=lambda v: setattr(self.lockstep, 'timeout_s', v)))
         self.wait_for_nodes = p.declare(
             'wait_for_nodes', None, "Before the first image, wait until these nodes (names in this node's "
             'namespace) subscribe to the image topic (and, in lockstep, the acknowledging topic has a publisher).',

@@ -47,7 +47,7 @@ class FusionNode(Node):
                           read_only=FRAMES_FIXED)
         self.config = FusionConfig(
             world_frame=world or namespaced_frame('world', self.get_namespace()),
-            max_wait_ns=int(1e9 * p.declare('max_wait_s', 1.0, 'How long (stamp time) humans wait for their camera '
+            max_wait_ns=int(1e9 * p.declare('max_wait_s', 3.0, 'How long (stamp time) humans wait for their camera '
                                             'pose before being dropped (s).', min_value=0.0, max_value=10.0,
                                             read_only=BUILT_AT_START)),
             max_queue=p.declare('max_queue', 64, 'Bound of each pairing queue.', min_value=1, max_value=10000,

@@ -91,7 +91,7 @@ class SlamNode(Node):
         from_tf = self.pose_source == 'tf'
         self.use_mask = p.declare('use_soft_mask', True, 'Wait for human/soft_mask of each image (false: track on '
                                   'the whole image).', read_only=BUILT_AT_START) and not from_tf
-        mask_wait_s = p.declare('mask_wait_s', 1.0, 'How long (stamp time) an image waits for its soft mask '
+        mask_wait_s = p.declare('mask_wait_s', 3.0, 'How long (stamp time) an image waits for its soft mask '
                                 'before being skipped (s).', min_value=0.0, max_value=10.0, read_only=BUILT_AT_START)
         self.camera = CameraInput(self, 60.0)
         self.camera.hfov_deg = p.declare('hfov_deg', 60.0, 'Field of view assumed when no CameraInfo arrives '
