@@ -143,7 +143,8 @@ class FitterConfig:
             warm-started (its shape estimate is kept); after any gap the temporal terms restart.
         max_median_residual: a fit whose median 2D residual exceeds this fraction of the person's box
             has diverged: :class:`FittingError` (reported by the caller) and the track restarts.
-        smoothing: the causal filter on the output parameters (:mod:`~onlinehmr_ros.core.hmr.smoothing`).
+        smoothing: the causal filter on the output parameters (:mod:`~onlinehmr_ros.core.hmr.smoothing`). On by
+            default (One-Euro): the solver keeps its raw state, only the output is filtered.
     """
 
     weight_3d: float = 1.0
@@ -166,7 +167,7 @@ class FitterConfig:
     confidence_residual_m: float = 0.08
     max_gap_frames: int = 2
     max_median_residual: float = 0.2
-    smoothing: SmoothingConfig = field(default_factory=lambda: SmoothingConfig(enabled=False))
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
 
     def __post_init__(self):
         for name in ('weight_3d', 'weight_2d', 'weight_pose_prior', 'weight_shape_prior', 'weight_shape_track',
