@@ -27,7 +27,8 @@ def _rot_err(a, b):
 def test_constant_velocity_is_followed_without_lag():
     n = 180
     (go, bp, tr), _ = _track(n, np.random.default_rng(0))
-    sm = ParameterSmoother(SmoothingConfig(orient_alpha=0.2, pose_alpha=0.2, lateral_alpha=0.2, depth_alpha=0.1))
+    sm = ParameterSmoother(SmoothingConfig(method='alpha_beta', orient_alpha=0.2, pose_alpha=0.2, lateral_alpha=0.2,
+                                           depth_alpha=0.1))
     out = [sm.update(0, i, go[i], bp[i], tr[i]) for i in range(n)]
     # once the filter has learnt the velocity (it starts at rest) the output is on the true trajectory
     t_err = np.abs(np.array([o[2] for o in out])[120:] - tr[120:]).max()
@@ -41,7 +42,8 @@ def test_noise_is_reduced(dtype):
     n = 240
     rng = np.random.default_rng(1)
     (go, bp, tr), (ngo, nbp, ntr) = _track(n, rng, noise_t=0.05, noise_r=0.05)
-    sm = ParameterSmoother(SmoothingConfig(orient_alpha=0.3, pose_alpha=0.3, lateral_alpha=0.3, depth_alpha=0.15))
+    sm = ParameterSmoother(SmoothingConfig(method='alpha_beta', orient_alpha=0.3, pose_alpha=0.3, lateral_alpha=0.3,
+                                           depth_alpha=0.15))
     out = [sm.update(0, i, ngo[i].astype(dtype), nbp[i].astype(dtype), ntr[i].astype(dtype)) for i in range(n)]
     s = slice(30, None)
     raw_t = np.linalg.norm(ntr[s] - tr[s], axis=-1).mean()
@@ -52,7 +54,7 @@ def test_noise_is_reduced(dtype):
 
 
 def test_jump_and_gap_restart_at_the_fit():
-    sm = ParameterSmoother(SmoothingConfig(depth_alpha=0.1, max_gap_frames=2))
+    sm = ParameterSmoother(SmoothingConfig(method='alpha_beta', depth_alpha=0.1, max_gap_frames=2))
     go, bp = np.array([np.pi, 0.0, 0.0]), np.zeros(69)
     for i in range(10):
         sm.update(0, i, go, bp, np.array([0.0, 0.0, 3.0]))

@@ -4,36 +4,37 @@ The per-frame fit follows the landmarks, noise included; mediapipe's landmarks j
 pixels and its depth cue (the body's size in the image) by a few percent per frame, which the
 Accel / Jitter / high-frequency metrics multiply by the frame rate squared or cubed. This filter
 runs after the fit, on the parameters, so the output stays one body (mesh, joints and keypoints
-from the same parameters):
-
-* every joint rotation (the global orientation and the 23 body joints) on SO(3): prediction
-  ``R_pred = R exp(w)``, innovation ``r = log(R_pred^T R_fit)``, update ``R = R_pred exp(alpha r)``,
-  ``w = w + beta r`` (``w``: rotation per frame in the joint's own frame);
-* the translation in R^3, with its own gains for the lateral (x, y) and the depth (z) axes, since
-  depth is the noisiest coordinate of monocular HMR.
+from the same parameters). Every joint rotation (the global orientation and the 23 body joints)
+is filtered on SO(3), never in raw axis-angle components (no wrap at pi); the translation with
+its own settings for the lateral (x, y) and the depth (z) axes, since depth is the noisiest
+coordinate of monocular HMR. Causal: the output at frame t uses fits up to t only. Fixed memory
+per track. Only a gap longer than ``max_gap_frames`` or a forgotten (ended / failed) track
+restarts a track's filter at the fit.
 
 Two methods (``SmoothingConfig.method``):
 
 ``'one_euro'`` (default; Casiez et al., CHI 2012): a first-order low-pass per group whose cut-off
 rises with the group's speed, ``f_c = min_cutoff_hz + speed_coefficient * |speed|`` (speed low-passed
 at ``derivative_cutoff_hz``), so a slow joint is smoothed hard and a fast one followed closely. A
-joint rotation is filtered in the tangent space of its previous *filtered* rotation: ``d =
-log(R_prev^T R_fit)``, ``R = R_prev exp(a d)`` with ``a = 1 / (1 + rate / (2 pi f_c))`` (no raw
-axis-angle components, so no wrap at pi); speeds in rad/s. The translation is filtered as lateral
-(x, y; m/s) and depth (z) separately. There are no reset thresholds: tune set, alpha-beta with the
-0.6 m / 1.2 rad resets vs without them (out-of-tree post-hoc replay of the fitter's parameters,
-reported in issue 13): Jitter 362 vs 191 (10 m/s^3), because a low-gain depth filter drifts from a
-moving fit, crosses the threshold and snaps back to the fit in one frame: a step that the third
-difference multiplies by fps^3. Only a gap (``max_gap_frames``) or a lost track restarts the filter.
+rotation is filtered in the tangent space of its previous *filtered* rotation: ``d =
+log(R_prev^T R_fit)``, ``R = R_prev exp(a d)`` with ``a = 1 / (1 + rate / (2 pi f_c))``; speeds in
+rad/s (lateral and depth translation: m/s). A plain low-pass lags by ``(1 - a) / a`` frames; with
+``translation_prediction`` / ``rotation_prediction`` k > 0 the step starts from a constant-velocity
+prediction (the filtered value moved by k times the low-passed speed), which removes that lag for
+steady motion. There are no reset thresholds: they were why the alpha-beta filter raised Jitter
+(tune set, post-hoc replay of the fitter's parameters: alpha-beta with its 0.6 m / 1.2 rad resets
+Jitter 334 -> 362, without them 191 (10 m/s^3); the low-gain depth filter (alpha 0.2) drifts from a
+moving fit, crosses the threshold and snaps to the fit in one frame: a step that the third
+difference multiplies by fps^3).
 
-``'alpha_beta'``: an alpha-beta filter tracks a constant velocity without lag; it lags only where the velocity
-changes (the price of smoothing, measured by ``onlinehmr eval``'s ``lag fr``). ``beta`` defaults to
-``alpha^2 / (2 - alpha)`` (Benedict-Bordner: the gains of a steady-state Kalman filter of a
-constant-velocity target), so each group has one setting. The velocity starts at zero (a
-difference of two noisy fits would be a worse start). A translation innovation larger than
-``reset_translation_m`` or a rotation innovation larger than ``reset_rotation_rad`` (a re-placed or
-flipped fit, not noise) restarts the filter at the fit. Causal: the output at frame t uses fits
-up to t only. Fixed memory per track.
+``'alpha_beta'``: prediction ``R_pred = R exp(w)``, innovation ``r = log(R_pred^T R_fit)``, update
+``R = R_pred exp(alpha r)``, ``w = w + beta r`` (``w``: rotation per frame in the joint's own frame),
+the same in R^3 for the translation. It tracks a constant velocity without lag; it lags only where
+the velocity changes. ``beta`` defaults to ``alpha^2 / (2 - alpha)`` (Benedict-Bordner: the gains of
+a steady-state Kalman filter of a constant-velocity target), so each group has one setting. The
+velocity starts at zero (a difference of two noisy fits would be a worse start). A translation
+innovation larger than ``reset_translation_m`` or a rotation innovation larger than
+``reset_rotation_rad`` restarts the filter at the fit (see above for what that costs).
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ SMOOTHING_METHODS = ('one_euro', 'alpha_beta')
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    """Gains of :class:`ParameterSmoother` (alpha in (0, 1]; 1 = no smoothing).
+    """Settings of :class:`ParameterSmoother` (alpha_beta: alpha in (0, 1]; 1 = no smoothing).
 
     Attributes:
         enabled: apply the filter (False: the fit is the output).
@@ -60,10 +61,17 @@ class SmoothingConfig:
             frames; the filter counts frames, so a camera at another rate should set its own.
         orient_cutoff, pose_cutoff, lateral_cutoff, depth_cutoff: One-Euro ``(min_cutoff_hz,
             speed_coefficient)`` of the global orientation (speed in rad/s), each body joint's rotation
-            (rad/s), the translation x, y (m/s) and z (m/s). Defaults from the tune set (post-hoc replay
-            of the fitter's parameters, 12 sequences): Accel 53 -> 27 m/s^2, Jitter 334 -> 214, HF
-            energy 1.04 -> 0.29 %, PA-MPJPE 73.1 -> 71.4 mm, lag -0.9 -> +0.2 frames.
+            (rad/s), the translation x, y (m/s) and z (m/s). Defaults (with ``translation_prediction``
+            1, ``rotation_prediction`` 0) from the tune set (post-hoc replay of the fitter's parameters,
+            12 sequences, gt_camera rows): Accel 53 -> 27 m/s^2, Jitter 334 -> 224 (10 m/s^3), HF energy
+            1.04 -> 0.23 %, PA-MPJPE 73.1 -> 71.3 mm, lag (median over sequences) 0.1 -> 1.0 frame.
+            Prediction on the rotations too (1) cut the lag to 0.8 frame but cost 2.6 mm PA-MPJPE
+            (overshoot at the end of a limb's swing); without prediction on the translation the lag was
+            1.4 frames (camera-frame velocity is mostly the translation's).
         derivative_cutoff_hz: One-Euro cut-off of the speed estimate.
+        rotation_prediction, translation_prediction: in [0, 1]; the One-Euro step starts from the filtered value moved by this fraction
+            of the low-passed speed (a constant-velocity prediction: 1 removes the lag of steady motion,
+            0 is the plain One-Euro filter, which lags by (1 - a) / a frames).
         (alpha_beta only:)
         orient_alpha: global orientation.
         pose_alpha: the 23 body joint rotations.
@@ -82,6 +90,8 @@ class SmoothingConfig:
     lateral_cutoff: tuple[float, float] = (1.0, 1.0)
     depth_cutoff: tuple[float, float] = (0.5, 1.0)
     derivative_cutoff_hz: float = 1.0
+    rotation_prediction: float = 0.0
+    translation_prediction: float = 1.0
     orient_alpha: float = 0.5
     pose_alpha: float = 0.5
     lateral_alpha: float = 0.5
@@ -98,8 +108,9 @@ class SmoothingConfig:
             v = tuple(getattr(self, name))
             if len(v) != 2 or not v[0] > 0 or v[1] < 0:
                 raise InputError(f'SmoothingConfig.{name} must be (min_cutoff_hz > 0, speed_coefficient >= 0), got {v}')
-        if not self.frame_rate_hz > 0 or not self.derivative_cutoff_hz > 0:
-            raise InputError('SmoothingConfig: frame_rate_hz > 0 and derivative_cutoff_hz > 0')
+        if not self.frame_rate_hz > 0 or not self.derivative_cutoff_hz > 0 \
+                or not 0.0 <= self.rotation_prediction <= 1.0 or not 0.0 <= self.translation_prediction <= 1.0:
+            raise InputError('SmoothingConfig: frame_rate_hz > 0, derivative_cutoff_hz > 0, rotation_prediction and translation_prediction in [0, 1]')
         for name in ('orient_alpha', 'pose_alpha', 'lateral_alpha', 'depth_alpha'):
             a = getattr(self, name)
             if not 0.0 < a <= 1.0:
@@ -129,7 +140,7 @@ class _State:
 
 
 class ParameterSmoother:
-    """One alpha-beta filter per track (module docstring)."""
+    """One filter per track (module docstring)."""
 
     def __init__(self, config: SmoothingConfig = SmoothingConfig()):
         self.config = config
@@ -185,16 +196,20 @@ class ParameterSmoother:
         c = self.config
         rate = c.frame_rate_hz / steps
         a_d = _one_euro_gain(np.float64(c.derivative_cutoff_hz), rate)
+        k = c.rotation_prediction
         d_rot = axis_angle_from_rotmat(np.swapaxes(s.R, -1, -2) @ R_fit)       # (24, 3) tangent at the filtered
         s.w = s.w + a_d * (d_rot * rate - s.w)
         a_rot = _one_euro_gain(self._f_rot[:, 0] + self._f_rot[:, 1] * np.linalg.norm(s.w, axis=1), rate)
-        s.R = s.R @ rotmat_from_axis_angle(a_rot[:, None] * d_rot)
+        R_pred = s.R @ rotmat_from_axis_angle(k * s.w / rate) if k > 0 else s.R
+        d_pred = axis_angle_from_rotmat(np.swapaxes(R_pred, -1, -2) @ R_fit) if k > 0 else d_rot
+        s.R = R_pred @ rotmat_from_axis_angle(a_rot[:, None] * d_pred)
         d_t = t_fit - s.t
         s.v = s.v + a_d * (d_t * rate - s.v)
         lat, dep = c.lateral_cutoff, c.depth_cutoff
         a_lat = _one_euro_gain(lat[0] + lat[1] * np.linalg.norm(s.v[:2]), rate)
         a_dep = _one_euro_gain(dep[0] + dep[1] * abs(s.v[2]), rate)
-        s.t = s.t + np.array([a_lat, a_lat, a_dep]) * d_t
+        t_pred = s.t + c.translation_prediction * s.v / rate
+        s.t = t_pred + np.array([a_lat, a_lat, a_dep]) * (t_fit - t_pred)
         s.frame = frame
         out = axis_angle_from_rotmat(s.R)
         return out[0], out[1:].reshape(-1), s.t.copy()
