@@ -9,6 +9,7 @@ from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
 from onlinehmr_ros.core.common.geometry import similarity_transform_points, umeyama
 from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitterConfig, FittingError
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation
+from onlinehmr_ros.core.hmr.smoothing import SmoothingConfig
 
 INTR = CameraIntrinsics.from_fov(640, 480, 60.0)
 
@@ -79,6 +80,10 @@ def test_noise_free_fit_reproduces_the_landmarks(model):
     assert np.all(fit.joint_confidence > 0.8)
 
 
+#: the fitter alone: the output filter (core/hmr/smoothing, on by default) is tested in test_hmr_smoothing
+_UNFILTERED = FitterConfig(smoothing=SmoothingConfig(enabled=False))
+
+
 def _jitter_mm(joints):
     """Mean |third difference| of pelvis-relative joints, mm per frame^3."""
     rel = joints - joints[:, :1]
@@ -91,7 +96,7 @@ def test_temporal_terms_halve_jitter_of_a_still_person(model):
     _, L = posed_person(model, be, go, bp, tr)
     obs = [observation_from_landmarks(L, INTR.K, rng, noise_px=1.5, noise_3d_m=0.015) for _ in range(25)]
     out = {}
-    for name, cfg in (('with', FitterConfig()), ('without', FitterConfig().without_temporal_terms())):
+    for name, cfg in (('with', _UNFILTERED), ('without', _UNFILTERED.without_temporal_terms())):
         fitter = BodyFitter(model, cfg)
         out[name] = np.stack([fitter.fit(0, o, INTR, f).joints for f, o in enumerate(obs)])
     assert _jitter_mm(out['with']) < 0.5 * _jitter_mm(out['without'])
@@ -164,7 +169,7 @@ def test_temporal_terms_follow_motion_without_losing_accuracy(model):
         obs.append(observation_from_landmarks(L, INTR.K, rng, noise_px=1.5, noise_3d_m=0.015))
     gts = np.stack(gts)
     res = {}
-    for name, cfg in (('with', FitterConfig()), ('without', FitterConfig().without_temporal_terms())):
+    for name, cfg in (('with', _UNFILTERED), ('without', _UNFILTERED.without_temporal_terms())):
         fitter = BodyFitter(model, cfg)
         res[name] = np.stack([fitter.fit(0, o, INTR, f).joints for f, o in enumerate(obs)]).astype(np.float64)
     err = {k: 1e3 * np.linalg.norm(v[5:] - gts[5:], axis=-1).mean() for k, v in res.items()}

@@ -61,14 +61,16 @@ class SmoothingConfig:
             frames; the filter counts frames, so a camera at another rate should set its own.
         orient_cutoff, pose_cutoff, lateral_cutoff, depth_cutoff: One-Euro ``(min_cutoff_hz,
             speed_coefficient)`` of the global orientation (speed in rad/s), each body joint's rotation
-            (rad/s), the translation x, y (m/s) and z (m/s). Defaults (with ``translation_prediction``
-            1, ``rotation_prediction`` 0.5) from the tune set (post-hoc replay of the fitter's parameters,
-            12 sequences, gt_camera rows): Accel 53 -> 29 m/s^2, Jitter 334 -> 230 (10 m/s^3), HF energy
-            1.04 -> 0.23 %, PA-MPJPE 73.1 -> 72.5 mm, lag (median over sequences) 0.1 -> 0.9 frame.
-            Rotation prediction 0 was 1.2 mm more accurate there (71.3) but lagged 1.6 frames on an
-            analytic walking body (test_hmr_smoothing), 0.9 with 0.5; 1 cost 2.6 mm PA-MPJPE on the tune
-            set (overshoot at the end of a limb's swing). Without prediction on the translation the lag
-            was 1.4 frames (camera-frame velocity is mostly the translation's).
+            (rad/s), the translation x, y (m/s) and z (m/s). Defaults (with ``derivative_cutoff_hz`` 1.5,
+            ``translation_prediction`` 1, ``rotation_prediction`` 0) from the tune set (post-hoc replay of
+            the fitter's parameters, 12 sequences, gt_camera rows): Accel 53 -> 29 m/s^2, Jitter 334 -> 230
+            (10 m/s^3), HF energy 1.04 -> 0.26 %, PA-MPJPE 73.1 -> 71.4 mm, lag against the truth (median
+            over sequences) 0.1 -> 0.8 frame. Rotation prediction 0.5 lagged less on an analytic
+            walking body (test_hmr_smoothing: 0.9 instead of 1.4 frames) but not on the tune set (0.9)
+            and cost 1.1 mm PA-MPJPE there (overshoot at the end of a limb's swing; 1: 2.6 mm).
+            Without prediction on the translation the lag was 1.4 frames (camera-frame velocity is mostly
+            the translation's); a derivative cut-off of 1 Hz smoothed a little more (Accel 27) with
+            1.0 frame of lag, 2 Hz less (Accel 30) with 0.8.
         derivative_cutoff_hz: One-Euro cut-off of the speed estimate.
         rotation_prediction, translation_prediction: in [0, 1]; the One-Euro step starts from the filtered value moved by this fraction
             of the low-passed speed (a constant-velocity prediction: 1 removes the lag of steady motion,
@@ -90,8 +92,8 @@ class SmoothingConfig:
     pose_cutoff: tuple[float, float] = (1.0, 0.5)
     lateral_cutoff: tuple[float, float] = (1.0, 1.0)
     depth_cutoff: tuple[float, float] = (0.5, 1.0)
-    derivative_cutoff_hz: float = 1.0
-    rotation_prediction: float = 0.5
+    derivative_cutoff_hz: float = 1.5
+    rotation_prediction: float = 0.0
     translation_prediction: float = 1.0
     orient_alpha: float = 0.5
     pose_alpha: float = 0.5
