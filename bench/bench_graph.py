@@ -27,50 +27,31 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
+
+from onlinehmr_ros.ros.background_node import BackgroundNode
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 VENV_BIN = pathlib.Path(sys.executable).parent
 
 
-class _Listener:
+class _Listener(BackgroundNode):
     """/human/world_humans arrivals (wall clock) and stamps, in one ROS domain."""
 
     def __init__(self, domain_id: int):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         from onlinehmr_ros.msg import HumanMeshArray
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node('bench_graph_listener', context=self.context)
+        super().__init__('bench_graph_listener', domain_id)
         self.arrivals: list[tuple[float, float]] = []           # (arrival s, stamp s), wall clock
         self.node.create_subscription(HumanMeshArray, '/human/world_humans', self._on_world,
                                       QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE))
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.start()
 
     def _on_world(self, msg) -> None:
         self.arrivals.append((time.time(), msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec))
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.1)
-            except Exception:
-                break
-
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _env(domain_id: int) -> dict[str, str]:

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers.background_node import BackgroundNode
+from onlinehmr_ros.ros.background_node import BackgroundNode
 from helpers.ros_cli import MEGAMIND, VTEST, Launched, free_domain_id, missing_ros_cli, ros2, ros_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_ros_cli()), reason=missing_ros_cli() or 'ok')]
@@ -261,6 +261,11 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
                 assert msg.header.frame_id == f'{ns}/world'
             for pose in li.got['slam/camera_pose']:
                 assert pose.header.frame_id == f'{ns}/world'
+        # /diagnostics is one topic for both pipelines: each node's status names its namespace
+        for ns in runs:
+            for n in ('mask', 'hmr', 'slam', 'fusion'):
+                assert any(name.startswith(f'{ns}/{n}:') for name in listeners['cam1'].diagnostics), \
+                    f'no diagnostics named {ns}/{n}: in {sorted(listeners["cam1"].diagnostics)}'
         people = {ns: sum(len(m.humans) for m in li.got['human/world_humans']) for ns, li in listeners.items()}
         assert people['cam1'] >= 0.8 * frames, people
         want = {f'/{ns}/{n}' for ns in runs for n in ('mask', 'hmr', 'slam', 'fusion')}
