@@ -115,8 +115,9 @@ def main(argv=None) -> int:
     ap.add_argument('--timeout', type=float, default=600.0)
     ap.add_argument('--params-file', help='ROS parameter file of every row (default: the installed one)')
     ap.add_argument('--hmr-image-depth', type=int, nargs='+', default=[0],
-                    help="rows per queue depth of hmr's image subscription (0: the file's; 1: keep only the newest "
-                         'image, the default since issue 15; 5: the other nodes\')')
+                    help="rows per queue depth of hmr's image subscription, its image_queue_depth parameter (0: "
+                         "the file's; 1: keep only the newest image, the default since issue 15; 5: the other "
+                         "nodes' and lockstep's)")
     args = ap.parse_args(argv)
     if 'processes' in args.graphs and shutil.which('ros2', path=str(VENV_BIN)) is None:
         print('no ros2 in this venv (make setup with ../shared/ros-wheels): the processes rows are left out')
@@ -145,7 +146,7 @@ def _with_hmr_image_depth(params_file: str | None, depth: int) -> str:
     with open(params_file) as f:
         params = yaml.safe_load(f)
     hmr = params.setdefault('/**/hmr', {}).setdefault('ros__parameters', {})
-    hmr.setdefault('qos_overrides', {})['/camera/image_raw'] = {'subscription': {'depth': depth}}
+    hmr['image_queue_depth'] = depth
     out = tempfile.NamedTemporaryFile('w', suffix=f'_hmr_depth{depth}.yaml', delete=False)
     with out:
         yaml.safe_dump(params, out)
