@@ -27,50 +27,31 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
+
+from onlinehmr_ros.ros.background_node import BackgroundNode
 
 MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 VENV_BIN = pathlib.Path(sys.executable).parent
 
 
-class _Listener:
+class _Listener(BackgroundNode):
     """/human/world_humans arrivals (wall clock) and stamps, in one ROS domain."""
 
     def __init__(self, domain_id: int):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         from onlinehmr_ros.msg import HumanMeshArray
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node('bench_graph_listener', context=self.context)
+        super().__init__('bench_graph_listener', domain_id)
         self.arrivals: list[tuple[float, float]] = []           # (arrival s, stamp s), wall clock
         self.node.create_subscription(HumanMeshArray, '/human/world_humans', self._on_world,
                                       QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE))
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.start()
 
     def _on_world(self, msg) -> None:
         self.arrivals.append((time.time(), msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec))
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.1)
-            except Exception:
-                break
-
-    def close(self) -> None:
-        import rclpy
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _env(domain_id: int) -> dict[str, str]:
@@ -133,19 +114,43 @@ def main(argv=None) -> int:
     ap.add_argument('--graphs', nargs='+', default=['composed', 'processes'], choices=('composed', 'processes'))
     ap.add_argument('--timeout', type=float, default=600.0)
     ap.add_argument('--params-file', help='ROS parameter file of every row (default: the installed one)')
+    ap.add_argument('--hmr-image-depth', type=int, nargs='+', default=[0],
+                    help="rows per queue depth of hmr's image subscription, its image_queue_depth parameter (0: "
+                         "the file's; 1: keep only the newest image, the default since issue 15; 5: the other "
+                         "nodes' and lockstep's)")
     args = ap.parse_args(argv)
     if 'processes' in args.graphs and shutil.which('ros2', path=str(VENV_BIN)) is None:
         print('no ros2 in this venv (make setup with ../shared/ros-wheels): the processes rows are left out')
         args.graphs = [g for g in args.graphs if g != 'processes']
-    print(f'{"graph":<10} {"rate_mode":<9} {"frames in":>9} {"world out":>9} {"fps":>6} {"lat p50 ms":>10} '
-          f'{"lat p95 ms":>10}')
+    print(f'{"graph":<10} {"rate_mode":<9} {"hmr q":>5} {"frames in":>9} {"world out":>9} {"fps":>6} '
+          f'{"lat p50 ms":>10} {"lat p95 ms":>10}')
     for mode in args.modes:
         for graph in args.graphs:
-            r = run_row(graph, args.video, mode, args.frames, args.timeout, args.params_file)
-            print(f'{r["graph"]:<10} {r["rate_mode"]:<9} {r["frames_in"]:>9} {r["world_out"]:>9} '
-                  f'{r.get("fps", float("nan")):6.1f} {r.get("latency_p50_ms", float("nan")):10.0f} '
-                  f'{r.get("latency_p95_ms", float("nan")):10.0f}', flush=True)
+            for depth in args.hmr_image_depth:
+                params = _with_hmr_image_depth(args.params_file, depth) if depth else args.params_file
+                r = run_row(graph, args.video, mode, args.frames, args.timeout, params)
+                print(f'{r["graph"]:<10} {r["rate_mode"]:<9} {depth or "file":>5} {r["frames_in"]:>9} '
+                      f'{r["world_out"]:>9} {r.get("fps", float("nan")):6.1f} '
+                      f'{r.get("latency_p50_ms", float("nan")):10.0f} {r.get("latency_p95_ms", float("nan")):10.0f}',
+                      flush=True)
     return 0
+
+
+def _with_hmr_image_depth(params_file: str | None, depth: int) -> str:
+    """A copy of the parameter file (default: the installed one) whose hmr node keeps ``depth`` images queued."""
+    import tempfile
+
+    import yaml
+    if params_file is None:                       # installed by make setup with the launch file
+        params_file = os.path.join(sys.prefix, 'share', 'onlinehmr_ros', 'config', 'pipeline.yaml')
+    with open(params_file) as f:
+        params = yaml.safe_load(f)
+    hmr = params.setdefault('/**/hmr', {}).setdefault('ros__parameters', {})
+    hmr['image_queue_depth'] = depth
+    out = tempfile.NamedTemporaryFile('w', suffix=f'_hmr_depth{depth}.yaml', delete=False)
+    with out:
+        yaml.safe_dump(params, out)
+    return out.name
 
 
 if __name__ == '__main__':

@@ -160,11 +160,18 @@ def test_fusion_node_refuses_repeated_and_late_stamps_and_goes_on_after_a_bag_lo
     for k in range(4):                                                  # the bag looped: 100 s back
         good.append(S + k * S // 10)
         send([(hum_pub, humans(good[-1])), (pose_pub, pose(good[-1]))], len(good))
+    bad_stamp = good[-1] + S // 10                                      # people that do not convert:
+    broken = humans(bad_stamp)
+    broken.humans[0].joints = broken.humans[0].joints[:4]              # 4 values, not (J, 3)
+    send([(hum_pub, broken), (pose_pub, pose(bad_stamp))], len(good))
+    good.append(bad_stamp + S // 10)                                    # and the next image goes through
+    send([(hum_pub, humans(good[-1])), (pose_pub, pose(good[-1]))], len(good))
     _spin(ex, lambda: False, 0.3)
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good  # each image once, the loop included
 
-    _spin(ex, lambda: bool(_latest_status(diags, 'fusion', 'pose_stamp_jump_back')[1]), 5)
-    v = _latest_status(diags, 'fusion', 'pose_stamp_jump_back')[1]
+    _spin(ex, lambda: _latest_status(diags, 'fusion', 'humans_invalid')[1].get('humans_invalid') == '1', 5)
+    v = _latest_status(diags, 'fusion', 'humans_invalid')[1]
+    assert v.get('humans_invalid') == '1', v
     ex.shutdown()
     node.destroy_node()
     probe.destroy_node()

@@ -34,7 +34,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers.background_node import BackgroundNode
+from onlinehmr_ros.ros.background_node import BackgroundNode
 from helpers.ros_cli import MEGAMIND, ROOT, free_domain_id, ros_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers.background_node import BackgroundNode
+from onlinehmr_ros.ros.background_node import BackgroundNode
 from helpers.ros_cli import MEGAMIND, VTEST, Launched, free_domain_id, missing_ros_cli, ros2, ros_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_ros_cli()), reason=missing_ros_cli() or 'ok')]
@@ -246,9 +246,11 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
             # every image of this camera reaches this namespace's world exactly once (one sample per image: a
             # sample the middleware delivered twice is counted once, see Listener._keep)
             world_stamps = sorted(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in li.got['human/world_humans'])
+            fusion_diag = {k: v for k, v in listeners['cam1'].diagnostics.get(f'{ns}/fusion: world fusion', {}).items()
+                           if 'drop' in k or 'wait' in k or k == 'fused'}
             assert len(world_stamps) == len(set(world_stamps)) == frames, \
                 f'{ns}: {len(world_stamps)} world outputs for {len(set(world_stamps))} of {frames} images; ' \
-                f'redelivered samples {li.redelivered}'
+                f'redelivered samples {li.redelivered}; fusion {fusion_diag}'
             # no mask of the other camera (sizes and frame ids below); the listener may miss some of the 1.5 MB
             # masks under load (one more subscriber), the world outputs above show that none was lost in the graph
             assert 0 < li.count('human/soft_mask') <= frames, f'{ns}: masks of the other camera arrived'
@@ -261,6 +263,11 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
                 assert msg.header.frame_id == f'{ns}/world'
             for pose in li.got['slam/camera_pose']:
                 assert pose.header.frame_id == f'{ns}/world'
+        # /diagnostics is one topic for both pipelines: each node's status names its namespace
+        for ns in runs:
+            for n in ('mask', 'hmr', 'slam', 'fusion'):
+                assert any(name.startswith(f'{ns}/{n}:') for name in listeners['cam1'].diagnostics), \
+                    f'no diagnostics named {ns}/{n}: in {sorted(listeners["cam1"].diagnostics)}'
         people = {ns: sum(len(m.humans) for m in li.got['human/world_humans']) for ns, li in listeners.items()}
         assert people['cam1'] >= 0.8 * frames, people
         want = {f'/{ns}/{n}' for ns in runs for n in ('mask', 'hmr', 'slam', 'fusion')}

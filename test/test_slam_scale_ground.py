@@ -134,6 +134,27 @@ def test_people_ruler_measures_the_scale_on_the_ground_plane():
     assert not st.measured and 'no ground plane' in st.source
 
 
+def test_the_lower_foot_is_the_ruler_not_the_one_in_the_air():
+    """A walking person: one foot 20 cm up (seen from 1.5 m it would put the floor 15 % too far); the scale
+    comes from the foot on the floor."""
+    rng = np.random.default_rng(6)
+    floor, wall = _scene_points(rng, n_floor=3000)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5))
+    for k in range(8):
+        T_c_slam, humans = _camera_and_person(k)
+        h = humans.humans[0]
+        T_w_c = invert_transform(T_c_slam)
+        T_w_c[:3, 3] *= S_TRUE
+        T_w_c = T_W_C0 @ T_w_c                                 # metric camera -> world
+        up_c = T_w_c[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+        j = h.joints.copy()
+        j[10 + k % 2] += (0.2 * up_c).astype(np.float32)      # feet take turns in the air
+        st = est.update(_frame(), T_c_slam, pts, plane, HumansFrame(k, 'camera', (dataclasses.replace(h, joints=j),)))
+    assert st.scale == pytest.approx(S_TRUE, rel=0.01)
+
+
 def _person_of_height(k, track_id, depth_factor):
     """Camera k's person as an HMR would see someone of another size: its depth off by depth_factor."""
     T_c_slam, humans = _camera_and_person(k)
@@ -149,7 +170,7 @@ def test_people_are_pooled_per_person_and_averaged():
     floor, wall = _scene_points(rng, n_floor=3000)
     pts = _slam_from_world(np.concatenate([floor, wall]))
     plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
-    est = ScaleEstimator(ScaleConfig(min_person_samples=3))
+    est = ScaleEstimator(ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05))
     for k in range(10):
         T, a = _person_of_height(k, 1, 1.2)
         humans = [a.humans[0]]
@@ -185,7 +206,8 @@ def test_camera_height_sources_and_their_weights():
     with pytest.raises(ScaleError, match='sources'):
         ScaleConfig(sources='people,guesswork')
     # a robot's known height (2 %) outweighs a person 20 % off (8 %): 1/0.02^2 vs 1/0.08^2
-    both = ScaleEstimator(ScaleConfig(sources='people,camera_height', camera_height_m=1.5, min_person_samples=1))
+    both = ScaleEstimator(ScaleConfig(sources='people,camera_height', camera_height_m=1.5, min_person_samples=1,
+                                     foot_joint_height_m=0.05))
     _, far = _person_of_height(3, 1, 1.2)
     st = both.update(_frame(), T_c_slam, pts, plane, far)
     w_h, w_p = 1 / 0.02 ** 2, 1 / 0.08 ** 2
@@ -277,3 +299,70 @@ def test_a_stray_point_far_away_changes_neither_floor_nor_direction():
         assert plane.signed_height(np.zeros(3)) == pytest.approx(1.5 / S_TRUE, rel=0.02)
         found = sharpest_floor_direction(with_stray, np.zeros((1, 3)), up_slam, 5.0)
         assert np.degrees(np.arccos(np.clip(found @ up_slam, -1, 1))) < 1.0
+
+
+def test_each_person_is_scaled_onto_the_floor_by_a_known_camera_height():
+    """A robot knows its camera height: the scale is metric, and two people whose HMR depth is off (a short
+    person put 20 % too far, a tall one 10 % too near) get size factors that put their feet back on the floor
+    and their pelvis where it truly is, in the world output."""
+    from onlinehmr_ros.core.common.datatypes import CameraPose
+    from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat
+    from onlinehmr_ros.core.fusion.world import human_to_world
+    rng = np.random.default_rng(11)
+    floor, wall = _scene_points(rng, n_floor=3000)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    est = ScaleEstimator(ScaleConfig(sources='people,camera_height', camera_height_m=1.5, min_person_samples=3,
+                                     foot_joint_height_m=0.05, person_size=True))
+    previous = {}
+    for k in range(64):                                       # the last frame is camera 7
+        T, a = _person_of_height(k % 8, 1, 1.2)
+        _, b = _person_of_height(k % 8, 2, 0.9)
+        st = est.update(_frame(), T, pts, plane, HumansFrame(k, 'camera', (a.humans[0], b.humans[0])))
+        for tid, v in st.person_size.items():               # no jump: at most person_size_rate per frame
+            assert abs(np.log(v / previous.get(tid, 1.0))) <= 0.005 + 1e-12
+        previous = st.person_size
+    assert st.converged and st.scale == pytest.approx(S_TRUE, rel=0.02)
+    assert st.person_size[1] == pytest.approx(1 / 1.2, rel=0.02) and st.person_size[2] == pytest.approx(1 / 0.9, rel=0.02)
+    assert 'sizes of 2 people' in st.source
+    # the world fusion with the true (metric) camera of frame 7 and these sizes: people where they truly are
+    T_w_c = invert_transform(T)
+    T_w_c[:3, 3] *= S_TRUE
+    T_w_c = make_transform(R0, np.zeros(3)) @ T_w_c         # SLAM world -> metric z-up world
+    T_w_c[:3, 3] += [0.0, 0.0, 1.5]
+    truth = _camera_and_person(7)[1].humans[0].joints       # camera frame, metres
+    truth_w = transform_points(T_w_c, truth.astype(np.float64))
+    for h, sizes in ((a.humans[0], st.person_size), (b.humans[0], st.person_size), (a.humans[0], {})):
+        pose = CameraPose(7, quat_wxyz_from_rotmat(T_w_c[:3, :3]), T_w_c[:3, 3], person_size=sizes)
+        w = human_to_world(h, pose)
+        err = np.linalg.norm(w.joints[[0, 10, 11]] - truth_w[[0, 10, 11]], axis=1).max()
+        if sizes:
+            assert err < 0.08 and np.abs(w.joints[[10, 11], 2] - 0.05).max() < 0.05, (h.track_id, err)
+            assert w.size_factor == pytest.approx(sizes[h.track_id])
+        else:                                                # without the size factor: 20 % of 3.5 m off
+            assert err > 0.5 and w.size_factor == 1.0
+
+
+def test_people_only_sizes_are_relative_and_one_person_is_left_as_fitted():
+    """People as the only ruler: each person's size relative to the group (their product is 1); one person alone
+    gets k = 1; a person far outside the size range gets no factor."""
+    rng = np.random.default_rng(12)
+    floor, wall = _scene_points(rng, n_floor=3000)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    cfg = ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05, person_size=True)
+    alone, pair, odd = ScaleEstimator(cfg), ScaleEstimator(cfg), ScaleEstimator(cfg)
+    for k in range(60):
+        T, a = _person_of_height(k % 8, 1, 1.2)
+        _, b = _person_of_height(k % 8, 2, 0.9)
+        _, d = _person_of_height(k % 8, 4, 1.05)
+        _, c = _person_of_height(k % 8, 3, 2.0)            # HMR depth 2 x the others' (a child, or a wrong fit)
+        st1 = alone.update(_frame(), T, pts, plane, a)
+        st2 = pair.update(_frame(), T, pts, plane, HumansFrame(k, 'camera', (a.humans[0], b.humans[0])))
+        st3 = odd.update(_frame(), T, pts, plane, HumansFrame(k, 'camera', (a.humans[0], d.humans[0], c.humans[0])))
+    assert st1.person_size == {1: pytest.approx(1.0, abs=1e-9)}
+    assert st2.person_size[1] / st2.person_size[2] == pytest.approx(0.9 / 1.2, rel=0.01)
+    assert st2.person_size[1] * st2.person_size[2] == pytest.approx(1.0, rel=0.01)
+    assert set(st3.person_size) == {1, 4} and '1 out of range' in st3.source
+    off = ScaleEstimator(dataclasses.replace(cfg, person_size=False))      # the default: no size factors
+    assert off.update(_frame(), T, pts, plane, HumansFrame(0, 'camera', (a.humans[0], b.humans[0]))).person_size == {}

@@ -37,6 +37,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.parameter import Parameter
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.ros.qos import LOCKSTEP_IMAGE_QUEUE_DEPTH
 from onlinehmr_ros.ros.run import is_user_error
 from onlinehmr_ros.ros.signals import stop_request
 
@@ -189,9 +190,13 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
     recorder = None
     try:
         # the camera source starts last, once the others subscribe, so that no frame is lost
+        lockstep = (camera_overrides or {}).get('rate_mode') == 'lockstep'
         for name in NODES:
             if name != 'camera_source' and (name not in OPTIONAL_NODES or name in optional):
-                nodes[name] = _node_class(name)(context=context)
+                # a lockstep replay skips no image, also when its acknowledgement times out (ros.qos)
+                extra = [Parameter('image_queue_depth', value=LOCKSTEP_IMAGE_QUEUE_DEPTH)] if (
+                    lockstep and name == 'hmr') else []
+                nodes[name] = _node_class(name)(context=context, parameter_overrides=extra)
         if record_path:   # in its own process: writing images must not hold this interpreter's lock
             recorder = subprocess.Popen([sys.executable, '-m', 'onlinehmr_ros.ros.recording', record_path,
                                          *(record_topics or OUTPUT_TOPICS), *record_options,

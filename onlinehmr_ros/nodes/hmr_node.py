@@ -29,7 +29,8 @@ from onlinehmr_ros.ros import convert
 from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.params import NodeParameters
-from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, IMAGE_SUBSCRIBER_QOS, LATCHED_QOS, Subscriptions
+from onlinehmr_ros.ros.qos import (IMAGE_PUBLISHER_QOS, IMAGE_SUBSCRIBER_QOS, LATCHED_QOS, NEWEST_IMAGE_QUEUE_DEPTH,
+                                   Subscriptions, image_subscriber_qos)
 from onlinehmr_ros.ros.run import run_node
 
 
@@ -61,7 +62,12 @@ class HmrNode(Node):
         self.incidents = IncidentLog()      # fitting fallbacks and failures (core.hmr.camera_hmr.HMROutput)
         self.stage_ms: dict[str, list[float]] = {}
         self.subs = Subscriptions.with_parameters(self, p)
-        subscribe_camera_image(p, self.subs, self._on_image)
+        depth = p.declare('image_queue_depth', NEWEST_IMAGE_QUEUE_DEPTH, 'Images queued for this node (keep last '
+                          'N): 1 takes the newest image and skips stale ones when the node falls behind a live '
+                          'camera (skipped images count as lost in /diagnostics); a lockstep replay needs more '
+                          '(the launch file and onlinehmr_pipeline set 5 with rate_mode lockstep).',
+                          min_value=1, max_value=100, read_only='the subscription is made at start-up')
+        subscribe_camera_image(p, self.subs, self._on_image, qos=image_subscriber_qos(depth))
         self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
                          overridable=True)
         self.create_timer(1.0, self._report)

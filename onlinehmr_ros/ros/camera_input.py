@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame
@@ -109,20 +110,21 @@ class CameraInput:
 
 
 def subscribe_camera_image(params: NodeParameters, subs: Subscriptions, callback,
-                           image_topic: str = 'camera/image_raw'):
+                           image_topic: str = 'camera/image_raw', qos: QoSProfile = IMAGE_SUBSCRIBER_QOS):
     """Declare the node's ``image_transport`` parameter and subscribe to the camera stream it names.
 
     ``raw``: sensor_msgs/Image on ``image_topic``; ``compressed``: sensor_msgs/CompressedImage on
     ``<image_topic>/compressed``, where ``image_topic`` is first resolved (remappings and namespace
     applied) as image_transport does, so remapping the image topic moves both. ``callback`` gets
     either message type; :meth:`CameraInput.frame` takes both. Reliable, with loss counting and
-    QoS overrides (``ros.qos``).
+    QoS overrides (``ros.qos``); ``qos``: keep-last 5 by default (``ros.qos.image_subscriber_qos`` for
+    another queue depth).
     """
     transport = params.declare('image_transport', 'raw', 'How images arrive: raw (sensor_msgs/Image on the image '
                                'topic) or compressed (sensor_msgs/CompressedImage on <image topic>/compressed, e.g. '
                                'from camera_source transport:=compressed or image_transport republish).',
                                read_only='the subscription is made at start-up', choices=IMAGE_TRANSPORTS)
     if transport == 'raw':
-        return subs.create(Image, image_topic, callback, IMAGE_SUBSCRIBER_QOS, overridable=True)
+        return subs.create(Image, image_topic, callback, qos, overridable=True)
     topic = convert.compressed_topic(subs.node.resolve_topic_name(image_topic))
-    return subs.create(CompressedImage, topic, callback, IMAGE_SUBSCRIBER_QOS, overridable=True)
+    return subs.create(CompressedImage, topic, callback, qos, overridable=True)

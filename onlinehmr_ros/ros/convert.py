@@ -172,6 +172,7 @@ def human_to_msg(h: HumanState, root_orientation_xyzw: np.ndarray, send_vertices
     m.global_orient = _flat32(h.global_orient)
     m.body_pose = _flat32(h.body_pose)
     m.transl = _flat32(h.transl)
+    m.size_factor = float(h.size_factor)
     m.vertices = _flat32(h.vertices) if send_vertices else np.zeros(0, np.float32)
     return m
 
@@ -203,12 +204,15 @@ def msg_to_humans(msg: HumanMeshArray) -> HumansFrame:
         conf = np.asarray(m.joint_confidence, dtype=np.float32)
         if conf.shape[0] != joints.shape[0]:
             raise ConversionError(f'HumanMesh {tid}: {conf.shape[0]} joint confidences for {joints.shape[0]} joints')
+        if not m.size_factor > 0:
+            raise ConversionError(f'HumanMesh {tid}: size_factor {m.size_factor} (must be > 0; 1 = as fitted)')
         humans.append(HumanState(
             track_id=tid, model=m.model, betas=np.asarray(m.betas, np.float32),
             global_orient=np.asarray(m.global_orient, np.float32), body_pose=np.asarray(m.body_pose, np.float32),
             transl=np.asarray(m.transl, np.float32), joints=joints, joint_confidence=conf,
             vertices=_reshape(m.vertices, 3, 'vertices', tid),
-            keypoints_coco=_reshape(m.keypoints_coco, 3, 'keypoints_coco', tid), confidence=float(m.confidence)))
+            keypoints_coco=_reshape(m.keypoints_coco, 3, 'keypoints_coco', tid), confidence=float(m.confidence),
+            size_factor=float(m.size_factor)))
     return HumansFrame(stamp_ns=stamp_to_ns(msg.header.stamp), frame_id=msg.header.frame_id, humans=tuple(humans),
                        ended_track_ids=tuple(int(i) for i in msg.ended_track_ids))
 
@@ -279,6 +283,8 @@ def camera_pose_to_state_msg(pose: CameraPose, world_frame: str, camera_frame: s
     m.gravity_sigma_deg = float(gravity_sigma_deg)
     m.segment = int(segment)
     m.status = pose.status
+    m.size_track_ids = [int(t) for t in pose.person_size]
+    m.size_factors = [float(k) for k in pose.person_size.values()]
     return m
 
 
@@ -292,12 +298,17 @@ def state_msg_to_camera_pose(msg: CameraPoseState) -> CameraPose:
     if msg.tracking_state not in states:
         raise ConversionError(f'CameraPoseState.tracking_state {msg.tracking_state} is not one of '
                               f'{sorted(states)} (STATE_HELD, STATE_ROTATION_ONLY, STATE_TRACKED)')
+    sizes = np.asarray(msg.size_factors, np.float64)
+    if len(msg.size_track_ids) != sizes.size or not np.all(sizes > 0):
+        raise ConversionError(f'CameraPoseState: {len(msg.size_track_ids)} size_track_ids for {sizes.size} '
+                              'size_factors, which must all be > 0')
     return CameraPose(stamp_ns=stamp_to_ns(msg.header.stamp),
                       quat_wxyz=quat_xyzw_to_wxyz(np.asarray(msg.orientation_xyzw, np.float64)),
                       t_world_cam=np.asarray(msg.position, np.float64), scale=1.0,
                       tracking=msg.tracking_state == CameraPoseState.STATE_TRACKED, status=msg.status,
                       state=states[msg.tracking_state], scale_converged=bool(msg.scale_converged),
-                      gravity_aligned=bool(msg.gravity_aligned), source=msg.pose_source or 'slam')
+                      gravity_aligned=bool(msg.gravity_aligned), source=msg.pose_source or 'slam',
+                      person_size={int(t): float(k) for t, k in zip(msg.size_track_ids, sizes)})
 
 
 def transform_msg(stamp_ns: int, parent_frame: str, child_frame: str, translation: np.ndarray,

@@ -9,11 +9,15 @@ OK, WARN, ERROR, STALE = (DiagnosticStatus.OK, DiagnosticStatus.WARN, Diagnostic
 
 
 class Diagnostics:
-    """One DiagnosticStatus named ``<node>: <name>``, published on /diagnostics."""
+    """One DiagnosticStatus named ``<namespace>/<node>: <name>``, published on /diagnostics.
+
+    The name carries the node's namespace (``cam1/slam: slam``; ``slam: slam`` in the root namespace)
+    so that two pipelines in one domain publish distinct statuses on the one /diagnostics topic.
+    """
 
     def __init__(self, node: Node, name: str, hardware_id: str = 'onlinehmr_ros'):
         self._node = node
-        self._name = f'{node.get_name()}: {name}'
+        self._name = f"{node.get_fully_qualified_name().lstrip('/')}: {name}"
         self._hardware_id = hardware_id
         self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
 

@@ -33,6 +33,23 @@ IMAGE_PUBLISHER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, relia
 IMAGE_SUBSCRIBER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                                   durability=DurabilityPolicy.VOLATILE)
 
+#: Queue depth of the hmr node's images by default (its ``image_queue_depth`` parameter): 1, the slowest
+#: stage takes the newest image and never works through stale ones (issue 15): on Megamind at the
+#: camera's rate, under load, ``python -m bench.bench_graph --graphs processes --modes recorded --frames
+#: 270 --hmr-image-depth 5 1`` gave 15 -> 41 world outputs and latency p50 726 -> 292 ms. The images it
+#: skips are counted as lost (/diagnostics). A lockstep replay must skip nothing, also when its
+#: acknowledgement times out: the launch file and the composed runner set 5 there
+#: (``LOCKSTEP_IMAGE_QUEUE_DEPTH``).
+NEWEST_IMAGE_QUEUE_DEPTH = 1
+LOCKSTEP_IMAGE_QUEUE_DEPTH = 5
+
+
+def image_subscriber_qos(depth: int) -> QoSProfile:
+    """Reliable keep-last ``depth`` (the pipeline's image QoS with another queue depth)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(depth), reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 #: Latched outputs (body model description): late subscribers get the last message.
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -98,6 +98,9 @@ class HumanState:
     vertices: np.ndarray             # (V, 3) metres; (0, 3) when not computed
     keypoints_coco: np.ndarray       # (17, 3) COCO-17 keypoints, metres
     confidence: float = 1.0          # overall confidence in [0, 1]
+    # the joints, keypoints and vertices are the body model's posed with the parameters above, scaled by this
+    # about the pelvis (the world fusion's size correction, CameraPose.person_size; 1: as fitted)
+    size_factor: float = 1.0
 
     @property
     def root_position(self) -> np.ndarray:
@@ -137,6 +140,9 @@ class CameraPose:
     scale_converged: bool = True     # the position is metric (False: provisional scale)
     gravity_aligned: bool = True     # world z measured to be up (False: level-camera guess only)
     source: str = 'slam'             # who measured it: 'slam', or 'tf' (a robot's transform)
+    # {track id: size factor k}: the world fusion scales that person's camera-frame mesh by k about the
+    # camera centre (their size measured against the metric scale: core/slam/scale.py); absent: k = 1
+    person_size: dict = field(default_factory=dict)
 
     @property
     def T_world_cam_m(self) -> np.ndarray:

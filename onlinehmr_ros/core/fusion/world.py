@@ -12,6 +12,15 @@ them reproduces ``M_w``: ``global_orient_w = R(q) · R(global_orient_c)`` and
 ``transl_w = p_w - (p_c - transl_c)``, where ``p`` is the posed pelvis (the
 root is not moved by the pose, so ``p_c - transl_c`` is the rest pelvis).
 
+Each person's size: the camera-frame person is first scaled about the camera
+centre by the pose's size factor ``k`` of their track
+(``CameraPose.person_size``, measured by the SLAM branch against the metric
+scale, :mod:`onlinehmr_ros.core.slam.scale`): ``M_w = R(q) (k M_c) + s t``.
+Their image does not change; their depth and size do (a person ``k`` times the
+HMR's body size stands ``k`` times farther). The parameters then pose the
+fitted body with its pelvis at the scaled pelvis; joints, keypoints and
+vertices are that body scaled by ``k`` about the pelvis (``HumanState.size_factor``).
+
 :class:`WorldFusion` pairs the two streams by image stamp with
 :class:`~onlinehmr_ros.core.fusion.sync.StampPairer`, causally, with bounded
 memory (used by the fusion node; the in-process pipeline has both results of a
@@ -40,17 +49,20 @@ def camera_to_world_points(points_c: np.ndarray, pose: CameraPose) -> np.ndarray
 
 
 def human_to_world(h: HumanState, pose: CameraPose) -> HumanState:
-    """One camera-frame person -> the same person in the world frame (see module docstring)."""
+    """One camera-frame person -> the same person in the world frame, scaled by their size factor
+    (``pose.person_size``; see module docstring)."""
     R = pose.T_world_cam_m[:3, :3]
-    joints_w = camera_to_world_points(h.joints, pose)
+    k = float(pose.person_size.get(h.track_id, 1.0))
+    joints_w = camera_to_world_points(h.joints * np.float32(k), pose)
     rest_pelvis = h.joints[0].astype(np.float64) - h.transl
     go_w = axis_angle_from_rotmat(R @ rotmat_from_axis_angle(h.global_orient.astype(np.float64)))
     return replace(h,
                    joints=joints_w,
-                   vertices=camera_to_world_points(h.vertices, pose),
-                   keypoints_coco=camera_to_world_points(h.keypoints_coco, pose),
+                   vertices=camera_to_world_points(h.vertices * np.float32(k), pose),
+                   keypoints_coco=camera_to_world_points(h.keypoints_coco * np.float32(k), pose),
                    global_orient=go_w.astype(np.float32),
-                   transl=(joints_w[0] - rest_pelvis).astype(np.float32))
+                   transl=(joints_w[0] - rest_pelvis).astype(np.float32),
+                   size_factor=h.size_factor * k)
 
 
 def humans_to_world(humans: HumansFrame, pose: CameraPose, world_frame_id: str = 'world') -> HumansFrame:

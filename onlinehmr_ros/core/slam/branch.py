@@ -300,7 +300,7 @@ class SlamBranch:
         t_s, q_s = self.ema.update(p_W, q_raw)
         status = r.status if state == POSE_TRACKING else f'{state} ({r.status})'
         common = dict(scale=sigma, tracking=state == POSE_TRACKING, status=status, state=state,
-                      scale_converged=converged, gravity_aligned=g.aligned)
+                      scale_converged=converged, gravity_aligned=g.aligned, person_size=sc.person_size)
         pose = CameraPose(frame.stamp_ns, q_s, t_s / sigma, **common)
         pose_raw = CameraPose(frame.stamp_ns, q_raw, p_W / sigma, **common)
         self._published = True

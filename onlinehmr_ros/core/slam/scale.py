@@ -12,7 +12,10 @@ Sources (``ScaleConfig.sources``, a comma-separated list):
   ``z_slam`` of the ground they stand on at the same pixel is where the ray
   through the foot's contact point (the joint lowered by
   ``foot_joint_height_m`` along the up direction) meets the map's ground plane
-  (no plane, no measurement). ``s = z_m / z_slam``. What it gives: the HMR's
+  (no plane, no measurement). ``s = z_m / z_slam``. Only the lower foot of the
+  two (along the map's up direction) is used: a walking person's other foot is
+  in the air half of the time, and a foot ``e`` above the floor seen from a
+  camera ``h`` high puts the floor ``h / (h - e)`` too far (10 cm at 1 m: 11 %). What it gives: the HMR's
   metric depth, i.e. the body-size prior of its fit. A person's depth is off
   by the ratio of their true to their assumed size, the same for every frame of
   that person, so measurements are pooled per person (median of the person's
@@ -34,12 +37,34 @@ Sources (``ScaleConfig.sources``, a comma-separated list):
 Per-frame sources (camera height, depth model) keep the median of the last
 ``window`` frames' measurements. Everything is per map: ``reset()`` when the
 map changes (a new SLAM segment).
+
+Each person's size (``person_size``). The people ruler also says how far one
+person's metric depth is off from the others' and from the other sources: with
+the combined scale ``s`` converged, person ``i``'s ground contact is really at
+``s * z_slam`` while the HMR put it at ``z_m``, so the person is
+``k_i = s / s_i`` times the size the HMR gave them (``s_i`` their own ruler
+value). The world fusion scales that person's camera-frame mesh by ``k_i``
+about the camera centre (:func:`onlinehmr_ros.core.fusion.world.human_to_world`):
+the image of the person is unchanged, their feet come onto the floor, their
+depth and size become those of the scale. What it gives: with a metric source
+(a robot's camera height) each person's own depth and stature; with people
+only, every person's size relative to the group (a tall person among others
+is no longer put too close), the group's mean size still the HMR's prior; one
+person alone is not changed (``k = 1``). ``k_i`` is a property of the person,
+kept across map resets (bounded memory, the newest ``MAX_PERSON_SIZES`` tracks);
+a published factor moves towards the measured one by at most ``person_size_rate``
+per frame (no jump); measurements outside ``[person_size_min, person_size_max]``
+are not used (the factor stays where it was). Off by default (``person_size``):
+measured on the tune set's robot sequences, the per-person ruler scatters by
+10-15 % over time (a foot's pixel error at a grazing view of the floor, the
+floor's own error), as much as the statures it should correct, and the worlds
+got worse (``ScaleConfig.person_size``).
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import deque
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,6 +78,8 @@ if TYPE_CHECKING:  # the SLAM package imports this module
 
 SCALE_SOURCES = ('people', 'camera_height', 'camera_height_prior', 'depth_model', 'fixed')
 SMPL24_FEET = (10, 11)
+#: most people whose size factor is remembered (the newest are kept)
+MAX_PERSON_SIZES = 64
 
 
 class ScaleError(ValueError):
@@ -81,12 +108,20 @@ class ScaleConfig:
         depth_model_rel_sigma: relative uncertainty of the depth model's scale.
         fixed_scale: metres per SLAM unit for 'fixed'.
         foot_joints: joint indices of the feet in ``HumanState.joints`` (SMPL-24: 10, 11).
-        foot_joint_height_m: height of those joints above the sole (metres).
+        foot_joint_height_m: height of those joints above the sole (metres; 0.027 for the open model's mean
+            body standing flat-footed).
         min_joint_confidence, min_human_confidence: feet / people below these are ignored.
         human_mask_threshold: pixels with ``C_soft`` at or above this are human (depth_model).
         window: frames of measurements kept (the map's scale drifts; older ones are forgotten).
         min_person_samples: measurements of a person needed before it counts as a ruler.
         converged_rel_sigma: ``converged`` when the combined relative uncertainty is below this.
+        person_size: measure each person's size factor against the converged scale (module docstring). Off by
+            default: on the tune set's robot sequences it made W-MPJPE100 worse (469 -> 480 mm; with the camera
+            height known 477 -> 527 mm): a person's ruler scatters by 10-15 % over time, as much as statures do.
+        person_size_min: smallest size factor used (a person this much smaller than the HMR's body).
+        person_size_max: largest size factor used.
+        person_size_rate: most a published size factor changes per frame (relative; it moves towards the
+            measured value at this rate, so a person's size and depth never jump, e.g. when the scale converges).
     """
 
     sources: str = 'people'
@@ -98,13 +133,17 @@ class ScaleConfig:
     depth_model_rel_sigma: float = 0.05
     fixed_scale: float = 1.0
     foot_joints: tuple = SMPL24_FEET
-    foot_joint_height_m: float = 0.05
+    foot_joint_height_m: float = 0.027
     min_joint_confidence: float = 0.5
     min_human_confidence: float = 0.3
     human_mask_threshold: float = 0.5
     window: int = 90
     min_person_samples: int = 5
     converged_rel_sigma: float = 0.1
+    person_size: bool = False
+    person_size_min: float = 0.75
+    person_size_max: float = 1.35
+    person_size_rate: float = 0.005
 
     def __post_init__(self):
         bad = [s for s in self.source_list if s not in SCALE_SOURCES]
@@ -122,6 +161,11 @@ class ScaleConfig:
                   self.depth_model_rel_sigma, self.converged_rel_sigma)
         if min(sigmas) <= 0 or self.window < 1 or self.min_person_samples < 1:
             raise ScaleError('relative sigmas must be > 0, window and min_person_samples >= 1')
+        if not 0 < self.person_size_rate:
+            raise ScaleError(f'person_size_rate must be > 0, got {self.person_size_rate}')
+        if not 0 < self.person_size_min <= 1.0 <= self.person_size_max:
+            raise ScaleError(f'person_size_min <= 1 <= person_size_max and > 0 required, got '
+                             f'{self.person_size_min}, {self.person_size_max}')
 
     @property
     def source_list(self) -> tuple[str, ...]:
@@ -138,6 +182,7 @@ class ScaleState:
     n_samples: measurements in the window; n_people: people counted as rulers.
     last_measurement: this frame's measurement (NaN if none; the median over its feet for people).
     source: what this frame measured (or why nothing), and which sources make up the estimate.
+    person_size: {track id: size factor k} of the people measured so far (module docstring).
     """
 
     scale: float
@@ -148,6 +193,7 @@ class ScaleState:
     n_people: int
     last_measurement: float
     source: str
+    person_size: dict = field(default_factory=dict)
 
 
 class ScaleEstimator:
@@ -163,6 +209,7 @@ class ScaleEstimator:
         self._people: deque[tuple[int, int, float]] = deque()      # (frame, track id, s)
         self._per_frame: dict[str, deque] = {s: deque() for s in ('camera_height', 'camera_height_prior',
                                                                   'depth_model')}
+        self._sizes: OrderedDict[int, float] = OrderedDict()         # track id -> size factor (kept on reset)
 
     def reset(self) -> None:
         """Forget all measurements (the SLAM map changed, e.g. a new segment)."""
@@ -210,11 +257,13 @@ class ScaleEstimator:
         scale, rel_sigma, used, n_people = self._combine()
         n = len(self._people) + sum(len(q) for q in self._per_frame.values())
         measured = bool(np.isfinite(scale))
+        converged = measured and rel_sigma < cfg.converged_rel_sigma
         finite = [x for x in m if np.isfinite(x)]
         last = float(np.median(finite)) if finite else float('nan')
         src = '; '.join(notes) + (f' -> {"+".join(used)}' if used else '')
-        return ScaleState(scale, measured, measured and rel_sigma < cfg.converged_rel_sigma, rel_sigma, n,
-                          n_people, last, src)
+        if cfg.person_size and converged:
+            src += self._update_sizes(scale)
+        return ScaleState(scale, measured, converged, rel_sigma, n, n_people, last, src, dict(self._sizes))
 
     # ---------------------------------------------------------------- combination
     def _push(self, source: str, value: float) -> float:
@@ -255,6 +304,32 @@ class ScaleEstimator:
         w = np.asarray(weights)
         return float(np.exp(np.dot(w, logs) / w.sum())), float(1.0 / np.sqrt(w.sum())), used, len(rulers)
 
+    def _update_sizes(self, scale: float) -> str:
+        """Size factor ``k_i = s / s_i`` of every person with enough samples in the window; a note for the source."""
+        cfg = self.config
+        by_person: dict[int, list[float]] = {}
+        for _, tid, s in self._people:
+            by_person.setdefault(tid, []).append(s)
+        out_of_range = 0
+        for tid, values in by_person.items():
+            if len(values) < cfg.min_person_samples:
+                continue
+            k = float(scale / np.median(values))
+            if cfg.person_size_min <= k <= cfg.person_size_max:
+                step = np.log(k / self._sizes.get(tid, 1.0))
+                self._sizes[tid] = self._sizes.get(tid, 1.0) * float(np.exp(np.clip(step, -cfg.person_size_rate,
+                                                                                        cfg.person_size_rate)))
+                self._sizes.move_to_end(tid)
+            else:
+                out_of_range += 1
+        while len(self._sizes) > MAX_PERSON_SIZES:
+            self._sizes.popitem(last=False)
+        if not self._sizes and not out_of_range:
+            return ''
+        ks = list(self._sizes.values())
+        note = f'; sizes of {len(ks)} people' + (f' {min(ks):.2f}-{max(ks):.2f}' if ks else '')
+        return note + (f', {out_of_range} out of range' if out_of_range else '')
+
     # ---------------------------------------------------------------- measurements
     def add_people(self, K: np.ndarray, T_cam_slam: np.ndarray, ground: GroundPlane | None,
                    humans: HumansFrame) -> tuple[float, str]:
@@ -282,23 +357,22 @@ class ScaleEstimator:
         for h in humans.humans:
             if h.confidence < cfg.min_human_confidence:
                 continue
-            person = []
-            for j in cfg.foot_joints:
-                if h.joint_confidence[j] < cfg.min_joint_confidence:
-                    continue
-                contact = np.asarray(h.joints[j], dtype=np.float64) - cfg.foot_joint_height_m * up_c
-                if contact[2] <= 0:
-                    continue
-                uv, _ = project_points(K, contact[None])
-                ray = backproject_pixels(K, uv, np.ones(1))[0]              # z = 1
-                denom = up_c @ ray
-                if abs(denom) < 1e-9:
-                    continue
-                z_slam = off_c / denom
-                if z_slam > 0:
-                    person.append(contact[2] / z_slam)
-            if person:
-                s = float(np.median(person))
+            feet = [np.asarray(h.joints[j], dtype=np.float64) for j in cfg.foot_joints
+                    if h.joint_confidence[j] >= cfg.min_joint_confidence]
+            if not feet:
+                continue
+            foot = min(feet, key=lambda p: float(up_c @ p))               # the lower foot stands on the floor
+            contact = foot - cfg.foot_joint_height_m * up_c
+            if contact[2] <= 0:
+                continue
+            uv, _ = project_points(K, contact[None])
+            ray = backproject_pixels(K, uv, np.ones(1))[0]                  # z = 1
+            denom = up_c @ ray
+            if abs(denom) < 1e-9:
+                continue
+            z_slam = off_c / denom
+            if z_slam > 0:
+                s = float(contact[2] / z_slam)
                 self._people.append((self._frame, int(h.track_id), s))
                 ratios.append(s)
         if not ratios:

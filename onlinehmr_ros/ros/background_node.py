@@ -1,5 +1,8 @@
-"""An rclpy node in its own context and ROS domain, spun in a daemon thread: a test's probe of a graph
-whose nodes run in other processes (subclasses create their subscriptions, then call start())."""
+"""An rclpy node in its own context and ROS domain, spun in a daemon thread.
+
+A probe of a graph whose nodes run in other processes, used by the tests and bench/bench_graph.py:
+subclasses create their subscriptions on ``self.node``, then call :meth:`BackgroundNode.start`.
+"""
 from __future__ import annotations
 
 import threading

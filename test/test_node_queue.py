@@ -1,0 +1,74 @@
+"""The hmr node keeps only the newest image by default (issue 15) and every image with a lockstep depth.
+
+Five images are published while the node is not spinning (a stage that fell behind a live camera);
+then it spins: with ``image_queue_depth`` 1 it computes the newest image only and counts the four it
+skipped as lost on /diagnostics; with 5 (what a lockstep replay sets) it computes all five in order.
+"""
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
+from onlinehmr_ros.ros import convert  # noqa: E402
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, LOCKSTEP_IMAGE_QUEUE_DEPTH  # noqa: E402
+
+S = 1_000_000_000
+
+
+def _spin(ex, cond, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        ex.spin_once(timeout_sec=0.05)
+
+
+def _lost(diags):
+    for d in reversed(diags):
+        for s in d.status:
+            if s.name.startswith('hmr:'):
+                for kv in s.values:
+                    if kv.key == 'lost /camera/image_raw':
+                        return int(kv.value)
+    return None
+
+
+@pytest.mark.parametrize('depth', [None, LOCKSTEP_IMAGE_QUEUE_DEPTH])
+def test_hmr_takes_the_newest_image_unless_a_lockstep_depth_keeps_them_all(rclpy_context, depth):
+    from onlinehmr_ros.nodes.hmr_node import HmrNode
+    overrides = [] if depth is None else [Parameter('image_queue_depth', value=depth)]
+    node = HmrNode(context=rclpy_context, parameter_overrides=overrides)
+    probe = rclpy.create_node('probe', context=rclpy_context)
+    out, diags = [], []
+    probe.create_subscription(HumanMeshArray, '/human/camera_humans', out.append, 50)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 50)
+    pub = probe.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    try:
+        _spin(ex, lambda: pub.get_subscription_count() > 0, 10)
+        img = np.zeros((48, 64, 3), np.uint8)
+        pub.publish(convert.array_to_image(img, 'rgb8', 100 * S, 'cam'))   # one image first: the node is warm
+        _spin(ex, lambda: len(out) == 1, 30)
+        stamps = [101 * S + k * S // 10 for k in range(5)]
+        for st in stamps:                                                   # the node does not spin meanwhile
+            pub.publish(convert.array_to_image(img, 'rgb8', st, 'cam'))
+        time.sleep(0.5)                                                     # all five reach its reader
+        _spin(ex, lambda: False, 3.0)
+        got = [convert.stamp_to_ns(m.header.stamp) for m in out[1:]]
+        _spin(ex, lambda: _lost(diags) is not None and (_lost(diags) > 0 or depth), 5)
+        lost = _lost(diags)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.destroy_node()
+    if depth is None:
+        assert got == stamps[-1:] and lost == 4, (got, lost)
+    else:
+        assert got == stamps and lost == 0, (got, lost)
