@@ -1,8 +1,6 @@
 """The compressed image transport: codec round trips with image_transport's format strings, and the
 camera_source -> image-reading node path over <image topic>/compressed."""
 import pathlib
-import time
-
 import numpy as np
 import pytest
 
@@ -13,6 +11,7 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from onlinehmr_ros.ros import convert  # noqa: E402
+from helpers.spin import spin_until  # noqa: E402
 
 PHOTO = pathlib.Path('/usr/share/doc/opencv-doc/examples/data/messi5.jpg')   # a colour photo
 
@@ -72,12 +71,6 @@ def test_decodes_what_other_publishers_send():
         convert.compress_image(red_rgb, 'rgb8', 'tiff')
 
 
-def _spin(ex, cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.05)
-
-
 def test_camera_source_to_mask_node_over_the_compressed_topic(rclpy_context, tiny_video):
     """camera_source transport:=compressed -> /camera/image_raw/compressed -> mask with
     image_transport:=compressed: every frame masked, stamps kept, nothing on the raw topic."""
@@ -93,13 +86,13 @@ def test_camera_source_to_mask_node_over_the_compressed_topic(rclpy_context, tin
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(mask)
     ex.add_node(probe)
-    _spin(ex, lambda: False, 1.0)              # discovery
+    spin_until(ex, lambda: False, 1.0)              # discovery
     source = CameraSourceNode(context=rclpy_context, parameter_overrides=[
         Parameter(k, value=v) for k, v in {'input': str(tiny_video), 'rate_mode': 'fixed', 'rate_hz': 20.0,
                                            'stamp_source': 'source', 'transport': 'compressed'}.items()])
     ex.add_node(source)
-    _spin(ex, lambda: source.finished and len(masks) >= 12, 60.0)
-    _spin(ex, lambda: False, 0.3)
+    spin_until(ex, lambda: source.finished and len(masks) >= 12, 60.0)
+    spin_until(ex, lambda: False, 0.3)
     ex.shutdown()
     assert len(compressed) == 12 and not raw
     assert all(m.format == 'rgb8; jpeg compressed bgr8' for m in compressed)

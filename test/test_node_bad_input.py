@@ -3,8 +3,6 @@
 Each bad message is refused or taken as core.common.input_checks decides, counted by kind on
 /diagnostics, never raised into the executor; every good image still gives its output.
 """
-import time
-
 import numpy as np
 import pytest
 
@@ -17,14 +15,9 @@ from onlinehmr_ros.core.common.datatypes import CameraIntrinsics  # noqa: E402
 from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
 from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS  # noqa: E402
+from helpers.spin import spin_until  # noqa: E402
 
 S = 1_000_000_000
-
-
-def _spin(ex, cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.05)
 
 
 def _latest_status(diags, node, key):
@@ -61,19 +54,19 @@ def test_hmr_node_survives_a_burst_of_bad_input_and_counts_it(rclpy_context):
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(node)
     ex.add_node(probe)
-    _spin(ex, lambda: pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0, 10)
+    spin_until(ex, lambda: pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0, 10)
 
     good = np.zeros((48, 64, 3), np.uint8)
     calib = CameraIntrinsics.from_fov(64, 48, 70.0)
     info_pub.publish(convert.intrinsics_to_camera_info(calib, 0, 'cam'))
-    _spin(ex, lambda: node.camera.intrinsics is not None, 10)
+    spin_until(ex, lambda: node.camera.intrinsics is not None, 10)
     t = 100 * S
     good_stamps = []
 
     def send_good(stamp, img=good):
         pub.publish(convert.array_to_image(img, 'rgb8', stamp, 'cam'))
         good_stamps.append(stamp)
-        _spin(ex, lambda: len(out) == len(good_stamps), 20)
+        spin_until(ex, lambda: len(out) == len(good_stamps), 20)
 
     send_good(t)
     bad = [
@@ -87,12 +80,12 @@ def test_hmr_node_survives_a_burst_of_bad_input_and_counts_it(rclpy_context):
     ]
     for i, m in enumerate(bad):                  # one at a time: the subscription keeps the last 5 (qos.py)
         pub.publish(m)
-        _spin(ex, lambda: node.camera.rejected > i, 10)
+        spin_until(ex, lambda: node.camera.rejected > i, 10)
     bad_info = [_info([np.nan] + list(calib.K.ravel()[1:])), _info([0.0] * 9),     # NaN / zero focal length
                 _info(calib.K.ravel(), width=0)]                                  # zero size
     for i, m in enumerate(bad_info):
         info_pub.publish(m)
-        _spin(ex, lambda: node.camera.incidents.total('camera_info_invalid') > i, 10)
+        spin_until(ex, lambda: node.camera.incidents.total('camera_info_invalid') > i, 10)
     np.testing.assert_array_equal(node.camera.intrinsics.K, calib.K)  # the good calibration was kept
 
     send_good(t + S // 30)                                              # good again
@@ -102,7 +95,7 @@ def test_hmr_node_survives_a_burst_of_bad_input_and_counts_it(rclpy_context):
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good_stamps    # every good image, in order
     assert node.camera.frames == len(good_stamps)
 
-    _spin(ex, lambda: _latest_status(diags, 'hmr', 'stamp_jump_back')[0] is not None, 5)
+    spin_until(ex, lambda: _latest_status(diags, 'hmr', 'stamp_jump_back')[0] is not None, 5)
     status, v = _latest_status(diags, 'hmr', 'stamp_jump_back')
     ex.shutdown()
     node.destroy_node()
@@ -131,7 +124,7 @@ def test_fusion_node_refuses_repeated_and_late_stamps_and_goes_on_after_a_bag_lo
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(node)
     ex.add_node(probe)
-    _spin(ex, lambda: hum_pub.get_subscription_count() > 0 and pose_pub.get_subscription_count() > 0, 10)
+    spin_until(ex, lambda: hum_pub.get_subscription_count() > 0 and pose_pub.get_subscription_count() > 0, 10)
     f32 = np.float32
     joints = (np.zeros((24, 3)) + [0.0, 0.0, 3.0]).astype(f32)
     person = HumanState(1, 'open', np.zeros(10, f32), np.zeros(3, f32), np.zeros(69, f32), np.zeros(3, f32), joints,
@@ -147,8 +140,8 @@ def test_fusion_node_refuses_repeated_and_late_stamps_and_goes_on_after_a_bag_lo
     def send(msgs, expect_out):
         for pub, m in msgs:
             pub.publish(m)
-            _spin(ex, lambda: False, 0.05)
-        _spin(ex, lambda: len(out) >= expect_out, 10)
+            spin_until(ex, lambda: False, 0.05)
+        spin_until(ex, lambda: len(out) >= expect_out, 10)
 
     good = []
     for k in range(4):                                                  # the first pass of a bag
@@ -166,10 +159,10 @@ def test_fusion_node_refuses_repeated_and_late_stamps_and_goes_on_after_a_bag_lo
     send([(hum_pub, broken), (pose_pub, pose(bad_stamp))], len(good))
     good.append(bad_stamp + S // 10)                                    # and the next image goes through
     send([(hum_pub, humans(good[-1])), (pose_pub, pose(good[-1]))], len(good))
-    _spin(ex, lambda: False, 0.3)
+    spin_until(ex, lambda: False, 0.3)
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good  # each image once, the loop included
 
-    _spin(ex, lambda: _latest_status(diags, 'fusion', 'humans_invalid')[1].get('humans_invalid') == '1', 5)
+    spin_until(ex, lambda: _latest_status(diags, 'fusion', 'humans_invalid')[1].get('humans_invalid') == '1', 5)
     v = _latest_status(diags, 'fusion', 'humans_invalid')[1]
     assert v.get('humans_invalid') == '1', v
     ex.shutdown()
@@ -194,14 +187,14 @@ def test_slam_node_checks_stamps_before_joining_and_goes_on_without_an_unusable_
     ex = SingleThreadedExecutor(context=rclpy_context)
     ex.add_node(node)
     ex.add_node(probe)
-    _spin(ex, lambda: img_pub.get_subscription_count() > 0 and mask_pub.get_subscription_count() > 0, 10)
+    spin_until(ex, lambda: img_pub.get_subscription_count() > 0 and mask_pub.get_subscription_count() > 0, 10)
     rng = np.random.default_rng(0)
     mask = np.zeros((48, 64), np.float32)
 
     def send(stamp, mask_array=mask, expect=None):
         img_pub.publish(convert.array_to_image(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), 'rgb8', stamp, 'cam'))
         mask_pub.publish(convert.array_to_image(mask_array, '32FC1', stamp, 'cam'))
-        _spin(ex, (lambda: len(out) >= expect) if expect else (lambda: False), 10 if expect else 0.5)
+        spin_until(ex, (lambda: len(out) >= expect) if expect else (lambda: False), 10 if expect else 0.5)
 
     good = [100 * S, 100 * S + S // 10]
     send(good[0], expect=1)
@@ -211,10 +204,10 @@ def test_slam_node_checks_stamps_before_joining_and_goes_on_without_an_unusable_
     good += [S, S + S // 10]                                            # the bag looped
     send(good[2], expect=3)
     send(good[3], expect=4)
-    _spin(ex, lambda: False, 0.3)
+    spin_until(ex, lambda: False, 0.3)
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == good
 
-    _spin(ex, lambda: bool(_latest_status(diags, 'slam', 'stamp_jump_back')[1]), 5)
+    spin_until(ex, lambda: bool(_latest_status(diags, 'slam', 'stamp_jump_back')[1]), 5)
     v = _latest_status(diags, 'slam', 'stamp_jump_back')[1]
     ex.shutdown()
     node.destroy_node()

@@ -18,14 +18,9 @@ from sensor_msgs.msg import Image  # noqa: E402
 from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
 from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, LOCKSTEP_IMAGE_QUEUE_DEPTH  # noqa: E402
+from helpers.spin import spin_until  # noqa: E402
 
 S = 1_000_000_000
-
-
-def _spin(ex, cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        ex.spin_once(timeout_sec=0.05)
 
 
 def _lost(diags):
@@ -52,17 +47,17 @@ def test_hmr_takes_the_newest_image_unless_a_lockstep_depth_keeps_them_all(rclpy
     ex.add_node(node)
     ex.add_node(probe)
     try:
-        _spin(ex, lambda: pub.get_subscription_count() > 0, 10)
+        spin_until(ex, lambda: pub.get_subscription_count() > 0, 10)
         img = np.zeros((48, 64, 3), np.uint8)
         pub.publish(convert.array_to_image(img, 'rgb8', 100 * S, 'cam'))   # one image first: the node is warm
-        _spin(ex, lambda: len(out) == 1, 30)
+        spin_until(ex, lambda: len(out) == 1, 30)
         stamps = [101 * S + k * S // 10 for k in range(5)]
         for st in stamps:                                                   # the node does not spin meanwhile
             pub.publish(convert.array_to_image(img, 'rgb8', st, 'cam'))
         time.sleep(0.5)                                                     # all five reach its reader
-        _spin(ex, lambda: False, 3.0)
+        spin_until(ex, lambda: False, 3.0)
         got = [convert.stamp_to_ns(m.header.stamp) for m in out[1:]]
-        _spin(ex, lambda: _lost(diags) is not None and (_lost(diags) > 0 or depth), 5)
+        spin_until(ex, lambda: _lost(diags) is not None and (_lost(diags) > 0 or depth), 5)
         lost = _lost(diags)
     finally:
         ex.shutdown()

@@ -111,15 +111,19 @@ def _camera_and_person(k):
     return invert_transform(T_slam_c), HumansFrame(k, 'camera', (_human(joints_c),))
 
 
+def _floor_scene(seed):
+    """Map points of a floor (3000) and a wall in SLAM units, and the ground plane fitted to them."""
+    floor, wall = _scene_points(np.random.default_rng(seed), n_floor=3000)
+    pts = _slam_from_world(np.concatenate([floor, wall]))
+    return pts, fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+
+
 def _frame():
     return Frame(np.zeros((480, 640, 3), np.uint8), 0, INTR, 0)
 
 
 def test_people_ruler_measures_the_scale_on_the_ground_plane():
-    rng = np.random.default_rng(4)
-    floor, wall = _scene_points(rng, n_floor=3000)
-    pts = _slam_from_world(np.concatenate([floor, wall]))
-    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    pts, plane = _floor_scene(4)
     est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5))
     for k in range(12):
         T_c_slam, humans = _camera_and_person(k)
@@ -137,10 +141,7 @@ def test_people_ruler_measures_the_scale_on_the_ground_plane():
 def test_the_lower_foot_is_the_ruler_not_the_one_in_the_air():
     """A walking person: one foot 20 cm up (seen from 1.5 m it would put the floor 15 % too far); the scale
     comes from the foot on the floor."""
-    rng = np.random.default_rng(6)
-    floor, wall = _scene_points(rng, n_floor=3000)
-    pts = _slam_from_world(np.concatenate([floor, wall]))
-    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    pts, plane = _floor_scene(6)
     est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5))
     for k in range(8):
         T_c_slam, humans = _camera_and_person(k)
@@ -166,10 +167,7 @@ def _person_of_height(k, track_id, depth_factor):
 def test_people_are_pooled_per_person_and_averaged():
     """A short person (HMR puts them 20 % too far) seen for long and a tall one (10 % too near) seen
     briefly count the same: one ruler each, combined in log scale."""
-    rng = np.random.default_rng(7)
-    floor, wall = _scene_points(rng, n_floor=3000)
-    pts = _slam_from_world(np.concatenate([floor, wall]))
-    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    pts, plane = _floor_scene(7)
     est = ScaleEstimator(ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05))
     for k in range(10):
         T, a = _person_of_height(k, 1, 1.2)
@@ -308,10 +306,7 @@ def test_each_person_is_scaled_onto_the_floor_by_a_known_camera_height():
     from onlinehmr_ros.core.common.datatypes import CameraPose
     from onlinehmr_ros.core.common.geometry import quat_wxyz_from_rotmat
     from onlinehmr_ros.core.fusion.world import human_to_world
-    rng = np.random.default_rng(11)
-    floor, wall = _scene_points(rng, n_floor=3000)
-    pts = _slam_from_world(np.concatenate([floor, wall]))
-    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    pts, plane = _floor_scene(11)
     est = ScaleEstimator(ScaleConfig(sources='people,camera_height', camera_height_m=1.5, min_person_samples=3,
                                      foot_joint_height_m=0.05, person_size=True))
     previous = {}
@@ -346,10 +341,7 @@ def test_each_person_is_scaled_onto_the_floor_by_a_known_camera_height():
 def test_people_only_sizes_are_relative_and_one_person_is_left_as_fitted():
     """People as the only ruler: each person's size relative to the group (their product is 1); one person alone
     gets k = 1; a person far outside the size range gets no factor."""
-    rng = np.random.default_rng(12)
-    floor, wall = _scene_points(rng, n_floor=3000)
-    pts = _slam_from_world(np.concatenate([floor, wall]))
-    plane = fit_ground_plane(pts, np.zeros((1, 3)), rng=np.random.default_rng(1))
+    pts, plane = _floor_scene(12)
     cfg = ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05, person_size=True)
     alone, pair, odd = ScaleEstimator(cfg), ScaleEstimator(cfg), ScaleEstimator(cfg)
     for k in range(60):

@@ -180,7 +180,8 @@ class ScaleState:
     measured: at least one source has a value; converged: combined relative sigma below the threshold.
     rel_sigma: the combined relative uncertainty (inf when unmeasured).
     n_samples: measurements in the window; n_people: people counted as rulers.
-    last_measurement: this frame's measurement (NaN if none; the median over its feet for people).
+    last_measurement: this frame's measurement (NaN if none; for people the median over this frame's people,
+        each measured at their lower foot).
     source: what this frame measured (or why nothing), and which sources make up the estimate.
     person_size: {track id: size factor k} of the people measured so far (module docstring).
     """
@@ -283,10 +284,7 @@ class ScaleEstimator:
         """Inverse-variance weighted mean of log(s) over the sources: (scale, relative sigma, used, people)."""
         cfg = self.config
         logs, weights, used = [], [], []
-        by_person: dict[int, list[float]] = {}
-        for _, tid, s in self._people:
-            by_person.setdefault(tid, []).append(s)
-        rulers = [np.median(v) for v in by_person.values() if len(v) >= cfg.min_person_samples]
+        rulers = list(self._rulers().values())
         for s in rulers:
             logs.append(np.log(s))
             weights.append(1.0 / cfg.people_rel_sigma ** 2)
@@ -304,21 +302,23 @@ class ScaleEstimator:
         w = np.asarray(weights)
         return float(np.exp(np.dot(w, logs) / w.sum())), float(1.0 / np.sqrt(w.sum())), used, len(rulers)
 
-    def _update_sizes(self, scale: float) -> str:
-        """Size factor ``k_i = s / s_i`` of every person with enough samples in the window; a note for the source."""
-        cfg = self.config
+    def _rulers(self) -> dict[int, float]:
+        """{track id: the person's ruler s_i} (median of their samples in the window) for people with enough samples."""
         by_person: dict[int, list[float]] = {}
         for _, tid, s in self._people:
             by_person.setdefault(tid, []).append(s)
+        return {tid: float(np.median(v)) for tid, v in by_person.items() if len(v) >= self.config.min_person_samples}
+
+    def _update_sizes(self, scale: float) -> str:
+        """Size factor ``k_i = s / s_i`` of every person with enough samples in the window; a note for the source."""
+        cfg = self.config
         out_of_range = 0
-        for tid, values in by_person.items():
-            if len(values) < cfg.min_person_samples:
-                continue
-            k = float(scale / np.median(values))
+        for tid, s_i in self._rulers().items():
+            k = scale / s_i
             if cfg.person_size_min <= k <= cfg.person_size_max:
-                step = np.log(k / self._sizes.get(tid, 1.0))
-                self._sizes[tid] = self._sizes.get(tid, 1.0) * float(np.exp(np.clip(step, -cfg.person_size_rate,
-                                                                                        cfg.person_size_rate)))
+                old = self._sizes.get(tid, 1.0)
+                self._sizes[tid] = old * float(np.exp(np.clip(np.log(k / old), -cfg.person_size_rate,
+                                                              cfg.person_size_rate)))
                 self._sizes.move_to_end(tid)
             else:
                 out_of_range += 1
