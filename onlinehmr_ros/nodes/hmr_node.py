@@ -30,7 +30,7 @@ from onlinehmr_ros.ros.camera_input import CameraInput, subscribe_camera_image
 from onlinehmr_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from onlinehmr_ros.ros.params import NodeParameters
 from onlinehmr_ros.ros.qos import (IMAGE_PUBLISHER_QOS, IMAGE_SUBSCRIBER_QOS, LATCHED_QOS, NEWEST_IMAGE_QUEUE_DEPTH,
-                                   Subscriptions, image_subscriber_qos)
+                                   Subscriptions, reliable_keep_last)
 from onlinehmr_ros.ros.run import run_node
 
 
@@ -67,7 +67,7 @@ class HmrNode(Node):
                           'camera (skipped images count as lost in /diagnostics); a lockstep replay needs more '
                           '(the launch file and onlinehmr_pipeline set 5 with rate_mode lockstep).',
                           min_value=1, max_value=100, read_only='the subscription is made at start-up')
-        subscribe_camera_image(p, self.subs, self._on_image, qos=image_subscriber_qos(depth))
+        subscribe_camera_image(p, self.subs, self._on_image, qos=reliable_keep_last(depth))
         self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
                          overridable=True)
         self.create_timer(1.0, self._report)

@@ -117,7 +117,7 @@ def subscribe_camera_image(params: NodeParameters, subs: Subscriptions, callback
     ``<image_topic>/compressed``, where ``image_topic`` is first resolved (remappings and namespace
     applied) as image_transport does, so remapping the image topic moves both. ``callback`` gets
     either message type; :meth:`CameraInput.frame` takes both. Reliable, with loss counting and
-    QoS overrides (``ros.qos``); ``qos``: keep-last 5 by default (``ros.qos.image_subscriber_qos`` for
+    QoS overrides (``ros.qos``); ``qos``: keep-last 5 by default (``ros.qos.reliable_keep_last`` for
     another queue depth).
     """
     transport = params.declare('image_transport', 'raw', 'How images arrive: raw (sensor_msgs/Image on the image '

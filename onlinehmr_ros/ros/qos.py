@@ -23,15 +23,19 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from onlinehmr_ros.core.common.input_watch import InputWatch
 from onlinehmr_ros.core.common.message_loss import SequenceGaps
 
+def reliable_keep_last(depth: int) -> QoSProfile:
+    """Reliable, volatile, keep last ``depth``: the pipeline's images and masks, both sides."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(depth), reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 #: Publishers of images and masks: reliable, keep last 5 (serves reliable pipeline nodes and
 #: recorders, and best-effort viewers such as RViz alike).
-IMAGE_PUBLISHER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
-                                 durability=DurabilityPolicy.VOLATILE)
+IMAGE_PUBLISHER_QOS = reliable_keep_last(5)
 
 #: Subscribers of images, masks and CameraInfo in the pipeline: reliable, keep last 5
 #: (overridable per topic, see the module docstring).
-IMAGE_SUBSCRIBER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
-                                  durability=DurabilityPolicy.VOLATILE)
+IMAGE_SUBSCRIBER_QOS = reliable_keep_last(5)
 
 #: Queue depth of the hmr node's images by default (its ``image_queue_depth`` parameter): 1, the slowest
 #: stage takes the newest image and never works through stale ones (issue 15): on Megamind at the
@@ -44,10 +48,11 @@ NEWEST_IMAGE_QUEUE_DEPTH = 1
 LOCKSTEP_IMAGE_QUEUE_DEPTH = 5
 
 
-def image_subscriber_qos(depth: int) -> QoSProfile:
-    """Reliable keep-last ``depth`` (the pipeline's image QoS with another queue depth)."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(depth), reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.VOLATILE)
+def hmr_image_queue_depth(rate_mode: str) -> int | None:
+    """The hmr node's ``image_queue_depth`` for camera_source's ``rate_mode``: ``LOCKSTEP_IMAGE_QUEUE_DEPTH``
+    for a lockstep replay, None (the node's default, the newest image) otherwise. Used by the launch file and
+    the composed runner."""
+    return LOCKSTEP_IMAGE_QUEUE_DEPTH if rate_mode == 'lockstep' else None
 
 
 #: Latched outputs (body model description): late subscribers get the last message.
