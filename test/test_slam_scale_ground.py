@@ -8,7 +8,7 @@ from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansF
 from onlinehmr_ros.core.common.geometry import (intrinsics_from_fov, invert_transform, make_transform,
                                                 rotmat_from_axis_angle, transform_points)
 from onlinehmr_ros.core.slam.ground import (R_WORLD_OPTICAL_LEVEL, FloorTracker, GravityAligner, GroundConfig,
-                                            find_floor, fit_ground_plane, rotation_world_from_slam,
+                                            find_floor, fit_ground_plane, floor_depression_deg, rotation_world_from_slam,
                                             sharpest_floor_direction, track_ground_offset)
 from onlinehmr_ros.core.slam.scale import MetricDepthModel, ScaleConfig, ScaleError, ScaleEstimator
 
@@ -281,6 +281,44 @@ def test_depth_model_interface_excludes_people():
     est = ScaleEstimator(ScaleConfig(sources='depth_model'), _GroundTruthDepth(depth_wrong))
     st = est.update(_frame(), T_c_slam, pts, None, None, soft)
     assert st.scale == pytest.approx(S_TRUE, rel=0.01)
+
+
+def _walls_with_an_eye_level_band(rng, n=300, n_band=250, band_z=1.2):
+    """Side and back walls (x = +-3 m, y = 8 m) with points at all heights, and a dense band of points at
+    ``band_z`` (30 cm below the 1.5 m camera) on all three: from the camera, a floor-like peak of area."""
+    def wall_points(m, z):
+        side = rng.integers(0, 3, m)
+        x = np.where(side == 0, -3.0, np.where(side == 1, 3.0, rng.uniform(-3, 3, m)))
+        y = np.where(side == 2, 8.0, rng.uniform(2, 8, m))
+        return np.column_stack([x, y, z]) + rng.normal(0, 0.004, (m, 3))
+    return wall_points(n, rng.uniform(0.3, 3.0, n)), wall_points(n_band, np.full(n_band, band_z))
+
+
+def test_a_band_at_the_cameras_height_is_no_floor_and_the_real_floor_is_found():
+    """Early in a sequence the map may hold no floor points but a band of wall points 10 cm below the
+    camera (tune seed 600: ~1.4 degrees below the horizon, 10x too close to the camera, every scale measurement
+    10-20x too large). Here a band 30 cm below the camera, seen 3-4 degrees below the horizon, passed as the floor
+    5x too close. It is no floor now; the real floor is
+    found at the camera's true height once its points are in the map."""
+    rng = np.random.default_rng(3)
+    walls, band = _walls_with_an_eye_level_band(rng)
+    up_slam = R0.T @ np.array([0, 0, 1.0])
+    cams = np.zeros((1, 3))
+    no_floor = _slam_from_world(np.concatenate([walls, band]))
+    edge_on = find_floor(no_floor, cams, up_slam, GroundConfig(floor_min_depression_deg=0.0))
+    assert edge_on is not None and edge_on[0].signed_height(np.zeros(3)) == pytest.approx(0.3 / S_TRUE, rel=0.1)
+    assert find_floor(no_floor, cams, up_slam) is None
+    tracker = FloorTracker()
+    assert tracker.update(no_floor, cams, up_slam, None)[0] is None
+    floor, _ = _scene_points(rng, n_floor=200)
+    with_floor = _slam_from_world(np.concatenate([walls, band, floor]))
+    plane, _ = tracker.update(with_floor, cams, up_slam, None)
+    assert plane.signed_height(np.zeros(3)) * S_TRUE == pytest.approx(1.5, rel=0.02)
+    # the angle it is seen at: atan(camera height / median horizontal distance), scale-free
+    Q = _slam_from_world(floor[:, :3])
+    r = np.median(np.hypot(floor[:, 0], floor[:, 1]))
+    assert floor_depression_deg(Q, cams, up_slam) == pytest.approx(np.degrees(np.arctan2(1.5, r)), abs=0.3)
+    assert floor_depression_deg(10 * Q, 10 * cams, up_slam) == pytest.approx(floor_depression_deg(Q, cams, up_slam))
 
 
 def test_a_stray_point_far_away_changes_neither_floor_nor_direction():

@@ -56,6 +56,14 @@ class GroundConfig:
             their horizontal scatter at least this (a wall's points at one height form a line).
         floor_max_tilt_deg: with a known up direction, largest angle between the refined floor normal
             and it (beyond, the floor keeps the known up as its normal).
+        floor_min_depression_deg: a floor must be seen from the cameras at least this far below the horizon
+            (median over its points; :func:`find_floor`). Seen at a grazing angle ``a``, a floor's height is
+            not measured: an error ``e`` of its normal moves the camera's height above it by ``e / tan(a)``
+            (1 degree: 10 % at 10 degrees, 30 % at 3.3), and a band of wall points at about the camera's
+            own height also looks like a floor from there. Such a floor, 4-10 times too close to the camera,
+            made every people ruler and the camera-height scale 4-10 times too large (tune sequences seeds
+            600/700: the scale's first value 20x and 3.6x the truth). Real floors of the tune sequences are
+            seen at 13-28 degrees (cameras 0.8-1.65 m high, people 3-5 m away).
         feet_weight: inlier-count bonus per foot of a person on the plane (tie-breaker).
         max_tilt_deg: largest angle between the plane normal and the level-camera up prior.
         search_every: frames between searches (and between re-fits once found).
@@ -77,6 +85,7 @@ class GroundConfig:
     floor_peak_ratio: float = 2.0
     floor_min_spread_ratio: float = 0.05
     floor_max_tilt_deg: float = 5.0
+    floor_min_depression_deg: float = 10.0
     min_inlier_ratio: float = 0.2
     max_tilt_deg: float = 40.0
     feet_weight: float = 0.5
@@ -183,9 +192,10 @@ def find_floor(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
     (bin = ``floor_bin_share`` inlier distances of :func:`fit_ground_plane`); the floor is the
     lowest bin holding ``floor_min_points`` or more points that is a peak of
     the histogram (``floor_peak_ratio``) and whose points cover an area
-    (``floor_min_spread_ratio``): a wall is no peak and its points at one
+    (``floor_min_spread_ratio``) and that the cameras see below the horizon
+    (``floor_min_depression_deg``): a wall is no peak and its points at one
     height form a line, a table top lies above the floor, stray points below
-    it form no peak. With ``min_offset`` (the floor found before) only peaks
+    it form no peak, a band at about the cameras' height is seen edge-on. With ``min_offset`` (the floor found before) only peaks
     from two bins below that height upwards qualify. The normal is refined by least
     squares on the points within one bin of the floor's height when the
     refined normal stays within ``floor_max_tilt_deg`` of ``up``.
@@ -235,7 +245,8 @@ def find_floor(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
         Q = P[inl] - P[inl].mean(axis=0)
         flat = Q - np.outer(Q @ u, u)
         ev = np.linalg.eigvalsh(flat.T @ flat)
-        if ev[1] >= config.floor_min_spread_ratio * ev[2]:
+        if ev[1] >= config.floor_min_spread_ratio * ev[2] and \
+                floor_depression_deg(P[inl], centres, u) >= config.floor_min_depression_deg:
             break
     else:
         return None
@@ -248,6 +259,19 @@ def find_floor(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray,
             normal, refined = n, True
     offset = float(np.median(P[inl] @ normal))
     return GroundPlane(normal, offset, int(inl.sum()), len(P)), refined
+
+
+def floor_depression_deg(floor_points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray) -> float:
+    """Angle (degrees) below the horizon at which the cameras see a floor: ``atan(H / r)``, ``H`` the mean
+    camera centre's height above the points' median height along ``up``, ``r`` the median horizontal
+    distance of the points from it (``GroundConfig.floor_min_depression_deg``). Scale-free."""
+    Q = np.asarray(floor_points, dtype=np.float64).reshape(-1, 3) - np.mean(camera_centres, axis=0)
+    u = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    if not len(Q):
+        return float('nan')
+    hq = Q @ u
+    r = np.linalg.norm(Q - np.outer(hq, u), axis=1)
+    return float(np.degrees(np.arctan2(-np.median(hq), np.median(r))))
 
 
 def sharpest_floor_direction(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray, max_tilt_deg: float,
