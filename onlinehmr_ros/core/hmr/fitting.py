@@ -341,7 +341,7 @@ class BodyFitter:
 
     # -- main entry -------------------------------------------------------------------------
     def fit(self, track_id: int, observation: PersonObservation, intrinsics: CameraIntrinsics,
-            frame_counter: int, initial: 'FitInitialisation | None' = None) -> FitResult:
+            frame_counter: int, initial: 'FitInitialisation | None' = None, stamp_ns: int | None = None) -> FitResult:
         """Fit one tracked person in one frame and update that track's state.
 
         Args:
@@ -352,6 +352,8 @@ class BodyFitter:
             initial: start from these parameters (e.g. a learned model's estimate) instead of the
                 track's previous solution, for ``initial.iterations`` iterations; the temporal terms
                 still use the track's own history (keypoint-guided refinement of an estimate).
+            stamp_ns: the image's stamp; the output filter steps by stamp time (core.hmr.smoothing). None:
+                ``frame_counter / smoothing.frame_rate_hz`` (a stream of evenly spaced frames without stamps).
         Raises:
             FittingError: too few usable landmarks to place the person, or the fit diverged
                 (``max_median_residual``; the track's state is dropped).
@@ -464,7 +466,8 @@ class BodyFitter:
             transl_hist=(list(prev_t) + [x[-3:].copy()])[-2:],
             betas_mean=(1 - a) * betas_mean + a * be[0], n_shape=n_new, last_frame=frame_counter)
         if c.smoothing.enabled:   # the output is the filtered body; the solver keeps its own (raw) state
-            sgo, sbp, str_ = self._smoother.update(track_id, frame_counter, go[0], bp[0], tr[0])
+            time_s = stamp_ns * 1e-9 if stamp_ns is not None else frame_counter / c.smoothing.frame_rate_hz
+            sgo, sbp, str_ = self._smoother.update(track_id, frame_counter, time_s, go[0], bp[0], tr[0])
             go, bp, tr = sgo[None], sbp[None], str_[None]
             ev = kin.evaluate(be, go, bp, tr)
             L, coco, joints = ev['mediapipe'][0], ev['coco'][0], ev['joints'][0]
