@@ -64,9 +64,10 @@ class SmoothingConfig:
     Attributes:
         enabled: apply the filter (False: the fit is the output).
         method: ``'one_euro'`` or ``'alpha_beta'`` (module docstring).
-        frame_rate_hz: alpha_beta only: the rate its per-frame gains are meant for (a step of dt
-            seconds counts as ``dt * frame_rate_hz`` frames). The One-Euro filter needs no rate: it
-            runs on the stamps (module docstring).
+        frame_rate_hz: the nominal camera rate: alpha_beta's per-frame gains are meant for it (a step
+            of dt seconds counts as ``dt * frame_rate_hz`` frames), and so are the fitter's acceleration
+            weights (core.hmr.fitting weighs uneven steps as accelerations in units of this step). The
+            One-Euro filter needs no rate: it runs on the stamps (module docstring).
         orient_cutoff, pose_cutoff, lateral_cutoff, depth_cutoff: One-Euro ``(min_cutoff_hz,
             speed_coefficient)`` of the global orientation (speed in rad/s), each body joint's rotation
             (rad/s), the translation x, y (m/s) and z (m/s). Defaults (with ``derivative_cutoff_hz`` 1.5,
