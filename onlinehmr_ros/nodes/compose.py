@@ -37,6 +37,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.parameter import Parameter
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
+from onlinehmr_ros.core.common.threads import limit_blas_threads
 from onlinehmr_ros.ros.qos import replay_parameters
 from onlinehmr_ros.ros.run import is_user_error
 from onlinehmr_ros.ros.signals import stop_request
@@ -185,6 +186,7 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
+    limit_blas_threads()           # one BLAS thread for the process, as each node's own main does (core.common.threads)
     nodes = {}
     spinner = _Spinner(context, executor, threads)
     recorder = None

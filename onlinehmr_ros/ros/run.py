@@ -20,6 +20,7 @@ from onlinehmr_ros.ros.env import ensure_ament_prefix_path
 from onlinehmr_ros.ros.signals import stop_request
 
 from onlinehmr_ros.core.common.errors import is_project_error  # noqa: E402
+from onlinehmr_ros.core.common.threads import limit_blas_threads  # noqa: E402
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -66,7 +67,9 @@ def run_node(make_node: Callable[[], Node], name: str, args=None,
     node = executor = None
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        threads = limit_blas_threads()     # one BLAS thread per node process (core.common.threads)
         node = make_node()                 # a stop requested meanwhile ends the loop before it starts
+        node.get_logger().debug(threads)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.requested and rclpy.ok() and not (done is not None and done(node)):
