@@ -279,7 +279,14 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
     finally:
         for li in listeners.values():
             li.close()
-        for run in runs.values():
-            if run.proc.poll() is None:
-                _stop_and_check_clean(run, expected_nodes=5)
-            run.kill()
+        unclean = []
+        for run in runs.values():       # every pipeline is stopped and killed, even when one stops uncleanly
+            try:
+                if run.proc.poll() is None:
+                    _stop_and_check_clean(run, expected_nodes=5)
+            except AssertionError as exc:
+                unclean.append(exc)
+            finally:
+                run.kill()
+        if unclean:
+            raise unclean[0]
