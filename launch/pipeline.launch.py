@@ -121,9 +121,9 @@ def _nodes(context):
         if arg[name] != '':
             for n, param in params.items():
                 per_node[n][param] = arg[name]
-    from onlinehmr_ros.ros.qos import hmr_image_queue_depth    # a lockstep replay skips no image
-    if hmr_image_queue_depth(arg['rate_mode']) is not None:
-        per_node['hmr']['image_queue_depth'] = hmr_image_queue_depth(arg['rate_mode'])
+    from onlinehmr_ros.ros.qos import replay_parameters    # a lockstep replay loses nothing
+    for n, params in replay_parameters(arg['rate_mode']).items():
+        per_node[n] = {**params, **per_node[n]}
     per_node['camera_source']['wait_for_nodes'] = list(IMAGE_READERS)
     started = {name: name not in OPTIONAL or _typed(OPTIONAL[name], arg[OPTIONAL[name]], bool) for name in NODES}
     per_node['camera_source']['wait_for_graph'] = wait_for_graph(started)

@@ -177,6 +177,32 @@ def test_temporal_terms_follow_motion_without_losing_accuracy(model):
     assert err['with'] < 1.1 * err['without'], err
 
 
+@pytest.mark.parametrize('seed', [11, 12])
+def test_temporal_terms_follow_uneven_steps_by_their_stamps(model, seed):
+    """An hmr node that takes the newest image fits at uneven times (here 1-4 frames of a 30 fps camera apart, at
+    random): the acceleration terms extrapolate the last step by the stamps and weigh the residual as the
+    acceleration it means, so the fit is about as accurate as on every frame. Measured (seeds 11, 12): 18.1 / 19.1 mm
+    against 14.8 / 19.7 on every frame; the even-step terms (before) 39.5 / 45.7 mm."""
+    rng = np.random.default_rng(seed)
+    be = rng.normal(scale=0.5, size=model.num_betas)
+    uneven = np.concatenate([[0], np.cumsum(rng.choice([1, 2, 3, 4], size=59))])
+    err = {}
+    for name, frames in (('every frame', np.arange(60)), ('uneven', uneven)):
+        fitter = BodyFitter(model, _UNFILTERED)
+        fits, gts = [], []
+        for k, f in enumerate(frames):
+            bp = np.zeros(69)
+            bp[3 * 15 + 2] = 0.9 * np.sin(2 * np.pi * f / 30)         # left shoulder, 1 Hz
+            bp[3 * 3] = 0.4 * np.sin(2 * np.pi * f / 30)              # left knee
+            J, L = posed_person(model, be, np.array([np.pi, 0.3, 0.0]), bp,
+                                np.array([-1.0 + 0.012 * f, 0.2, 4.0 + 0.006 * f]))
+            obs = observation_from_landmarks(L, INTR.K, rng, noise_px=1.5, noise_3d_m=0.015)
+            fits.append(fitter.fit(0, obs, INTR, k, stamp_ns=int(f * 1e9 / 30)).joints)
+            gts.append(J)
+        err[name] = 1e3 * np.linalg.norm(np.stack(fits)[5:] - np.stack(gts)[5:], axis=-1).mean()
+    assert err['uneven'] < 1.35 * err['every frame'], err
+
+
 def test_hidden_torso_falls_back_visibly_and_still_fits(model):
     """A new track whose shoulders and hips have no 3D landmarks starts from 'upright, facing the camera':
     the result says so (FitResult.fallback), and the fit from the 2D landmarks is still accurate."""

@@ -1,4 +1,5 @@
-"""The causal alpha-beta smoother of body parameters: no lag at constant velocity, less noise, restarts."""
+"""The causal smoothers of body parameters (alpha-beta, One-Euro): no lag at constant velocity, less noise, restarts,
+stamp time."""
 import numpy as np
 import pytest
 
@@ -29,7 +30,7 @@ def test_constant_velocity_is_followed_without_lag():
     (go, bp, tr), _ = _track(n, np.random.default_rng(0))
     sm = ParameterSmoother(SmoothingConfig(method='alpha_beta', orient_alpha=0.2, pose_alpha=0.2, lateral_alpha=0.2,
                                            depth_alpha=0.1))
-    out = [sm.update(0, i, go[i], bp[i], tr[i]) for i in range(n)]
+    out = [sm.update(0, i, i / 30, go[i], bp[i], tr[i]) for i in range(n)]
     # once the filter has learnt the velocity (it starts at rest) the output is on the true trajectory
     t_err = np.abs(np.array([o[2] for o in out])[120:] - tr[120:]).max()
     r_err = _rot_err(np.array([o[0] for o in out])[120:], go[120:]).max()
@@ -44,7 +45,7 @@ def test_noise_is_reduced(dtype):
     (go, bp, tr), (ngo, nbp, ntr) = _track(n, rng, noise_t=0.05, noise_r=0.05)
     sm = ParameterSmoother(SmoothingConfig(method='alpha_beta', orient_alpha=0.3, pose_alpha=0.3, lateral_alpha=0.3,
                                            depth_alpha=0.15))
-    out = [sm.update(0, i, ngo[i].astype(dtype), nbp[i].astype(dtype), ntr[i].astype(dtype)) for i in range(n)]
+    out = [sm.update(0, i, i / 30, ngo[i].astype(dtype), nbp[i].astype(dtype), ntr[i].astype(dtype)) for i in range(n)]
     s = slice(30, None)
     raw_t = np.linalg.norm(ntr[s] - tr[s], axis=-1).mean()
     raw_r = _rot_err(ngo[s], go[s]).mean()
@@ -57,13 +58,13 @@ def test_jump_and_gap_restart_at_the_fit():
     sm = ParameterSmoother(SmoothingConfig(method='alpha_beta', depth_alpha=0.1, max_gap_frames=2))
     go, bp = np.array([np.pi, 0.0, 0.0]), np.zeros(69)
     for i in range(10):
-        sm.update(0, i, go, bp, np.array([0.0, 0.0, 3.0]))
-    _, _, t = sm.update(0, 10, go, bp, np.array([0.0, 0.0, 5.0]))     # 2 m jump: a re-placed fit, not noise
+        sm.update(0, i, i / 30, go, bp, np.array([0.0, 0.0, 3.0]))
+    _, _, t = sm.update(0, 10, 10 / 30, go, bp, np.array([0.0, 0.0, 5.0]))     # 2 m jump: a re-placed fit, not noise
     np.testing.assert_allclose(t, [0.0, 0.0, 5.0])
-    _, _, t = sm.update(0, 20, go, bp, np.array([0.0, 0.0, 4.0]))     # seen again after 9 frames
+    _, _, t = sm.update(0, 20, 20 / 30, go, bp, np.array([0.0, 0.0, 4.0]))     # seen again after 9 frames
     np.testing.assert_allclose(t, [0.0, 0.0, 4.0])
     sm.forget([0])
-    _, _, t = sm.update(0, 21, go, bp, np.array([0.0, 0.0, 4.3]))
+    _, _, t = sm.update(0, 21, 21 / 30, go, bp, np.array([0.0, 0.0, 4.3]))
     np.testing.assert_allclose(t, [0.0, 0.0, 4.3])
 
 
@@ -71,11 +72,11 @@ def test_tracks_are_independent():
     rng = np.random.default_rng(2)
     _, (go, bp, tr) = _track(40, rng, noise_t=0.05, noise_r=0.05)
     alone, mixed = ParameterSmoother(), ParameterSmoother()
-    out_alone = [alone.update(0, i, go[i], bp[i], tr[i])[2] for i in range(40)]
+    out_alone = [alone.update(0, i, i / 30, go[i], bp[i], tr[i])[2] for i in range(40)]
     out_mixed = []
     for i in range(40):
-        mixed.update(7, i, go[i] + 0.3, bp[i], tr[i] + 1.0)
-        out_mixed.append(mixed.update(0, i, go[i], bp[i], tr[i])[2])
+        mixed.update(7, i, i / 30, go[i] + 0.3, bp[i], tr[i] + 1.0)
+        out_mixed.append(mixed.update(0, i, i / 30, go[i], bp[i], tr[i])[2])
     np.testing.assert_allclose(out_mixed, out_alone)
 
 
@@ -125,20 +126,22 @@ def _joints(kin, go, bp, tr):
                         np.asarray(tr, np.float64), ())['joints']
 
 
-def _scores(truth, est):
-    """Accel error (m/s^2, pelvis-aligned), jitter (10 m/s^3), lag of the velocities (frames), MPJPE (mm) vs truth."""
+def _scores(truth, est, fps=None):
+    """Accel error (m/s^2, pelvis-aligned), jitter (10 m/s^3), lag of the velocities, MPJPE (mm) vs truth.
+    The lag is in frames at FPS; with ``fps`` (samples at another rate) in seconds."""
     from onlinehmr_ros.eval import metrics
-    s = slice(15, None)   # after the filter's start
+    rate = fps or FPS
+    s = slice(int(round(0.5 * rate)), None)   # after the filter's start (0.5 s)
     g, p = truth[s], est[s]
-    acc = metrics.accel_error(p - p[:, :1], g - g[:, :1], FPS).mean()
-    jit = metrics.jitter(p, FPS).mean()
-    lag = metrics.signal_lag(np.diff(g, axis=0), np.diff(p, axis=0), FPS, 1.0) * FPS
-    return acc, jit, lag, 1e3 * np.linalg.norm(p - g, axis=-1).mean()
+    acc = metrics.accel_error(p - p[:, :1], g - g[:, :1], rate).mean()
+    jit = metrics.jitter(p, rate).mean()
+    lag = metrics.signal_lag(np.diff(g, axis=0), np.diff(p, axis=0), rate, 1.0)
+    return acc, jit, lag if fps else lag * FPS, 1e3 * np.linalg.norm(p - g, axis=-1).mean()
 
 
 def _filtered(config, go, bp, tr):
     sm = ParameterSmoother(config)
-    out = [sm.update(0, i, go[i], bp[i], tr[i]) for i in range(len(go))]
+    out = [sm.update(0, i, i / 30, go[i], bp[i], tr[i]) for i in range(len(go))]
     return [np.array([o[k] for o in out]) for k in range(3)]
 
 
@@ -159,6 +162,26 @@ def test_one_euro_smooths_a_moving_body_without_lag(kinematics):
     assert acc < 0.4 * raw[0] and jit < 0.3 * raw[1], (raw, got)
     assert abs(raw[2]) < 0.3 and lag <= 1.5, (raw, got)
     assert err < raw[3], (raw, got)
+
+
+@pytest.mark.parametrize('every', [2, 3])
+def test_one_euro_runs_on_stamps_when_images_are_skipped(kinematics, every):
+    """The same body seen on every 2nd / 3rd image of a 30 fps camera (an hmr node that takes the newest image,
+    or a 15 / 10 fps camera): stepping by the stamps, the filter still lags at most 70 ms and is more accurate
+    than the raw fits. Measured (seed 3): lag 57 / 60 ms, error 66.5 -> 60.3 / 65.2 -> 63.7 mm. Counting
+    processed frames as 1/30 s (before) lagged 85 / 110 ms and was less accurate than no filter (69.6 / 82.2)."""
+    n = 600
+    (go, bp, tr), (ngo, nbp, ntr) = _moving_body(n, np.random.default_rng(3))
+    idx = np.arange(0, n, every)
+    sm = ParameterSmoother(SmoothingConfig())
+    out = [sm.update(0, j, i / FPS, ngo[i], nbp[i], ntr[i]) for j, i in enumerate(idx)]
+    est = _joints(kinematics, *[np.array([o[k] for o in out]) for k in range(3)])
+    truth, raw = _joints(kinematics, go[idx], bp[idx], tr[idx]), _joints(kinematics, ngo[idx], nbp[idx], ntr[idx])
+    fps = FPS / every
+    raw_s, got = _scores(truth, raw, fps), _scores(truth, est, fps)
+    acc, jit, lag_s, err = got
+    assert acc < 0.5 * raw_s[0] and jit < 0.5 * raw_s[1], (raw_s, got)
+    assert lag_s <= 0.070 and err < raw_s[3], (raw_s, got)
 
 
 def test_the_lag_measure_sees_an_over_smoothing_filter(kinematics):
@@ -188,15 +211,20 @@ def test_one_euro_filters_rotations_near_pi_on_the_sphere():
 
 def test_one_euro_follows_a_jump_and_restarts_after_a_gap():
     """No reset thresholds: a 1 m step of the fit is followed within a few frames (fast motion raises the
-    cut-off); a gap longer than max_gap_frames and a forgotten track restart at the fit."""
+    cut-off); a gap longer than max_gap_frames or max_gap_s, a stamp that does not advance and a forgotten track
+    restart at the fit."""
     sm = ParameterSmoother(SmoothingConfig(max_gap_frames=2))
     go, bp = np.array([np.pi, 0.0, 0.0]), np.zeros(69)
     for i in range(30):
-        sm.update(0, i, go, bp, np.array([0.0, 0.0, 3.0]))
-    zs = [sm.update(0, 30 + k, go, bp, np.array([0.0, 0.0, 4.0]))[2][2] for k in range(10)]
+        sm.update(0, i, i / 30, go, bp, np.array([0.0, 0.0, 3.0]))
+    zs = [sm.update(0, 30 + k, (30 + k) / 30, go, bp, np.array([0.0, 0.0, 4.0]))[2][2] for k in range(10)]
     assert 3.0 < zs[0] < 4.0 and abs(zs[-1] - 4.0) < 0.1, zs
-    _, _, t = sm.update(0, 50, go, bp, np.array([0.0, 0.0, 5.0]))     # seen again after 10 frames
+    _, _, t = sm.update(0, 50, 50 / 30, go, bp, np.array([0.0, 0.0, 5.0]))     # seen again after 10 frames
     np.testing.assert_allclose(t, [0.0, 0.0, 5.0])
     sm.forget([0])
-    _, _, t = sm.update(0, 51, go, bp, np.array([0.0, 0.0, 4.3]))
+    _, _, t = sm.update(0, 51, 51 / 30, go, bp, np.array([0.0, 0.0, 4.3]))
     np.testing.assert_allclose(t, [0.0, 0.0, 4.3])
+    _, _, t = sm.update(0, 52, 52 / 30 + 1.0, go, bp, np.array([0.0, 0.0, 3.6]))  # the next frame, a second later
+    np.testing.assert_allclose(t, [0.0, 0.0, 3.6])                               # (a stalled stream): restart
+    _, _, t = sm.update(0, 53, 52 / 30 + 1.0, go, bp, np.array([0.0, 0.0, 3.2]))  # a stamp that does not advance
+    np.testing.assert_allclose(t, [0.0, 0.0, 3.2])

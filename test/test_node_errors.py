@@ -24,3 +24,30 @@ def test_a_bug_is_not_disguised_as_a_user_error():
         run_node(_raises(ValueError('math domain error')), 'mask', ['x'])
     with pytest.raises(KeyError):
         run_node(_raises(KeyError('frame')), 'mask', ['x'])
+
+
+def test_a_slow_clean_up_prints_where_it_is(capfd, monkeypatch):
+    """A node whose clean-up hangs (ros2 launch then escalates to SIGKILL) leaves every thread's stack in its
+    log, before launch's SIGTERM; a clean-up that ends in time prints nothing."""
+    import time
+    import rclpy
+    from onlinehmr_ros.ros import run
+    monkeypatch.setattr(run, 'CLEANUP_STACK_DUMP_S', 0.3)
+
+    def node_with_clean_up(seconds):
+        def make():
+            node = rclpy.create_node('slow_to_close')
+            destroy = node.destroy_node
+
+            def slow_destroy():
+                time.sleep(seconds)
+                return destroy()
+            node.destroy_node = slow_destroy
+            return node
+        return make
+    assert run_node(node_with_clean_up(1.0), 'mask', ['x'], done=lambda node: True) == 0
+    err = capfd.readouterr().err
+    assert 'slow_destroy' in err and 'Thread' in err, err
+    assert run_node(node_with_clean_up(0.0), 'mask', ['x'], done=lambda node: True) == 0
+    time.sleep(0.5)
+    assert 'slow_destroy' not in capfd.readouterr().err

@@ -1,4 +1,6 @@
-"""The hmr node keeps only the newest image by default (issue 15) and every image with a lockstep depth.
+"""What a lockstep replay sets (ros.qos.replay_parameters) keeps every image: the hmr node keeps only the newest
+image by default (issue 15) and every image with a lockstep depth; fusion waits for a pose that comes more than 3 s
+(stamp time) late.
 
 Five images are published while the node is not spinning (a stage that fell behind a live camera);
 then it spins: with ``image_queue_depth`` 1 it computes the newest image only and counts the four it
@@ -17,7 +19,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
-from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, LOCKSTEP_IMAGE_QUEUE_DEPTH  # noqa: E402
+from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, LOCKSTEP_IMAGE_QUEUE_DEPTH, replay_parameters  # noqa: E402
 from helpers.spin import spin_until  # noqa: E402
 
 S = 1_000_000_000
@@ -67,3 +69,46 @@ def test_hmr_takes_the_newest_image_unless_a_lockstep_depth_keeps_them_all(rclpy
         assert got == stamps[-1:] and lost == 4, (got, lost)
     else:
         assert got == stamps and lost == 0, (got, lost)
+
+
+@pytest.mark.parametrize('rate_mode', ['recorded', 'lockstep'])
+def test_a_lockstep_replay_waits_for_a_pose_slower_than_the_live_wait(rclpy_context, rate_mode):
+    """A lockstep replay stamps its images when it publishes them, so a stage slowed down by load makes the next
+    image's stamp come later than the live wait (3 s) after the last: image 1's people reach fusion, then image 2's
+    (5 s later), then image 1's pose. Live (recorded), image 1's people are dropped (nothing waits that long for a
+    camera); with the replay's parameters both images reach the world."""
+    from onlinehmr_ros.core.common.datatypes import CameraPose, HumansFrame, HumanState
+    from onlinehmr_ros.msg import CameraPoseState
+    from onlinehmr_ros.nodes.fusion_node import FusionNode
+    overrides = [Parameter(k, value=v) for k, v in replay_parameters(rate_mode).get('fusion', {}).items()]
+    node = FusionNode(context=rclpy_context, parameter_overrides=overrides)
+    probe = rclpy.create_node('probe', context=rclpy_context)
+    out = []
+    probe.create_subscription(HumanMeshArray, '/human/world_humans', out.append, 50)
+    hum_pub = probe.create_publisher(HumanMeshArray, '/human/camera_humans', 10)
+    pose_pub = probe.create_publisher(CameraPoseState, '/slam/camera_pose_state', 10)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    f32 = np.float32
+    joints = (np.zeros((24, 3)) + [0.0, 0.0, 3.0]).astype(f32)
+    person = HumanState(1, 'open', np.zeros(10, f32), np.zeros(3, f32), np.zeros(69, f32), np.zeros(3, f32), joints,
+                        np.ones(24, f32), np.zeros((0, 3), f32), joints[:17].copy())
+    first, second = 100 * S, 105 * S
+    try:
+        spin_until(ex, lambda: hum_pub.get_subscription_count() > 0 and pose_pub.get_subscription_count() > 0, 10)
+        for pub, msg in ((hum_pub, convert.humans_to_msg(HumansFrame(first, 'cam', (person,)), [np.eye(4)[3]])),
+                         (hum_pub, convert.humans_to_msg(HumansFrame(second, 'cam', (person,)), [np.eye(4)[3]])),
+                         (pose_pub, convert.camera_pose_to_state_msg(CameraPose(first, np.array([1.0, 0, 0, 0]),
+                                                                                np.zeros(3)), 'world', 'cam')),
+                         (pose_pub, convert.camera_pose_to_state_msg(CameraPose(second, np.array([1.0, 0, 0, 0]),
+                                                                                np.zeros(3)), 'world', 'cam'))):
+            pub.publish(msg)
+            spin_until(ex, lambda: False, 0.1)
+        spin_until(ex, lambda: len(out) >= 2, 5)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        probe.destroy_node()
+    got = [convert.stamp_to_ns(m.header.stamp) for m in out]
+    assert got == ([second] if rate_mode == 'recorded' else [first, second]), got

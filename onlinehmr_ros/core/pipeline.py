@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from onlinehmr_ros.core.common.datatypes import CameraPose, Frame, HumansFrame
+from onlinehmr_ros.core.common.threads import limit_blas_threads
 from onlinehmr_ros.core.fusion.world import FusionConfig, WorldFusion
 from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig
 from onlinehmr_ros.core.mask.segmentation import HumanMaskStage, SegmentationConfig
@@ -57,6 +58,7 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig = PipelineConfig()):
         self.config = config
+        self.threads_note = limit_blas_threads()        # process-wide, as a node's main does (core.common.threads)
         self.mask = HumanMaskStage(config.segmentation, config.soft_mask)
         self.hmr = CameraHMR(config.hmr)
         self.slam = SlamBranch(config.slam)

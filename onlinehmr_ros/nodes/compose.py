@@ -37,7 +37,8 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.parameter import Parameter
 
 from onlinehmr_ros.ros.env import ensure_ament_prefix_path
-from onlinehmr_ros.ros.qos import hmr_image_queue_depth
+from onlinehmr_ros.core.common.threads import limit_blas_threads
+from onlinehmr_ros.ros.qos import replay_parameters
 from onlinehmr_ros.ros.run import is_user_error
 from onlinehmr_ros.ros.signals import stop_request
 
@@ -185,15 +186,16 @@ def run_graph(ros_args: list[str], camera_overrides: dict | None = None, with_ca
     """
     context = rclpy.context.Context()
     rclpy.init(args=['onlinehmr_pipeline', '--ros-args', *ros_args], context=context)
+    limit_blas_threads()           # one BLAS thread for the process, as each node's own main does (core.common.threads)
     nodes = {}
     spinner = _Spinner(context, executor, threads)
     recorder = None
     try:
         # the camera source starts last, once the others subscribe, so that no frame is lost
-        depth = hmr_image_queue_depth((camera_overrides or {}).get('rate_mode', ''))   # lockstep skips no image
+        replay = replay_parameters((camera_overrides or {}).get('rate_mode', ''))   # lockstep loses nothing
         for name in NODES:
             if name != 'camera_source' and (name not in OPTIONAL_NODES or name in optional):
-                extra = [Parameter('image_queue_depth', value=depth)] if depth is not None and name == 'hmr' else []
+                extra = [Parameter(k, value=v) for k, v in replay.get(name, {}).items()]
                 nodes[name] = _node_class(name)(context=context, parameter_overrides=extra)
         if record_path:   # in its own process: writing images must not hold this interpreter's lock
             recorder = subprocess.Popen([sys.executable, '-m', 'onlinehmr_ros.ros.recording', record_path,

@@ -42,17 +42,29 @@ IMAGE_SUBSCRIBER_QOS = reliable_keep_last(5)
 #: camera's rate, under load, ``python -m bench.bench_graph --graphs processes --modes recorded --frames
 #: 270 --hmr-image-depth 5 1`` gave 15 -> 41 world outputs and latency p50 726 -> 292 ms. The images it
 #: skips are counted as lost (/diagnostics). A lockstep replay must skip nothing, also when its
-#: acknowledgement times out: the launch file and the composed runner set 5 there
-#: (``LOCKSTEP_IMAGE_QUEUE_DEPTH``).
+#: acknowledgement times out: :func:`replay_parameters` sets 5 there (``LOCKSTEP_IMAGE_QUEUE_DEPTH``).
 NEWEST_IMAGE_QUEUE_DEPTH = 1
 LOCKSTEP_IMAGE_QUEUE_DEPTH = 5
 
+#: How long (stamp time, s) slam's image/mask join and fusion's people/pose pairing wait in a lockstep
+#: replay (the nodes' ``mask_wait_s`` / ``max_wait_s``, 3 s by default, at most 10): as long as camera_source's
+#: default ``lockstep_timeout_s``. Its images are stamped when published ('now'), so in lockstep the stamps
+#: advance by the pipeline's processing time, not the camera's: under load one image could take longer than
+#: 3 s through mask / hmr and its people were dropped without a pose (two launch-started pipelines at load
+#: ~6: 1-2 of vtest's 12 frames, fusion ``dropped_no_pose_in_time``; test_ros_launch).
+LOCKSTEP_STAMP_WAIT_S = 10.0
 
-def hmr_image_queue_depth(rate_mode: str) -> int | None:
-    """The hmr node's ``image_queue_depth`` for camera_source's ``rate_mode``: ``LOCKSTEP_IMAGE_QUEUE_DEPTH``
-    for a lockstep replay, None (the node's default, the newest image) otherwise. Used by the launch file and
-    the composed runner."""
-    return LOCKSTEP_IMAGE_QUEUE_DEPTH if rate_mode == 'lockstep' else None
+
+def replay_parameters(rate_mode: str) -> dict[str, dict[str, object]]:
+    """Per node, the parameters a replay at camera_source's ``rate_mode`` needs beyond the defaults: for a
+    lockstep replay (nothing may be lost) hmr's ``image_queue_depth`` (``LOCKSTEP_IMAGE_QUEUE_DEPTH``) and
+    the stamp-time waits of slam and fusion (``LOCKSTEP_STAMP_WAIT_S``); none otherwise (the node's defaults:
+    the newest image, 3 s waits). Used by the launch file and the composed runner."""
+    if rate_mode != 'lockstep':
+        return {}
+    return {'hmr': {'image_queue_depth': LOCKSTEP_IMAGE_QUEUE_DEPTH},
+            'slam': {'mask_wait_s': LOCKSTEP_STAMP_WAIT_S},
+            'fusion': {'max_wait_s': LOCKSTEP_STAMP_WAIT_S}}
 
 
 #: Latched outputs (body model description): late subscribers get the last message.

@@ -259,7 +259,7 @@ class CameraHMR:
                     initial = FitInitialisation(est.global_orient, est.body_pose, est.betas, est.transl,
                                                 self.config.refine_iterations)
                 fits.append(self.fitter.fit(person.track_id, person.observation, frame.intrinsics,
-                                            self._frame_counter, initial))
+                                            self._frame_counter, initial, stamp_ns=frame.stamp_ns))
                 ids.append(person.track_id)
                 if fits[-1].fallback:
                     incidents.append(('orientation_fallback', f'track {person.track_id}: {fits[-1].fallback}'))

@@ -8,8 +8,15 @@ from the same parameters). Every joint rotation (the global orientation and the 
 is filtered on SO(3), never in raw axis-angle components (no wrap at pi); the translation with
 its own settings for the lateral (x, y) and the depth (z) axes, since depth is the noisiest
 coordinate of monocular HMR. Causal: the output at frame t uses fits up to t only. Fixed memory
-per track. Only a gap longer than ``max_gap_frames`` or a forgotten (ended / failed) track
-restarts a track's filter at the fit.
+per track. Only a gap longer than ``max_gap_frames`` processed frames or ``max_gap_s`` seconds, a
+stamp that does not advance, or a forgotten (ended / failed) track restarts a track's filter at the fit.
+
+Time is the images' stamps (seconds), not a frame count: the filter's cut-offs are in Hz and its
+speeds per second whatever the camera's rate, and an hmr node that skips images to stay current
+(keep-last 1, issue 15) steps its filter by the time that really passed. (Counting processed frames
+at an assumed 30 fps, a person seen every third image of a 30 fps camera was filtered as if they
+moved three times slower: the cut-offs fell to a third, the lag in seconds tripled;
+test_hmr_smoothing's irregular-rate test.)
 
 Two methods (``SmoothingConfig.method``):
 
@@ -57,8 +64,10 @@ class SmoothingConfig:
     Attributes:
         enabled: apply the filter (False: the fit is the output).
         method: ``'one_euro'`` or ``'alpha_beta'`` (module docstring).
-        frame_rate_hz: frame rate that converts the One-Euro cut-offs (Hz) and speeds (per second) to
-            frames; the filter counts frames, so a camera at another rate should set its own.
+        frame_rate_hz: the nominal camera rate: alpha_beta's per-frame gains are meant for it (a step
+            of dt seconds counts as ``dt * frame_rate_hz`` frames), and so are the fitter's acceleration
+            weights (core.hmr.fitting weighs uneven steps as accelerations in units of this step). The
+            One-Euro filter needs no rate: it runs on the stamps (module docstring).
         orient_cutoff, pose_cutoff, lateral_cutoff, depth_cutoff: One-Euro ``(min_cutoff_hz,
             speed_coefficient)`` of the global orientation (speed in rad/s), each body joint's rotation
             (rad/s), the translation x, y (m/s) and z (m/s). Defaults (with ``derivative_cutoff_hz`` 1.5,
@@ -83,7 +92,10 @@ class SmoothingConfig:
         beta_scale: beta = beta_scale * alpha^2 / (2 - alpha) (1: Benedict-Bordner).
         reset_translation_m: a larger translation innovation restarts the filter.
         reset_rotation_rad: a larger global-orientation innovation restarts the filter.
-        max_gap_frames: a track unseen for more frames restarts (the prediction is not trusted longer).
+        max_gap_frames: a track unseen for more processed frames restarts (the prediction is not
+            trusted longer).
+        max_gap_s: a track whose previous fit is older than this (s) restarts, however few frames were
+            processed in between (a stalled stream).
     """
     enabled: bool = True
     method: str = 'one_euro'
@@ -103,6 +115,7 @@ class SmoothingConfig:
     reset_translation_m: float = 0.6
     reset_rotation_rad: float = 1.2
     max_gap_frames: int = 2
+    max_gap_s: float = 0.5
 
     def __post_init__(self):
         if self.method not in SMOOTHING_METHODS:
@@ -119,9 +132,9 @@ class SmoothingConfig:
             if not 0.0 < a <= 1.0:
                 raise InputError(f'SmoothingConfig.{name} must be in (0, 1], got {a}')
         if self.beta_scale < 0 or self.reset_translation_m <= 0 or self.reset_rotation_rad <= 0 \
-                or self.max_gap_frames < 0:
-            raise InputError('SmoothingConfig: beta_scale >= 0, reset_translation_m > 0, reset_rotation_rad > 0 '
-                             'and max_gap_frames >= 0')
+                or self.max_gap_frames < 0 or not self.max_gap_s > 0:
+            raise InputError('SmoothingConfig: beta_scale >= 0, reset_translation_m > 0, reset_rotation_rad > 0, '
+                             'max_gap_frames >= 0 and max_gap_s > 0')
 
 
 def _one_euro_gain(cutoff_hz: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -138,8 +151,9 @@ class _State:
     R: np.ndarray          # (24, 3, 3) joint rotations (0 = global orientation)
     w: np.ndarray          # (24, 3) rotation per frame, local frame
     t: np.ndarray          # (3,) translation
-    v: np.ndarray          # (3,) translation per frame
-    frame: int
+    v: np.ndarray          # (3,) translation velocity (alpha_beta: per frame; one_euro: per second)
+    frame: int             # processed-frame counter of the last fit
+    time_s: float          # stamp of the last fit (s)
 
 
 class ParameterSmoother:
@@ -162,9 +176,14 @@ class ParameterSmoother:
         for t in track_ids:
             self._states.pop(int(t), None)
 
-    def update(self, track_id: int, frame: int, global_orient: np.ndarray, body_pose: np.ndarray,
+    def update(self, track_id: int, frame: int, time_s: float, global_orient: np.ndarray, body_pose: np.ndarray,
                transl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Filtered (global_orient (3,), body_pose (69,), transl (3,)) of a track after this frame's fit."""
+        """Filtered (global_orient (3,), body_pose (69,), transl (3,)) of a track after this frame's fit.
+
+        Args:
+            frame: running counter of the processed frames (gaps: frames without this track).
+            time_s: the image's stamp (s); the filter steps by the time since the track's last fit.
+        """
         aa = np.concatenate([np.asarray(global_orient, np.float64), np.asarray(body_pose, np.float64)]).reshape(24, 3)
         R_fit = rotmat_from_axis_angle(aa)
         t_fit = np.asarray(transl, np.float64)
@@ -172,18 +191,22 @@ class ParameterSmoother:
         s = self._states.get(int(track_id))
         if not c.enabled:
             return aa[0].copy(), aa[1:].reshape(-1), t_fit.copy()
-        if s is None or frame - s.frame > c.max_gap_frames + 1 or frame <= s.frame:
-            s = self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame)
+        time_s = float(time_s)
+        if s is None or frame - s.frame > c.max_gap_frames + 1 or frame <= s.frame or not time_s > s.time_s \
+                or time_s - s.time_s > c.max_gap_s:
+            self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame, time_s)
             return aa[0].copy(), aa[1:].reshape(-1), t_fit.copy()
-        steps = frame - s.frame
+        dt = time_s - s.time_s
+        s.time_s = time_s
         if c.method == 'one_euro':
-            return self._one_euro(s, R_fit, t_fit, steps, frame)
+            return self._one_euro(s, R_fit, t_fit, dt, frame)
+        steps = dt * c.frame_rate_hz
         R_pred = s.R @ rotmat_from_axis_angle(s.w * steps)
         t_pred = s.t + s.v * steps
         r_rot = axis_angle_from_rotmat(np.swapaxes(R_pred, -1, -2) @ R_fit)        # (24, 3)
         r_t = t_fit - t_pred
         if np.linalg.norm(r_t) > c.reset_translation_m or np.linalg.norm(r_rot[0]) > c.reset_rotation_rad:
-            self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame)
+            self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame, time_s)
             return aa[0].copy(), aa[1:].reshape(-1), t_fit.copy()
         s.R = R_pred @ rotmat_from_axis_angle(self._a_rot * r_rot)
         s.w = s.w + self._b_rot * r_rot / steps
@@ -194,10 +217,11 @@ class ParameterSmoother:
         return out[0], out[1:].reshape(-1), s.t.copy()
 
 
-    def _one_euro(self, s: _State, R_fit: np.ndarray, t_fit: np.ndarray, steps: int, frame: int):
-        """One-Euro step (module docstring); ``s.w`` / ``s.v`` hold the low-passed speeds (per second)."""
+    def _one_euro(self, s: _State, R_fit: np.ndarray, t_fit: np.ndarray, dt: float, frame: int):
+        """One-Euro step of ``dt`` seconds (module docstring); ``s.w`` / ``s.v`` hold the low-passed speeds
+        (per second)."""
         c = self.config
-        rate = c.frame_rate_hz / steps
+        rate = 1.0 / dt
         a_d = _one_euro_gain(np.float64(c.derivative_cutoff_hz), rate)
         k = c.rotation_prediction
         d_rot = axis_angle_from_rotmat(np.swapaxes(s.R, -1, -2) @ R_fit)       # (24, 3) tangent at the filtered
