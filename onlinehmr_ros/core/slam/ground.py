@@ -59,11 +59,12 @@ class GroundConfig:
         floor_min_depression_deg: a floor must be seen from the cameras at least this far below the horizon
             (median over its points; :func:`find_floor`). Seen at a grazing angle ``a``, a floor's height is
             not measured: an error ``e`` of its normal moves the camera's height above it by ``e / tan(a)``
-            (1 degree: 10 % at 10 degrees, 30 % at 3.3), and a band of wall points at about the camera's
+            (1 degree: 12 % at 8 degrees, 30 % at 3.3), and a band of wall points at about the camera's
             own height also looks like a floor from there. Such a floor, 4-10 times too close to the camera,
             made every people ruler and the camera-height scale 4-10 times too large (tune sequences seeds
-            600/700: the scale's first value 20x and 3.6x the truth). Real floors of the tune sequences are
-            seen at 13-28 degrees (cameras 0.8-1.65 m high, people 3-5 m away).
+            600/700: the scale's first value 20x and 3.6x the truth; those floors were seen at 2-6 degrees).
+            Real floors of the tune sequences are seen at 10-28 degrees (cameras 0.8-1.65 m high, people
+            3-5 m away; 10-11 for a robot camera 0.83 m high): 8 leaves a margin both ways.
         feet_weight: inlier-count bonus per foot of a person on the plane (tie-breaker).
         max_tilt_deg: largest angle between the plane normal and the level-camera up prior.
         search_every: frames between searches (and between re-fits once found).
@@ -85,7 +86,7 @@ class GroundConfig:
     floor_peak_ratio: float = 2.0
     floor_min_spread_ratio: float = 0.05
     floor_max_tilt_deg: float = 5.0
-    floor_min_depression_deg: float = 10.0
+    floor_min_depression_deg: float = 8.0
     min_inlier_ratio: float = 0.2
     max_tilt_deg: float = 40.0
     feet_weight: float = 0.5
