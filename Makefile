@@ -15,6 +15,7 @@ export AMENT_PREFIX_PATH := $(VENV)
 export CMAKE_PREFIX_PATH := $(VENV)
 export MPLBACKEND := Agg
 # The SLAM branch makes many small linear-algebra calls: BLAS threads only slow them down (2 cores).
+# The package's own processes limit themselves too (onlinehmr_ros/core/common/threads.py); this covers the rest.
 export OPENBLAS_NUM_THREADS ?= 1
 export ANNY_CACHE_DIR ?= $(CURDIR)/.cache/anny
 CMAKE_FLAGS := -DCMAKE_INSTALL_PREFIX=$(VENV) -DPython3_EXECUTABLE=$(PY) \

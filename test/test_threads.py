@@ -37,11 +37,11 @@ def test_the_environment_setting_is_kept():
     assert got['after'] == got['before'] and 'OPENBLAS_NUM_THREADS=2' in got['note'], got
 
 
-def test_the_in_process_pipeline_limits_its_process():
-    import pytest
-    from threadpoolctl import threadpool_info
+def test_the_in_process_pipeline_limits_its_process(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
     from onlinehmr_ros.core.pipeline import Pipeline
-    if any(os.environ.get(v) for v in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS')):
-        pytest.skip('the environment sets the BLAS threads of this process')
+    for v in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):    # (make exports one)
+        monkeypatch.delenv(v, raising=False)
+    threadpool_limits(limits=2, user_api='blas')
     Pipeline()
     assert all(i['num_threads'] == 1 for i in threadpool_info() if i['user_api'] == 'blas')
