@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 from onlinehmr_ros.core.common.geometry import look_at_T_world_cam, make_transform, rotmat_from_axis_angle
 from onlinehmr_ros.eval.camera_metrics import (CameraMetricsError, best_fit_world_rotation, camera_branch_metrics,
                                                gravity_errors_deg, orientation_errors_after_best_rotation_deg,
-                                               orientation_jumps_deg, rotation_angle_deg)
+                                               orientation_jumps_deg, position_jump, rotation_angle_deg)
 
 N = 90
 
@@ -99,6 +99,27 @@ def test_branch_metrics_scale_ate_and_static_camera():
     s = camera_branch_metrics(static, np.zeros(N, bool), static)
     assert math.isnan(s.sim3_scale) and math.isnan(s.ate_m) and math.isnan(s.ate_pct)
     assert s.orientation_error_max_deg < 1e-9 and len(s.notes) == 2
+
+
+def test_a_one_frame_teleport_is_a_position_jump_the_ate_hardly_sees():
+    """The estimate in another world at half the scale, exact except that frame 50 is 0.5 m (true units) off and
+    comes back: the position jump is 0.5 m at frame 50 (the step into it; the step back is as large), the ATE
+    (a mean over 90 frames) about 0.5 / 90. Untracked frames are not stepped over."""
+    Tg = _truth()
+    G = make_transform(_rz(40.0), np.array([3.0, -1.0, 0.2]))
+    Te = np.linalg.inv(G)[None] @ Tg
+    Te[:, :3, 3] *= 0.5
+    exact = camera_branch_metrics(Te, np.ones(N, bool), Tg)
+    assert exact.position_jump_max_m < 1e-9
+    off = np.array([0.0, 0.3, 0.4])                               # 0.5 m in the true world
+    Te[50, :3, 3] += 0.5 * np.linalg.inv(G)[:3, :3] @ off
+    m = camera_branch_metrics(Te, np.ones(N, bool), Tg)
+    assert abs(m.position_jump_max_m - 0.5) < 0.02 and m.position_jump_frame in (50, 51), m
+    assert m.ate_m < 0.02 and m.orientation_jump_max_deg < 1e-6
+    tracking = np.ones(N, bool)
+    tracking[50] = False                                          # the teleport frame untracked: no step to it
+    jump, frame = position_jump(Te[:, :3, 3], Tg[:, :3, 3], tracking)
+    assert jump < 1e-6, (jump, frame)
 
 
 def test_rotation_angle_and_bad_inputs():

@@ -30,6 +30,11 @@ ATE / ATE-S (TRAM, :func:`~onlinehmr_ros.eval.metrics.camera_ate`) use the
 camera centres of the frames where SLAM reports tracking; the Sim(3) scale of
 that alignment (estimate -> truth, 1 for a correct metric scale) is reported
 per sequence.
+
+* **position jump** (m): the largest single-frame change of the position error, ``|s R (c_i - c_{i-1}) -
+  (g_i - g_{i-1})|`` over consecutive tracked frames with the ATE's Sim(3) ``(s, R)``: a camera that
+  teleports for a frame and comes back shows here even when the ATE (a mean) barely moves (translation
+  RPE, delta = 1 frame, maximum). With the orientation jump it is what "no jump" means for a robot.
 """
 from __future__ import annotations
 
@@ -110,11 +115,33 @@ def gravity_errors_deg(R_world_cam_est: np.ndarray, R_world_cam_gt: np.ndarray,
     return np.degrees(np.arctan2(np.linalg.norm(np.cross(est_up_in_truth, up), axis=-1), est_up_in_truth @ up))
 
 
+def position_jump(c_est: np.ndarray, c_gt: np.ndarray, tracking: np.ndarray) -> tuple[float, int]:
+    """Largest single-frame change of the position error (m) and the frame it lands on (module docstring):
+    the estimate's steps between consecutive tracked frames, carried into the true world by the Sim(3) of the
+    tracked centres, against the true steps. (nan, -1) without two consecutive tracked frames.
+
+    Args:
+        c_est, c_gt: (F, 3) camera centres, estimate and truth; tracking: (F,) bool.
+    """
+    c_est, c_gt = np.asarray(c_est, np.float64), np.asarray(c_gt, np.float64)
+    trk = np.asarray(tracking, bool)
+    pairs = np.flatnonzero(trk[1:] & trk[:-1]) + 1          # frames i with i-1 and i tracked
+    if trk.sum() < 3 or not len(pairs):
+        return math.nan, -1
+    s, R, _ = umeyama(c_est[trk], c_gt[trk], with_scale=True)
+    step_est = s * (c_est[pairs] - c_est[pairs - 1]) @ R.T
+    err = np.linalg.norm(step_est - (c_gt[pairs] - c_gt[pairs - 1]), axis=1)
+    k = int(np.argmax(err))
+    return float(err[k]), int(pairs[k])
+
+
 @dataclass(frozen=True)
 class CameraBranchMetrics:
     """One sequence's camera-branch figures (NaN where undefined; ``notes`` says why)."""
     orientation_jump_max_deg: float
     orientation_jump_frame: int            # frame index at which the largest jump lands
+    position_jump_max_m: float             # largest single-frame change of the position error (tracked frames, Sim(3))
+    position_jump_frame: int               # frame index at which it lands (-1: undefined)
     orientation_error_mean_deg: float      # after one best-fit rotation
     orientation_error_max_deg: float
     gravity_error_mean_deg: float
@@ -154,11 +181,13 @@ def camera_branch_metrics(T_world_cam_est: np.ndarray, tracking: np.ndarray, T_w
     grav = gravity_errors_deg(Te[:, :3, :3], Tg[:, :3, :3])
     length = metrics.path_length(Tg[:, :3, 3])
     nan = math.nan
-    ate = ate_s = scale = nan
+    ate = ate_s = scale = pos_jump = nan
+    pos_jump_frame = -1
     if trk.sum() >= 3:
         ate = metrics.camera_ate(Te[trk, :3, 3], Tg[trk, :3, 3], with_scale=True)
         ate_s = metrics.camera_ate(Te[trk, :3, 3], Tg[trk, :3, 3], with_scale=False).mean
         scale, ate = ate.scale, ate.mean
+        pos_jump, pos_jump_frame = position_jump(Te[:, :3, 3], Tg[:, :3, 3], trk)
     else:
         notes.append(f'SLAM tracked {int(trk.sum())} frames; no ATE')
     if length < MIN_PATH_FOR_SCALE_M:
@@ -167,6 +196,7 @@ def camera_branch_metrics(T_world_cam_est: np.ndarray, tracking: np.ndarray, T_w
     pct = (lambda x: 100.0 * x / length) if length >= MIN_PATH_FOR_SCALE_M else (lambda x: nan)
     return CameraBranchMetrics(
         orientation_jump_max_deg=float(jumps.max()), orientation_jump_frame=int(np.argmax(jumps)) + 1,
+        position_jump_max_m=float(pos_jump), position_jump_frame=int(pos_jump_frame),
         orientation_error_mean_deg=float(rot.mean()), orientation_error_max_deg=float(rot.max()),
         gravity_error_mean_deg=float(grav.mean()), gravity_error_max_deg=float(grav.max()),
         ate_m=float(ate), ate_s_m=float(ate_s), ate_pct=float(pct(ate)), ate_s_pct=float(pct(ate_s)),

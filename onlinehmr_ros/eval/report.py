@@ -15,7 +15,8 @@ import numpy as np
 from onlinehmr_ros.eval.evaluation import COCO17_NAMES, ROW_KINDS
 
 CAMERA_COLUMNS = (
-    ('orientation_jump_max_deg', 'jump deg', '{:.1f}'), ('orientation_error_mean_deg', 'rot deg', '{:.1f}'),
+    ('orientation_jump_max_deg', 'jump deg', '{:.1f}'), ('position_jump_max_m', 'jump m', '{:.3f}'),
+    ('orientation_error_mean_deg', 'rot deg', '{:.1f}'),
     ('gravity_error_mean_deg', 'grav deg', '{:.1f}'), ('gravity_error_max_deg', 'grav max', '{:.1f}'),
     ('ate_m', 'ATE m', '{:.3f}'), ('ate_pct', 'ATE %', '{:.1f}'), ('ate_s_m', 'ATE-S m', '{:.3f}'),
     ('ate_s_pct', 'ATE-S %', '{:.1f}'), ('sim3_scale', 'scale', '{:.2f}'), ('ate_s_over_ate', 'S/ATE', '{:.2f}'),
