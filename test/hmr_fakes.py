@@ -42,8 +42,11 @@ _LANDMARKS = [
 ]
 
 
-def make_fake_body_model(num_betas: int = 4) -> BodyModel:
-    """A 129-vertex SMPL-format stick figure wrapped in ``BodyModel`` (name 'open')."""
+def make_fake_body_model(num_betas: int = 4, pose_correctives_m: float = 0.0) -> BodyModel:
+    """A 129-vertex SMPL-format stick figure wrapped in ``BodyModel`` (name 'open').
+
+    ``pose_correctives_m`` > 0: random pose correctives (posedirs) of that standard deviation, metres.
+    """
     import smplx
     from smplx.utils import Struct
 
@@ -73,7 +76,8 @@ def make_fake_body_model(num_betas: int = 4) -> BodyModel:
     for b in range(3, num_betas):
         sd[..., b] = 0.01 * rng.normal(size=(V, 3))
     arrays = validate_smpl_format({
-        'v_template': v, 'shapedirs': sd, 'posedirs': np.zeros((V, 3, 207)), 'J_regressor': J_reg,
+        'v_template': v, 'shapedirs': sd, 'J_regressor': J_reg,
+        'posedirs': rng.normal(0.0, pose_correctives_m, (V, 3, 207)) if pose_correctives_m > 0 else np.zeros((V, 3, 207)),
         'weights': weights, 'kintree_table': np.stack([SMPL_JOINT_PARENTS, np.arange(24)]),
         'f': np.array([[4 * j, 4 * j + 1, 4 * j + 2] for j in range(24)])}, num_betas)
     with contextlib.redirect_stdout(io.StringIO()):

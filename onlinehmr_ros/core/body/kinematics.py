@@ -5,7 +5,8 @@
   model of the training (:mod:`onlinehmr_ros.training.reduced_body`).
 * :class:`LandmarkKinematics` evaluates that skinning only at the landmarks, keypoints and
   joints (numpy, float64, many parameter vectors at once): the fitter's inner loop. A test
-  checks it against :class:`~onlinehmr_ros.core.body.model.BodyModel`.
+  checks it against :class:`~onlinehmr_ros.core.body.model.BodyModel`; its
+  :meth:`~LandmarkKinematics.jacobian` gives the exact derivatives for the fitter's solver.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from onlinehmr_ros.core.body.skeleton import NUM_SMPL_JOINTS
-from onlinehmr_ros.core.common.geometry import rotmat_from_axis_angle
+from onlinehmr_ros.core.common.geometry import rotmat_from_axis_angle, skew_matrix, so3_right_jacobian
 
 if TYPE_CHECKING:  # the model module imports this one
     from onlinehmr_ros.core.body.model import BodyModel
@@ -103,6 +104,18 @@ class LandmarkKinematics:
             depth[i] = depth[self.parents[i]] + 1
         # joints grouped by depth in the tree: each level's parents are already posed
         self._levels = [(np.flatnonzero(depth == d), self.parents[depth == d]) for d in range(1, depth.max() + 1)]
+        # for jacobian(): the joints that carry pose parameters (SMPL: 24; SMPL-X: the 22 body joints),
+        # which joints each one moves (itself and its descendants), the shape directions of the joints
+        self._J_shapedirs = self._J_shapedirs_flat.reshape(B, Jn, 3).transpose(1, 2, 0)   # (J, 3, B)
+        self.num_posed = Jn if Jn == NUM_SMPL_JOINTS else 22
+        moves = np.eye(Jn, dtype=bool)                               # moves[i, j]: joint i's rotation moves joint j
+        for j in range(1, Jn):
+            moves[:, j] |= moves[:, self.parents[j]]
+        self._moves = moves[:self.num_posed].astype(np.float64)     # (Jp, J)
+        for st in self._sets.values():
+            # (K, pairs, Jp): pair p's share of landmark k, where joint i's rotation moves pair p's joint
+            st['scatter_moved'] = st['scatter'][:, :, None] * self._moves[:, st['joint']].T[None]
+            st['w_moved'] = np.einsum('kpi,p->ki', st['scatter_moved'], st['w'])             # (K, Jp)
 
     @staticmethod
     def _pairs(reg, W, v_t, sd, pd, min_pair_weight):
@@ -123,8 +136,10 @@ class LandmarkKinematics:
             MP[rows] = np.einsum('rv,vcp->rcp', A, pd[cols])
         scatter = np.zeros((K, len(ks)))
         scatter[ks, np.arange(len(ks))] = 1.0
+        # a model without pose correctives (the open model) has MP == 0: skipped, not multiplied by zeros
         return {'joint': js, 'w': w[ks, js], 'M0': M0, 'MS': MS.transpose(2, 0, 1).reshape(B, -1),
-                'MP': MP.transpose(2, 0, 1).reshape(P, -1), 'scatter': scatter, 'row_sum': reg.sum(1)}
+                'MS_pairs': MS, 'MP': MP.transpose(2, 0, 1).reshape(P, -1) if np.any(MP) else None,
+                'scatter': scatter, 'row_sum': reg.sum(1)}
 
     def full_pose(self, global_orient: np.ndarray, body_pose: np.ndarray) -> np.ndarray:
         """(N, J, 3) axis-angle of every model joint (SMPL-X: 21 body joints, the rest at rest)."""
@@ -152,7 +167,6 @@ class LandmarkKinematics:
         Jn = self.num_joints
         R = rotmat_from_axis_angle(self.full_pose(global_orient, body_pose))   # (N, J, 3, 3)
         Jr = self.J_template + (betas @ self._J_shapedirs_flat).reshape(N, Jn, 3)
-        pose_feature = (R[:, 1:] - np.eye(3)).reshape(N, -1)
         rel = Jr.copy()
         rel[:, 1:] -= Jr[:, self.parents[1:]]
         Rw = np.empty_like(R)
@@ -167,8 +181,78 @@ class LandmarkKinematics:
         out = {'joints': tw[:, self.joint_map] + transl[:, None, :]}
         for name in sets:
             st = self._sets[name]
-            M = st['M0'] + (betas @ st['MS'] + pose_feature @ st['MP']).reshape(N, -1, 3)
+            M = st['M0'] + (betas @ st['MS']).reshape(N, -1, 3)
+            if st['MP'] is not None:
+                M = M + ((R[:, 1:] - np.eye(3)).reshape(N, -1) @ st['MP']).reshape(N, -1, 3)
             jj = st['joint']
             pts = (Rw[:, jj] @ M[..., None])[..., 0] + st['w'][:, None] * t_off[:, jj]
             out[name] = st['scatter'] @ pts + st['row_sum'][:, None] * transl[:, None, :]
         return out
+
+    def jacobian(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
+                 transl: np.ndarray) -> dict[str, np.ndarray]:
+        """Landmarks and joints of ONE parameter vector and their exact derivatives.
+
+        Args:
+            betas (B,), global_orient (3,), body_pose (69,), transl (3,).
+        Returns:
+            ``mediapipe`` (33, 3), ``joints`` (24, 3) as :meth:`evaluate`, and ``d_mediapipe`` (33, 3, P),
+            ``d_joints`` (24, 3, P): derivatives with respect to ``x = (global_orient, body_pose, betas,
+            transl)`` (P = 75 + B; SMPL-X's unused body_pose[63:] get zero columns).
+
+        Rotating joint i's axis-angle by ``d`` turns everything joint i moves about joint i's world
+        position by ``w = Rw_i J_r(theta_i) d`` (:func:`~onlinehmr_ros.core.common.geometry.so3_right_jacobian`),
+        so a landmark pair's share ``pts`` changes by ``w x (pts - w_pair tw_i)``; pose correctives add
+        ``Rw_j dM/dtheta_i``. Shape enters linearly through the rest joints and the pairs' ``M``.
+        """
+        Jn, B, Jp = self.num_joints, self.num_betas, self.num_posed
+        P = 3 + 69 + B + 3
+        aa = self.full_pose(global_orient[None], body_pose[None])[0]             # (J, 3)
+        R = rotmat_from_axis_angle(aa)
+        Jr = self.J_template + (betas @ self._J_shapedirs_flat).reshape(Jn, 3)
+        JS = self._J_shapedirs                                                  # (J, 3, B)
+        Rw = np.empty_like(R)
+        tw = np.empty((Jn, 3))
+        dtw = np.empty((Jn, 3, B))                                              # d tw / d betas
+        Rw[0], tw[0], dtw[0] = R[0], Jr[0], JS[0]
+        for idx, par in self._levels:
+            Rp = Rw[par]
+            Rw[idx] = Rp @ R[idx]
+            tw[idx] = np.einsum('kij,kj->ki', Rp, Jr[idx] - Jr[par]) + tw[par]
+            dtw[idx] = Rp @ (JS[idx] - JS[par]) + dtw[par]
+        t_off = tw - np.einsum('jab,jb->ja', Rw, Jr)
+        Jrt = so3_right_jacobian(aa[:Jp])                                       # (Jp, 3, 3)
+        Om = Rw[:Jp] @ Jrt                                                      # column a: world axis of d theta_ia
+        pose_cols = slice(0, 3 * Jp)
+        beta_cols, tr_cols = slice(72, 72 + B), slice(72 + B, P)
+
+        jm = self.joint_map
+        joints = tw[jm]
+        d_joints = np.zeros((len(jm), 3, P))
+        arm = (joints[:, None, :] - tw[None, :Jp]) * self._moves[:, jm].T[:, :, None]   # (24, Jp, 3)
+        d_joints[:, :, pose_cols] = (-skew_matrix(arm) @ Om[None]).transpose(0, 2, 1, 3).reshape(len(jm), 3, -1)
+        d_joints[:, :, beta_cols] = dtw[jm]
+        d_joints[:, :, tr_cols] = np.eye(3)
+
+        st = self._sets['mediapipe']
+        jj, w = st['joint'], st['w']
+        M = st['M0'] + (betas @ st['MS']).reshape(-1, 3)
+        if st['MP'] is not None:
+            M = M + ((R[1:] - np.eye(3)).reshape(-1) @ st['MP']).reshape(-1, 3)
+        pts = np.einsum('pab,pb->pa', Rw[jj], M) + w[:, None] * t_off[jj]       # (pairs, 3)
+        L = st['scatter'] @ pts + st['row_sum'][:, None] * transl
+        K = L.shape[0]
+        d_L = np.zeros((K, 3, P))
+        v = np.einsum('kpi,pc->kic', st['scatter_moved'], pts) - st['w_moved'][:, :, None] * tw[None, :Jp]
+        dL_rot = -skew_matrix(v) @ Om[None]                                     # (K, Jp, 3, 3)
+        if st['MP'] is not None:                                                # d vec(R_i) = vec(R_i [J_r e_a]_x)
+            dR = np.einsum('iab,icbd->icad', R[1:Jp], skew_matrix(Jrt[1:].transpose(0, 2, 1)))  # (Jp-1, 3a, 3, 3)
+            MPr = st['MP'].reshape(Jn - 1, 9, -1, 3)[:Jp - 1]                   # (Jp-1, 9, pairs, 3)
+            dM = np.einsum('iepc,iae->ipca', MPr, dR.reshape(Jp - 1, 3, 9))    # (Jp-1, pairs, 3, 3a)
+            dL_rot[:, 1:] += np.einsum('kp,pcd,ipda->kica', st['scatter'], Rw[jj], dM)
+        d_L[:, :, pose_cols] = dL_rot.transpose(0, 2, 1, 3).reshape(K, 3, -1)
+        dM_b = st['MS_pairs'] - w[:, None, None] * JS[jj]                        # (pairs, 3, B)
+        d_L[:, :, beta_cols] = np.einsum('kp,pab,pbc->kac', st['scatter'], Rw[jj], dM_b) \
+            + np.einsum('kp,p,pac->kac', st['scatter'], w, dtw[jj])
+        d_L[:, :, tr_cols] = st['row_sum'][:, None, None] * np.eye(3)
+        return {'mediapipe': L, 'joints': joints + transl, 'd_mediapipe': d_L, 'd_joints': d_joints}

@@ -150,6 +150,23 @@ def skew_matrix(v: np.ndarray) -> np.ndarray:
     return S
 
 
+def so3_right_jacobian(axis_angle: np.ndarray) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 3, 3) right Jacobian ``J_r`` of the exponential map.
+
+    ``R(theta + d) ~= R(theta) exp([J_r(theta) d]_x)`` to first order:
+    ``J_r = I - (1 - cos t) / t^2 [theta]_x + (t - sin t) / t^3 [theta]_x^2`` with ``t = |theta|``
+    (Taylor series below 1e-4 rad).
+    """
+    a = _check_last(axis_angle, (3,), 'axis_angle')
+    t = np.linalg.norm(a, axis=-1)[..., None, None]
+    small = t < 1e-4
+    ts = np.where(small, 1.0, t)
+    c1 = np.where(small, 0.5 - t ** 2 / 24.0, (1.0 - np.cos(ts)) / ts ** 2)
+    c2 = np.where(small, 1.0 / 6.0 - t ** 2 / 120.0, (ts - np.sin(ts)) / ts ** 3)
+    S = skew_matrix(a)
+    return (np.eye(3) - c1 * S + c2 * (S @ S)).astype(_float_dtype(a))
+
+
 # ----------------------------------------------------------------------------
 # Rigid / similarity transforms
 # ----------------------------------------------------------------------------
