@@ -113,9 +113,10 @@ class LandmarkKinematics:
             moves[:, j] |= moves[:, self.parents[j]]
         self._moves = moves[:self.num_posed].astype(np.float64)     # (Jp, J)
         for st in self._sets.values():
-            # (K, pairs, Jp): pair p's share of landmark k, where joint i's rotation moves pair p's joint
-            st['scatter_moved'] = st['scatter'][:, :, None] * self._moves[:, st['joint']].T[None]
-            st['w_moved'] = np.einsum('kpi,p->ki', st['scatter_moved'], st['w'])             # (K, Jp)
+            # (K * Jp, pairs): row (k, i) sums the pairs of landmark k whose joint moves with joint i
+            moved = st['scatter'][:, None, :] * self._moves[:, st['joint']][None]
+            st['scatter_moved'] = moved.reshape(-1, len(st['joint']))
+            st['w_moved'] = moved @ st['w']                                                    # (K, Jp)
 
     @staticmethod
     def _pairs(reg, W, v_t, sd, pd, min_pair_weight):
@@ -226,11 +227,12 @@ class LandmarkKinematics:
         pose_cols = slice(0, 3 * Jp)
         beta_cols, tr_cols = slice(72, 72 + B), slice(72 + B, P)
 
+        axes = Om.transpose(0, 2, 1)[None]                                      # (1, Jp, 3a, 3)
         jm = self.joint_map
         joints = tw[jm]
         d_joints = np.zeros((len(jm), 3, P))
         arm = (joints[:, None, :] - tw[None, :Jp]) * self._moves[:, jm].T[:, :, None]   # (24, Jp, 3)
-        d_joints[:, :, pose_cols] = (-skew_matrix(arm) @ Om[None]).transpose(0, 2, 1, 3).reshape(len(jm), 3, -1)
+        d_joints[:, :, pose_cols] = np.cross(axes, arm[:, :, None, :]).transpose(0, 3, 1, 2).reshape(len(jm), 3, -1)
         d_joints[:, :, beta_cols] = dtw[jm]
         d_joints[:, :, tr_cols] = np.eye(3)
 
@@ -243,16 +245,15 @@ class LandmarkKinematics:
         L = st['scatter'] @ pts + st['row_sum'][:, None] * transl
         K = L.shape[0]
         d_L = np.zeros((K, 3, P))
-        v = np.einsum('kpi,pc->kic', st['scatter_moved'], pts) - st['w_moved'][:, :, None] * tw[None, :Jp]
-        dL_rot = -skew_matrix(v) @ Om[None]                                     # (K, Jp, 3, 3)
+        v = (st['scatter_moved'] @ pts).reshape(K, Jp, 3) - st['w_moved'][:, :, None] * tw[None, :Jp]
+        dL_rot = np.cross(axes, v[:, :, None, :]).transpose(0, 1, 3, 2)       # (K, Jp, 3, 3a)
         if st['MP'] is not None:                                                # d vec(R_i) = vec(R_i [J_r e_a]_x)
             dR = np.einsum('iab,icbd->icad', R[1:Jp], skew_matrix(Jrt[1:].transpose(0, 2, 1)))  # (Jp-1, 3a, 3, 3)
             MPr = st['MP'].reshape(Jn - 1, 9, -1, 3)[:Jp - 1]                   # (Jp-1, 9, pairs, 3)
             dM = np.einsum('iepc,iae->ipca', MPr, dR.reshape(Jp - 1, 3, 9))    # (Jp-1, pairs, 3, 3a)
             dL_rot[:, 1:] += np.einsum('kp,pcd,ipda->kica', st['scatter'], Rw[jj], dM)
         d_L[:, :, pose_cols] = dL_rot.transpose(0, 2, 1, 3).reshape(K, 3, -1)
-        dM_b = st['MS_pairs'] - w[:, None, None] * JS[jj]                        # (pairs, 3, B)
-        d_L[:, :, beta_cols] = np.einsum('kp,pab,pbc->kac', st['scatter'], Rw[jj], dM_b) \
-            + np.einsum('kp,p,pac->kac', st['scatter'], w, dtw[jj])
+        d_pts = Rw[jj] @ (st['MS_pairs'] - w[:, None, None] * JS[jj]) + w[:, None, None] * dtw[jj]   # (pairs, 3, B)
+        d_L[:, :, beta_cols] = (st['scatter'] @ d_pts.reshape(len(jj), -1)).reshape(K, 3, B)
         d_L[:, :, tr_cols] = st['row_sum'][:, None, None] * np.eye(3)
         return {'mediapipe': L, 'joints': joints + transl, 'd_mediapipe': d_L, 'd_joints': d_joints}

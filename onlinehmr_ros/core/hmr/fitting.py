@@ -483,7 +483,7 @@ class BodyFitter:
             L, dL, dJt = ev['mediapipe'], ev['d_mediapipe'], ev['d_joints']
             d_hip = 0.5 * (dL[MEDIAPIPE_LEFT_HIP] + dL[MEDIAPIPE_RIGHT_HIP])
             d3 = (dL - d_hip) * s3[:, :, None]
-            d2 = np.einsum('kab,kbp->kap', projection_jacobian(K, L, MIN_DEPTH_M), dL) * s2[:, :, None]
+            d2 = (projection_jacobian(K, L, MIN_DEPTH_M) @ dL) * s2[:, :, None]
             js = [d3.reshape(-1, P), d2.reshape(-1, P), pose_w * eye[pose_cols], shape_w * eye[beta_cols]]
             if track_w > 0:
                 js.append(track_w * eye[beta_cols])
