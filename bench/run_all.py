@@ -27,6 +27,7 @@ def main(argv=None) -> int:
         # the graph composed in one process vs one process per node (ros2 launch), lockstep and at the camera's rate
         ('bench.bench_graph', ['--frames', '120' if args.quick else '300']),
         ('bench.bench_hmr', ['--frames', '270']),
+        ('bench.bench_fit_jacobian', ['--frames', '150']),
         ('bench.bench_slam', []),
         ('bench.bench_learned_hmr', ['--frames', frames]),
         # 10,000 looped frames through the composed graph: RSS and ms/frame per 1,000 (about 25 min here)
