@@ -5,7 +5,8 @@ import torch
 
 from onlinehmr_ros.core.common.geometry import (T_world_cam_metric, axis_angle_from_rotmat, guarded_depth,
                                                 project_points, projection_jacobian, quat_wxyz_from_rotmat,
-                                                rotmat_from_axis_angle, skew_matrix, slerp_rotmat)
+                                                rotmat_from_axis_angle, skew_matrix, slerp_rotmat,
+                                                so3_right_jacobian)
 
 K = np.array([[500.0, 2.0, 320.0], [0.0, 480.0, 240.0], [0.0, 0.0, 1.0]])   # with a skew
 
@@ -101,3 +102,20 @@ def test_single_vectors_found_by_mutation_testing():
     uv_bad = uv.copy()
     uv_bad[3] += 80.0
     np.testing.assert_allclose(translation_from_2d3d(K, body, uv_bad, weights=w), t_true, atol=1e-6)
+
+
+@pytest.mark.parametrize('angle', [0.0, 3e-5, 0.5, 2.0, 3.1])
+def test_so3_right_jacobian_maps_axis_angle_steps_to_rotation_increments(angle):
+    """R(theta + d) = R(theta) exp([J_r d]_x) to first order, for large, small (Taylor branch) and zero angles:
+    central differences of scipy's exponential map."""
+    rng = np.random.default_rng(int(angle * 10))
+    axis = rng.normal(size=3)
+    theta = angle * axis / np.linalg.norm(axis)
+    Jr = so3_right_jacobian(theta)
+    h = 1e-6
+    for a in range(3):
+        d = np.zeros(3)
+        d[a] = h
+        dR = (rotmat_from_axis_angle(theta + d) - rotmat_from_axis_angle(theta - d)) / (2 * h)
+        expected = rotmat_from_axis_angle(theta) @ skew_matrix(Jr[:, a])
+        np.testing.assert_allclose(dR, expected, atol=1e-8)
