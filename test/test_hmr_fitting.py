@@ -90,7 +90,7 @@ def _waving_walker(model, rng, frames=40):
 
 def test_analytic_jacobian_fits_as_accurately_as_forward_differences(model):
     """The default analytic Jacobian gives the solver the same steps as forward differences: a new track (15
-    iterations) and a waving, walking person tracked with 3 iterations a frame are as accurate against the
+    iterations) and a waving, walking person tracked (iterations_tracking a frame) are as accurate against the
     ground truth. Measured (seeds 1, 7; analytic / forward differences): MPJPE 18.34 / 18.34 mm (new tracks),
     15.95 / 15.95 mm (tracking)."""
     rng = np.random.default_rng(1)
