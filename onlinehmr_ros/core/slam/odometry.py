@@ -12,7 +12,9 @@ pose is final when returned) and with bounded memory:
   that the median depth seen from the first keyframe is 1 SLAM unit;
 * tracking against the local map: constant-velocity prediction, descriptor
   matching gated around the predicted projections, PnP + RANSAC, weighted
-  Huber Gauss-Newton refinement;
+  Huber Gauss-Newton refinement; a motion check against the prediction (a
+  solution that would teleport the camera with no more support than the
+  prediction is replaced by the prediction refined on the same matches);
 * keyframes when the tracked share drops or after a maximum gap (with a
   minimum baseline), triangulation of new points against the previous
   keyframes, local bundle adjustment over a window of recent keyframes
@@ -443,18 +445,13 @@ class MonocularSlam:
         T = make_transform(rotmat_from_axis_angle(rvec.ravel()), tvec.ravel())
         mask = np.zeros(len(X), bool)
         mask[inl.ravel()] = True
-        T = self._refine(K, T, X[mask], uv[mask], w[mask], 6)
-        err = reprojection_errors(K, T, X, uv)
-        mask = err < cfg.pnp_reproj_px
-        if mask.sum() >= 6:
-            T = self._refine(K, T, X[mask], uv[mask], w[mask], 3)
-            mask = reprojection_errors(K, T, X, uv) < cfg.pnp_reproj_px
-        return T, mask
+        return self._refine_from(K, T, X, uv, w, mask)
 
-    def _refine_from(self, K, T, X, uv, w) -> tuple[np.ndarray, np.ndarray]:
-        """Refine a pose on the matches within the inlier threshold of ``T`` (as :meth:`_pnp` does after
-        RANSAC): returns the refined pose and its inlier mask."""
-        mask = reprojection_errors(K, T, X, uv) < self.config.pnp_reproj_px
+    def _refine_from(self, K, T, X, uv, w, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        """Refine a pose on the matches ``mask`` (default: those within the inlier threshold of ``T``),
+        then again on the inliers of the result: returns the refined pose and its inlier mask."""
+        if mask is None:
+            mask = reprojection_errors(K, T, X, uv) < self.config.pnp_reproj_px
         if mask.sum() < 6:
             return T, mask
         T = self._refine(K, T, X[mask], uv[mask], w[mask], 6)
@@ -493,7 +490,8 @@ class MonocularSlam:
         what = (f'; implausible step ({dc:.3f} units / {da:.1f} deg from the prediction, bound '
                 f'{max_dc:.3f} / {max_da:.1f})')
         if inl_p.sum() >= cfg.motion_gate_support * inl.sum():
-            self._motion_note = what + f': refined from the prediction ({int(inl_p.sum())} vs {int(inl.sum())} inliers)'
+            self._motion_note = (what + f': refined from the prediction ({int(inl_p.sum())} vs {int(inl.sum())} '
+                                 'inliers)')
             return T_p, inl_p
         self._motion_note = what + f': kept, better supported ({int(inl.sum())} vs {int(inl_p.sum())} inliers)'
         return T, inl
