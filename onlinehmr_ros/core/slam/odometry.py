@@ -12,7 +12,9 @@ pose is final when returned) and with bounded memory:
   that the median depth seen from the first keyframe is 1 SLAM unit;
 * tracking against the local map: constant-velocity prediction, descriptor
   matching gated around the predicted projections, PnP + RANSAC, weighted
-  Huber Gauss-Newton refinement;
+  Huber Gauss-Newton refinement; a motion check against the prediction (a
+  solution that would teleport the camera with no more support than the
+  prediction is replaced by the prediction refined on the same matches);
 * keyframes when the tracked share drops or after a maximum gap (with a
   minimum baseline), triangulation of new points against the previous
   keyframes, local bundle adjustment over a window of recent keyframes
@@ -86,6 +88,14 @@ class SlamConfig:
         max_keyframes: keyframes kept (bounded memory; older ones and their points dropped).
         reloc_min_inliers: PnP inliers needed to relocalise.
         max_lost_frames: lost frames (with features) before a new map is initialised.
+        motion_gate: check each tracked pose against the constant-velocity prediction (see
+            :meth:`MonocularSlam._motion_check`): a PnP solution whose camera centre lands farther than
+            ``motion_gate_k`` x the median of the last ``motion_gate_history`` centre steps plus
+            ``motion_gate_floor`` x the median depth of its points (SLAM units) from the prediction, or
+            whose rotation differs from the predicted one by more than ``motion_gate_k`` x the median
+            rotation step plus ``motion_gate_rot_floor_deg``, is implausible; the pose is then also
+            refined from the prediction on the same matches, and that solution is kept when it has at
+            least ``motion_gate_support`` x the PnP solution's inliers.
     """
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -116,12 +126,21 @@ class SlamConfig:
     max_keyframes: int = 10
     reloc_min_inliers: int = 30
     max_lost_frames: int = 15
+    motion_gate: bool = True
+    motion_gate_k: float = 4.0
+    motion_gate_floor: float = 0.02
+    motion_gate_rot_floor_deg: float = 1.0
+    motion_gate_history: int = 10
+    motion_gate_support: float = 1.0
 
     def __post_init__(self):
         if self.ba_fixed < 1 or self.ba_window <= self.ba_fixed:
             raise InputError(f'need 1 <= ba_fixed < ba_window, got {self.ba_fixed}, {self.ba_window}')
         if self.max_keyframes < max(self.ba_window, self.tri_keyframes + 1):
             raise InputError('max_keyframes must be >= ba_window and > tri_keyframes')
+        if not (self.motion_gate_k >= 0 and self.motion_gate_floor >= 0 and self.motion_gate_rot_floor_deg >= 0
+                and self.motion_gate_history >= 1 and self.motion_gate_support > 0):
+            raise InputError('motion gate needs k, floor, rot_floor_deg >= 0, history >= 1 and support > 0')
 
 
 @dataclass
@@ -221,6 +240,8 @@ class MonocularSlam:
         self._init_ref: tuple[int, Features] | None = None
         self._T_last: np.ndarray | None = None         # T_cam_map of the last tracked frame
         self._velocity = np.eye(4)                     # T_cam_map(k) @ inv(T_cam_map(k-1))
+        self._steps: list[tuple[float, float]] = []    # recent tracked (centre step, rotation step deg) per frame
+        self._motion_note = ''
         self._last_index: int | None = None
         self._lost_count = 0
         self._next_kf = 0
@@ -243,6 +264,7 @@ class MonocularSlam:
         t0 = time.perf_counter()
         self._count += 1
         self._info = dict(n_matches=0, n_inliers=0, kf=False, ba=False, incidents=[])
+        self._motion_note = ''
         size = (frame.width_px, frame.height_px)
         if self._size is not None and size != self._size and (self.keyframes or self._init_ref is not None):
             # a map (and its keypoints, focal length in pixels) at another resolution cannot be tracked
@@ -282,8 +304,13 @@ class MonocularSlam:
         if state == RELOCALISED:
             status += ' (relocalised against the kept map)'
             self._velocity = np.eye(4)
+            self._steps.clear()
         else:
+            status += self._motion_note
+            gap = max(self._count - self._last_index, 1)
             self._velocity = T @ invert_transform(self._T_last)
+            dc, da = _pose_step(self._T_last, T)
+            self._steps = (self._steps + [(dc / gap, da / gap)])[-self.config.motion_gate_history:]
         self._T_last = T
         self._last_index = self._count
         self._lost_count = 0
@@ -418,13 +445,56 @@ class MonocularSlam:
         T = make_transform(rotmat_from_axis_angle(rvec.ravel()), tvec.ravel())
         mask = np.zeros(len(X), bool)
         mask[inl.ravel()] = True
+        return self._refine_from(K, T, X, uv, w, mask)
+
+    def _refine_from(self, K, T, X, uv, w, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        """Refine a pose on the matches ``mask`` (default: those within the inlier threshold of ``T``),
+        then again on the inliers of the result: returns the refined pose and its inlier mask."""
+        if mask is None:
+            mask = reprojection_errors(K, T, X, uv) < self.config.pnp_reproj_px
+        if mask.sum() < 6:
+            return T, mask
         T = self._refine(K, T, X[mask], uv[mask], w[mask], 6)
-        err = reprojection_errors(K, T, X, uv)
-        mask = err < cfg.pnp_reproj_px
+        mask = reprojection_errors(K, T, X, uv) < self.config.pnp_reproj_px
         if mask.sum() >= 6:
             T = self._refine(K, T, X[mask], uv[mask], w[mask], 3)
-            mask = reprojection_errors(K, T, X, uv) < cfg.pnp_reproj_px
+            mask = reprojection_errors(K, T, X, uv) < self.config.pnp_reproj_px
         return T, mask
+
+    def _motion_check(self, K, X, uv, w, T, inl, T_pred, gap) -> tuple[np.ndarray, np.ndarray]:
+        """Motion consistency of a tracked PnP pose (causal; ``SlamConfig.motion_gate``).
+
+        A camera that moved smoothly so far does not teleport: a PnP solution far from the constant-velocity
+        prediction (beyond ``k`` x the recent per-frame step plus a floor, in position or rotation) with
+        no more support than the prediction is usually a degenerate inlier set (near-planar or a small
+        patch of the scene: a rotation-translation ambiguity). The pose is then also refined from the
+        prediction on the same matches; the solution with more inliers is kept (ties: the prediction's,
+        ``motion_gate_support``). Returns the kept pose and inlier mask; ``self._motion_note`` says what
+        was done (status line).
+        """
+        cfg = self.config
+        self._motion_note = ''
+        if not cfg.motion_gate or len(self._steps) < 2:
+            return T, inl
+        dc, da = _pose_step(T_pred, T)
+        steps = np.asarray(self._steps)
+        z = X[inl] @ T[2, :3] + T[2, 3]
+        z = z[z > 0]
+        depth = float(np.median(z)) if len(z) else 1.0
+        n = min(gap, 5)
+        max_dc = n * cfg.motion_gate_k * float(np.median(steps[:, 0])) + cfg.motion_gate_floor * depth
+        max_da = n * cfg.motion_gate_k * float(np.median(steps[:, 1])) + cfg.motion_gate_rot_floor_deg
+        if dc <= max_dc and da <= max_da:
+            return T, inl
+        T_p, inl_p = self._refine_from(K, T_pred, X, uv, w)
+        what = (f'; implausible step ({dc:.3f} units / {da:.1f} deg from the prediction, bound '
+                f'{max_dc:.3f} / {max_da:.1f})')
+        if inl_p.sum() >= cfg.motion_gate_support * inl.sum():
+            self._motion_note = (what + f': refined from the prediction ({int(inl_p.sum())} vs {int(inl.sum())} '
+                                 'inliers)')
+            return T_p, inl_p
+        self._motion_note = what + f': kept, better supported ({int(inl.sum())} vs {int(inl_p.sum())} inliers)'
+        return T, inl
 
     def _refine(self, K, T, X, uv, w, iterations) -> np.ndarray:
         ref = refine_pose(K, T, X, uv, w, huber_px=self.config.ba_huber_px, iterations=iterations)
@@ -453,7 +523,10 @@ class MonocularSlam:
         self._info['n_matches'] = len(qi)
         if len(qi) < cfg.min_tracking_inliers:
             return None
-        T, inl = self._pnp(K, self.map.xyz[rows], feats.keypoints_px[qi], feats.weights[qi], T_pred, 100)
+        X, uv, w = self.map.xyz[rows], feats.keypoints_px[qi], feats.weights[qi]
+        T, inl = self._pnp(K, X, uv, w, T_pred, 100)
+        if T is not None:
+            T, inl = self._motion_check(K, X, uv, w, T, inl, T_pred, gap)
         self._info['n_inliers'] = int(inl.sum())
         if T is None or inl.sum() < cfg.min_tracking_inliers:
             return None
@@ -597,6 +670,14 @@ class MonocularSlam:
             sel = bad & (cams == c)
             kf.point_ids[fidx[sel]] = -1
         # points now behind a window camera or without support are removed by the next prune
+
+
+def _pose_step(T0_cw: np.ndarray, T1_cw: np.ndarray) -> tuple[float, float]:
+    """Camera-centre distance and rotation angle (degrees) between two camera-from-world poses."""
+    c0 = -T0_cw[:3, :3].T @ T0_cw[:3, 3]
+    c1 = -T1_cw[:3, :3].T @ T1_cw[:3, 3]
+    angle = np.linalg.norm(axis_angle_from_rotmat(T1_cw[:3, :3] @ T0_cw[:3, :3].T))
+    return float(np.linalg.norm(c1 - c0)), float(np.degrees(angle))
 
 
 def _triangulate(K, T0_cw, T1_cw, p0, p1, max_reproj_px):
