@@ -376,22 +376,3 @@ def test_second_reading_of_a_followed_person_is_told_by_landmark_overlap():
     few[:3] = 0.9
     assert landmark_overlap(a, PersonObservation(a.landmarks_px, few, a.landmarks_3d_m, None, a.bbox_px, 0.9),
                             0.1) == 0.0
-
-
-def test_a_person_half_behind_another_with_hips_to_the_side_is_followed_too():
-    """B stands behind A, hips a quarter of a body size to the side (about 0.25 x the hip-to-head distance;
-    in the tune sequences such a half-hidden person was one observation for two people). B is a person of
-    its own (own landmarks, own head), found by the detector: both are followed. Hips closer than
-    ``same_person_frac`` stay one person (a second reading of A)."""
-    people = [[(300, 300, 300), (338, 290, 280)] for _ in range(6)]        # hips 38 px apart; A's hip-to-head 150 px
-    out = _run(_World(people), FollowConfig(), 6, max_people=4, small_people='off')
-    for ps, _ in out:
-        assert len(ps) == 2
-        assert sorted(round(hip_centre_px(p)[0]) for p in ps) == [300, 338]
-    # the old setting (0.35 of the body size, 52 px here) took B for A: B was never followed
-    out = _run(_World(people), FollowConfig(same_person_frac=0.35), 6, max_people=4, small_people='off')
-    assert all(len(ps) == 1 for ps, _ in out)
-    # a second reading closer than the setting is still one person
-    close = [[(300, 300, 300), (310, 296, 290)] for _ in range(6)]
-    out = _run(_World(close), FollowConfig(), 6, max_people=4, small_people='off')
-    assert all(len(ps) == 1 for ps, _ in out)

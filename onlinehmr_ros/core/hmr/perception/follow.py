@@ -91,14 +91,7 @@ class FollowConfig:
         max_tilt_deg: detections whose body axis is further than this from upright are dropped
             (the detector reports the same person a second time upside down at low thresholds).
         same_person_frac: two hip centres closer than this fraction of the body size (region side
-            / 1.25 / 2, about the hip-to-head distance) are the same person. 0.2 (was 0.35): a person
-            partly behind another, hips a little to the side, was taken for the front person and never
-            followed. Tracker proxy on cached perception (IDF1 / ID switches per person-minute /
-            coverage %, mean of 8 multi-person sequences each; 0.35 -> 0.2): tune t04-t11 0.922 / 3.44 /
-            89.8 -> 0.927 / 3.08 / 90.6 (0.1: 0.918 / 3.42 / 90.9); 8 more tune-range renders (seeds
-            600-950) 0.851 / 3.89 / 78.7 -> 0.869 / 4.63 / 79.8; 8 validation renders (seeds 625-975)
-            0.931 / 3.58 / 87.9 -> 0.933 / 4.35 / 88.3; false positives unchanged (5 / 5 / 5). More people
-            found also means more short tracks: switches rose on two of the three sets.
+            / 1.25 / 2, about the hip-to-head distance) are the same person.
         roi_velocity: extrapolate each region by its last centre velocity (0: where it was; 1: full).
         duplicate_dist_frac: two people's landmarks *coincide* when closer than this fraction of the
             smaller of their box heights.
@@ -126,7 +119,7 @@ class FollowConfig:
     min_presence: float = 0.5
     min_new_score: float = 0.5
     max_tilt_deg: float = 60.0
-    same_person_frac: float = 0.2
+    same_person_frac: float = 0.35
     roi_velocity: float = 0.5
     duplicate_dist_frac: float = 0.1
     duplicate_overlap: float = 0.5
