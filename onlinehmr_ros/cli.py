@@ -353,9 +353,24 @@ def _eval_sequences(args) -> list:
     return [SyntheticSequence.load(d) for d in dirs]
 
 
-def cmd_eval(args) -> int:
-    import subprocess
+def _source_commit(directory: pathlib.Path | None = None) -> str | None:
+    """Short commit of the package's source tree, '+dirty' when tracked files differ from it; None outside git.
 
+    Read when ``onlinehmr eval`` starts: the code a run uses is the code imported then (a commit made while a
+    long run goes on must not be recorded as the one that ran)."""
+    import subprocess
+    here = pathlib.Path(__file__).parent if directory is None else pathlib.Path(directory)
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, cwd=here)
+        if head.returncode != 0 or not head.stdout.strip():
+            return None
+        dirty = subprocess.run(['git', 'diff', '--quiet', 'HEAD', '--', '.'], capture_output=True, cwd=here)
+    except OSError:
+        return None
+    return head.stdout.strip() + ('+dirty' if dirty.returncode == 1 else '')
+
+
+def cmd_eval(args) -> int:
     from tqdm import tqdm
 
     from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
@@ -364,6 +379,7 @@ def cmd_eval(args) -> int:
     from onlinehmr_ros.eval.report import format_report, write_json
     from onlinehmr_ros.eval.runs import RunRecord, RunRecordError, run_pipeline
 
+    commit = _source_commit()
     if args.set and args.cache == EVAL_DEFAULT_CACHE:
         args.cache = SET_DEFAULT_CACHE
     seqs = _eval_sequences(args)
@@ -401,11 +417,9 @@ def cmd_eval(args) -> int:
                 print(f'  note [{seq.name} {label or "default config"}]: {note}')
     print(format_report(results))
     if args.json:
-        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
-                                cwd=pathlib.Path(__file__).parent).stdout.strip()
         settings = {'set': args.set or None, 'count': args.count or None, 'cache': args.cache,
                     'max_people': args.max_people, 'ablations': ablations, 'from_runs': args.from_runs or None,
-                    'commit': commit or None, 'command': 'onlinehmr ' + ' '.join(sys.argv[1:])}
+                    'commit': commit, 'command': 'onlinehmr ' + ' '.join(sys.argv[1:])}
         print(f'wrote {write_json(args.json, results, settings)}')
     return 0
 

@@ -28,3 +28,27 @@ def test_eval_from_saved_runs_reproduces_the_live_run(tmp_path, open_body_model,
     (tmp_path / 'runs' / f'{seq.name}.npz').rename(tmp_path / 'runs' / 'other.npz')
     assert main(['eval', str(folder), '--from-runs', str(tmp_path / 'runs')]) == 1
     assert 'not found' in capsys.readouterr().err
+
+
+def test_the_recorded_commit_says_when_the_code_differs_from_it(tmp_path):
+    """`onlinehmr eval --json` records the source commit read when the run starts; edited tracked files
+    make it '<hash>+dirty' (the figures are then not those of the commit); outside git it is None."""
+    import shutil
+    import subprocess
+
+    from onlinehmr_ros.cli import _source_commit
+    if shutil.which('git') is None:
+        pytest.skip('git is not installed')
+    assert _source_commit(tmp_path) is None
+    git = ['git', '-c', 'user.name=t', '-c', 'user.email=t@t.invalid']
+    subprocess.run(['git', 'init', '-q'], cwd=tmp_path, check=True)
+    (tmp_path / 'code.py').write_text('x = 1\n')
+    subprocess.run(git + ['add', 'code.py'], cwd=tmp_path, check=True)
+    subprocess.run(git + ['commit', '-q', '-m', 'one'], cwd=tmp_path, check=True)
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=tmp_path, capture_output=True,
+                          text=True).stdout.strip()
+    assert _source_commit(tmp_path) == head
+    (tmp_path / 'notes.txt').write_text('untracked files do not change the code that runs\n')
+    assert _source_commit(tmp_path) == head
+    (tmp_path / 'code.py').write_text('x = 2\n')
+    assert _source_commit(tmp_path) == head + '+dirty'
