@@ -161,9 +161,10 @@ class LandmarkKinematics:
         """(N, 23, 3) COCO-17 + 6 foot keypoints, metres."""
         return self.evaluate(betas, global_orient, body_pose, transl, ('coco',))['coco']
 
-    def evaluate(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray, transl: np.ndarray,
-                 sets: tuple[str, ...] = ('mediapipe', 'coco')) -> dict[str, np.ndarray]:
-        """Dict with ``joints`` (N, 24, 3) and each of ``sets`` (``mediapipe`` (N, 33, 3), ``coco`` (N, 23, 3))."""
+    def _posed(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray):
+        """Forward kinematics of (N,) parameter vectors: local rotations R (N, J, 3, 3), rest joints Jr
+        (N, J, 3), world rotations Rw (N, J, 3, 3), posed joints tw (N, J, 3), translations of the
+        skinning transforms t_off (N, J, 3)."""
         N = betas.shape[0]
         Jn = self.num_joints
         R = rotmat_from_axis_angle(self.full_pose(global_orient, body_pose))   # (N, J, 3, 3)
@@ -179,14 +180,26 @@ class LandmarkKinematics:
             Rw[:, idx] = np.einsum('nkij,nkjl->nkil', Rp, R[:, idx])
             tw[:, idx] = np.einsum('nkij,nkj->nki', Rp, rel[:, idx]) + tw[:, par]
         t_off = tw - np.einsum('njab,njb->nja', Rw, Jr)             # translation of A_j
+        return R, Jr, Rw, tw, t_off
+
+    @staticmethod
+    def _pair_points(st: dict, betas: np.ndarray, R: np.ndarray, Rw: np.ndarray, t_off: np.ndarray) -> np.ndarray:
+        """(N, pairs, 3) skinned landmark-joint pair terms of one landmark set (before the scatter)."""
+        N = betas.shape[0]
+        M = st['M0'] + (betas @ st['MS']).reshape(N, -1, 3)
+        if st['MP'] is not None:
+            M = M + ((R[:, 1:] - np.eye(3)).reshape(N, -1) @ st['MP']).reshape(N, -1, 3)
+        jj = st['joint']
+        return (Rw[:, jj] @ M[..., None])[..., 0] + st['w'][:, None] * t_off[:, jj]
+
+    def evaluate(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray, transl: np.ndarray,
+                 sets: tuple[str, ...] = ('mediapipe', 'coco')) -> dict[str, np.ndarray]:
+        """Dict with ``joints`` (N, 24, 3) and each of ``sets`` (``mediapipe`` (N, 33, 3), ``coco`` (N, 23, 3))."""
+        R, _, Rw, tw, t_off = self._posed(betas, global_orient, body_pose)
         out = {'joints': tw[:, self.joint_map] + transl[:, None, :]}
         for name in sets:
             st = self._sets[name]
-            M = st['M0'] + (betas @ st['MS']).reshape(N, -1, 3)
-            if st['MP'] is not None:
-                M = M + ((R[:, 1:] - np.eye(3)).reshape(N, -1) @ st['MP']).reshape(N, -1, 3)
-            jj = st['joint']
-            pts = (Rw[:, jj] @ M[..., None])[..., 0] + st['w'][:, None] * t_off[:, jj]
+            pts = self._pair_points(st, betas, R, Rw, t_off)
             out[name] = st['scatter'] @ pts + st['row_sum'][:, None] * transl[:, None, :]
         return out
 
@@ -209,19 +222,12 @@ class LandmarkKinematics:
         Jn, B, Jp = self.num_joints, self.num_betas, self.num_posed
         P = 3 + 69 + B + 3
         aa = self.full_pose(global_orient[None], body_pose[None])[0]             # (J, 3)
-        R = rotmat_from_axis_angle(aa)
-        Jr = self.J_template + (betas @ self._J_shapedirs_flat).reshape(Jn, 3)
+        R, _, Rw, tw, t_off = (v[0] for v in self._posed(betas[None], global_orient[None], body_pose[None]))
         JS = self._J_shapedirs                                                  # (J, 3, B)
-        Rw = np.empty_like(R)
-        tw = np.empty((Jn, 3))
         dtw = np.empty((Jn, 3, B))                                              # d tw / d betas
-        Rw[0], tw[0], dtw[0] = R[0], Jr[0], JS[0]
+        dtw[0] = JS[0]
         for idx, par in self._levels:
-            Rp = Rw[par]
-            Rw[idx] = Rp @ R[idx]
-            tw[idx] = np.einsum('kij,kj->ki', Rp, Jr[idx] - Jr[par]) + tw[par]
-            dtw[idx] = Rp @ (JS[idx] - JS[par]) + dtw[par]
-        t_off = tw - np.einsum('jab,jb->ja', Rw, Jr)
+            dtw[idx] = Rw[par] @ (JS[idx] - JS[par]) + dtw[par]
         Jrt = so3_right_jacobian(aa[:Jp])                                       # (Jp, 3, 3)
         Om = Rw[:Jp] @ Jrt                                                      # column a: world axis of d theta_ia
         pose_cols = slice(0, 3 * Jp)
@@ -238,10 +244,7 @@ class LandmarkKinematics:
 
         st = self._sets['mediapipe']
         jj, w = st['joint'], st['w']
-        M = st['M0'] + (betas @ st['MS']).reshape(-1, 3)
-        if st['MP'] is not None:
-            M = M + ((R[1:] - np.eye(3)).reshape(-1) @ st['MP']).reshape(-1, 3)
-        pts = np.einsum('pab,pb->pa', Rw[jj], M) + w[:, None] * t_off[jj]       # (pairs, 3)
+        pts = self._pair_points(st, betas[None], R[None], Rw[None], t_off[None])[0]   # (pairs, 3)
         L = st['scatter'] @ pts + st['row_sum'][:, None] * transl
         K = L.shape[0]
         d_L = np.zeros((K, 3, P))
