@@ -144,18 +144,21 @@ def test_ros2_launch_on_a_short_video(tmp_path):
         counts = {t: listener.count(t) for t in ('human/soft_mask', 'human/camera_humans', 'slam/camera_pose',
                                                  'human/world_humans', 'human/world_mesh')}
         # every image gave a pose, so slam got every image with its mask (use_soft_mask: an image without its
-        # mask is skipped); this listener is one more subscriber of the 1.5 MB masks and may fall behind
-        # their publisher's history on a loaded machine, so its own mask count is only bounded
-        if not all(counts[t] == frames for t in ('human/camera_humans', 'slam/camera_pose')):
-            time.sleep(2.5)      # one more diagnostics round: did a node lose or skip the image, or this listener?
-            raise AssertionError(f'{frames} images -> {counts}; the nodes say {_stage_counts(listener, "")}')
-        assert 0 < counts['human/soft_mask'] <= frames, counts
-        # every image reaches the world exactly once: camera_source's first image waited for the connections
-        # between the nodes (wait_for_graph), so fusion hears slam and hmr from the first image on
+        # mask is skipped), and a world output, so fusion got every image's people from hmr. This listener is
+        # one more subscriber of the 1.5 MB masks and of the meshes in camera_humans and may fall behind their
+        # publishers' history on a loaded machine (CI twice: 23 of 24 camera_humans here while hmr reported 24
+        # frames and fusion 24 world outputs), so its own counts of those two are only bounded
         def stamps(topic):
             return sorted(int(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec) for m in listener.got[topic])
-        assert stamps('human/world_humans') == stamps('human/camera_humans'), \
+        if counts['slam/camera_pose'] != frames or counts['human/world_humans'] != frames:
+            time.sleep(2.5)      # one more diagnostics round: did a node lose or skip the image, or this listener?
+            raise AssertionError(f'{frames} images -> {counts}; the nodes say {_stage_counts(listener, "")}')
+        assert 0 < counts['human/soft_mask'] <= frames and 0 < counts['human/camera_humans'] <= frames, counts
+        # every image reaches the world exactly once: camera_source's first image waited for the connections
+        # between the nodes (wait_for_graph), so fusion hears slam and hmr from the first image on
+        assert stamps('human/world_humans') == stamps('slam/camera_pose'), \
             f'{frames} images -> {counts}; redelivered samples {listener.redelivered}'
+        assert set(stamps('human/camera_humans')) <= set(stamps('human/world_humans')), counts
         assert counts['human/world_mesh'] == counts['human/world_humans'] == frames, counts
         time.sleep(2.5)                                       # one more diagnostics round of every node
         lost = {(name, k): v for name, values in listener.diagnostics.items() for k, v in values.items()
