@@ -56,7 +56,7 @@ class FeatureConfig:
     orb_fast_threshold: int = 12
     ratio_test: float = 0.8
     max_hamming: int = 70
-    grid_cells: tuple = (4, 3)
+    grid_cells: tuple = (8, 6)
     grid_pool: float = 3.0
     grid_redistribute: bool = True
 
