@@ -55,7 +55,8 @@ def test_black_and_noise_frames_between_real_ones_pass_through_the_pipeline():
     outs, plain = run(images), run(real)
     assert len(outs) == len(images)
     people = [len(o.camera_humans.humans) for o in outs]
-    assert sum(people[:12]) >= 10, people                     # the person before
+    # the person before (not found in the first image; a new track is published after 3 frames: TrackerConfig.min_hits)
+    assert sum(people[:12]) >= 9, people
     assert sum(people[12:20]) == 0, people                   # nobody in black or noise
     # found again after: a person the tracker cannot yet tell from someone it remembers is held back for
     # up to reid_wait_frames (TrackerConfig) before being published; then every frame

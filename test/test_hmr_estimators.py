@@ -35,7 +35,8 @@ def test_learned_and_refined_estimators(frames):
     refined = _run('learned+refine', frames)
     for outs in (learned, refined):
         people = [o.humans.humans for o in outs]
-        assert sum(len(p) == 1 for p in people) >= 14          # one person in (nearly) every frame
+        # one person in (nearly) every frame: a new track is published in its third frame (TrackerConfig.min_hits)
+        assert sum(len(p) == 1 for p in people) >= 13
         for p in people:
             for h in p:
                 assert h.vertices.shape == (13718, 3) and np.isfinite(h.vertices).all()

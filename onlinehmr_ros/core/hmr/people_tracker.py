@@ -81,7 +81,10 @@ class TrackerConfig:
         depth_weight: weight of the depth (camera z) difference in root distances: a root's depth
             comes from the landmarks' metric size and is several times less certain than its
             lateral position.
-        min_hits: consecutive matched frames before a new track is confirmed (birth hysteresis).
+        min_hits: consecutive matched frames before a new track is confirmed (birth hysteresis; 3 as SORT's
+            default: with 2, a person re-emerging from behind a pillar, whose landmarks the perception lost and
+            found again in consecutive frames, was published under a new id for a frame or two before the
+            re-identification gave the old id back: two switches).
         max_misses: frames a track stays in stage 1 (box and motion prediction) after its last match.
         track_timeout_s: image-stamp seconds after which an unseen track ends.
         memory_size: most unseen (lost) tracks kept for re-identification.
@@ -108,7 +111,7 @@ class TrackerConfig:
     reach_base_m: float = 1.0
     max_speed_mps: float = 2.5
     depth_weight: float = 0.3
-    min_hits: int = 2
+    min_hits: int = 3
     max_misses: int = 5
     track_timeout_s: float = 10.0
     memory_size: int = 16
