@@ -37,10 +37,10 @@ from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import GeometryError, translation_from_2d3d
 from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
-from onlinehmr_ros.core.hmr.smoothing import ParameterSmoother
 from onlinehmr_ros.core.hmr.perception.appearance import Appearance, AppearanceConfig, describe, occluder_polygons
 from onlinehmr_ros.core.hmr.perception.follow import FollowConfig, FollowingPoseBackend, check_people_settings
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, union_mask
+from onlinehmr_ros.core.hmr.smoothing import ParameterSmoother
 
 #: Horizontal field of view (degrees) assumed when the camera gives no intrinsics: a typical
 #: webcam / phone main camera (60-70 degrees). See the module docstring for its effect on depth.

@@ -163,5 +163,6 @@ class LearnedHMR:
         return dataclasses.replace(est, betas=np.asarray(betas, np.float32),
                                    global_orient=np.asarray(global_orient, np.float32),
                                    body_pose=np.asarray(body_pose, np.float32), transl=f32(shift),
-                                   joints=f32(out.joints + s), vertices=verts, keypoints_coco=f32(out.keypoints_coco + s),
+                                   joints=f32(out.joints + s), vertices=verts,
+                                   keypoints_coco=f32(out.keypoints_coco + s),
                                    landmarks_mediapipe=f32(out.landmarks_mediapipe + s))
