@@ -45,13 +45,14 @@ from onlinehmr_ros.core.common.geometry import (axis_angle_from_rotmat, invert_t
 from onlinehmr_ros.core.io.raster import Lighting, Mesh, render_meshes
 from onlinehmr_ros.eval.synthetic.appearance import random_outfit, vertex_colours
 from onlinehmr_ros.eval.synthetic.camera_motion import CAMERA_KINDS, CameraMotionConfig, camera_trajectory
-from onlinehmr_ros.eval.synthetic.human_motion import Act, PersonMotion, Walk, plan_to_motion, random_plan
+from onlinehmr_ros.eval.synthetic.human_motion import (Act, PersonMotion, Walk, keep_apart, plan_to_motion,
+                                                      random_plan)
 from onlinehmr_ros.eval.synthetic.scene import Room, RoomConfig
 from onlinehmr_ros.eval.synthetic.sequence import PersonTrack, SyntheticSequence
 
 #: Version of the generator's output; bump it whenever a config + seed renders differently
 #: (``test_synthetic_events.py::test_generator_version_guard`` fails until you do).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 #: Label of scene occluders (the pillar) in the renderer's label image (never a person label).
 OCCLUDER_LABEL = 255
 #: Where the pillar may stand, as fractions of the way from the camera to the hiding spot (tried in order).
@@ -89,6 +90,9 @@ class SequenceConfig:
         occlusion_s: length of that full occlusion (the wait behind the pillar), seconds.
         exit_reenter: the first person leaves the view and comes back (needs two or more people).
         away_s: how long that person waits out of view, seconds.
+        min_person_gap_m: smallest distance between any two people's pelvis positions on the floor (metres):
+            where their paths come closer, they step aside (:func:`.human_motion.keep_apart`); closer, their
+            bodies would pass through each other (version 2 let them: up to 47 % of a sequence's person-frames).
     """
     num_frames: int = 150
     fps: float = 30.0
@@ -107,6 +111,7 @@ class SequenceConfig:
     occlusion_s: float = 1.2
     exit_reenter: bool = False
     away_s: float = 1.2
+    min_person_gap_m: float = 0.5
 
 
 def _validate(config: SequenceConfig) -> None:
@@ -124,6 +129,8 @@ def _validate(config: SequenceConfig) -> None:
         raise GeneratorError('exit_reenter needs two or more people (the camera keeps filming the others)')
     if config.occlusion_s <= 0 or config.away_s <= 0:
         raise GeneratorError(f'occlusion_s and away_s must be positive, got {config.occlusion_s}, {config.away_s}')
+    if not 0.0 <= config.min_person_gap_m <= 1.5:
+        raise GeneratorError(f'min_person_gap_m must be in [0, 1.5] m, got {config.min_person_gap_m}')
     if config.camera_kind is not None and config.camera_kind not in CAMERA_KINDS:
         raise GeneratorError(f'camera_kind must be one of {CAMERA_KINDS} or None, got {config.camera_kind!r}')
 
@@ -448,6 +455,11 @@ def generate_sequence(config: SequenceConfig, seed: int, body_model: BodyModel |
         colours = vertex_colours(random_outfit(rng), lbs_w, rest_v, rest.joints.double().numpy(),
                                  {k: lm[i] for k, i in mp_index.items()}, rng)
         people.append(_Person(motion, betas, colours))
+    # bodies never overlap: people who would pass through each other step aside (no randomness drawn, so
+    # sequences whose people keep apart are what version 2 made)
+    apart = keep_apart([p.motion.ground_xy for p in people], config.min_person_gap_m, fps)
+    people = [dataclasses.replace(p, motion=dataclasses.replace(p.motion, ground_xy=xy))
+              for p, xy in zip(people, apart)]
     posed = [_posed(body_model, p) for p in people]
 
     # camera: keep the people's centroid in view

@@ -253,3 +253,53 @@ def random_plan(rng: np.random.Generator, area_min: np.ndarray, area_max: np.nda
             plan.append(Act(action, dur, turn))
             total += dur
     return plan
+
+
+def keep_apart(ground_xy: list[np.ndarray], gap_m: float, fps: float, smooth_s: float = 0.3,
+               iterations: int = 30) -> list[np.ndarray]:
+    """People's floor tracks moved apart where two come closer than ``gap_m`` (their bodies would overlap).
+
+    Each close pair is pushed apart along the line between them, half each; the pushes are spread over
+    time (Gaussian, ``smooth_s`` seconds) so that people step aside gradually instead of jumping, and
+    repeated until no pair is closer than ``gap_m`` (a last unsmoothed push removes what is left, a few
+    millimetres). Tracks that never come closer than ``gap_m`` are returned unchanged.
+
+    Args:
+        ground_xy: one (F, 2) pelvis floor track per person, metres.
+        gap_m: smallest pelvis-to-pelvis distance on the floor, metres.
+        fps: frame rate (for ``smooth_s``).
+    Returns:
+        the tracks, (F, 2) each.
+    """
+    xy = np.stack([np.asarray(g, np.float64) for g in ground_xy]) if len(ground_xy) else np.zeros((0, 0, 2))
+    P = xy.shape[0]
+    if P < 2 or gap_m <= 0:
+        return [x.copy() for x in xy]
+    offset = np.zeros_like(xy)
+    pairs = [(a, b) for a in range(P) for b in range(a + 1, P)]
+
+    def pushes(cur: np.ndarray) -> np.ndarray:
+        push = np.zeros_like(cur)
+        for a, b in pairs:
+            d = cur[a] - cur[b]
+            dist = np.linalg.norm(d, axis=1)
+            short = dist < gap_m
+            if not short.any():
+                continue
+            # apart along the line between them (where they coincide: along x)
+            u = np.where((dist > 1e-6)[:, None], d / np.maximum(dist, 1e-6)[:, None], np.array([1.0, 0.0]))
+            half = (0.5 * (gap_m - dist) * short)[:, None]
+            push[a] += half * u
+            push[b] -= half * u
+        return push
+
+    for _ in range(iterations):
+        push = pushes(xy + offset)
+        if not push.any():
+            break
+        # spread in time; scaled so that the frame that needed it most gets its full push
+        spread = gaussian_filter1d(push, sigma=smooth_s * fps, axis=1, mode='nearest')
+        peak = np.abs(push).max() / max(np.abs(spread).max(), 1e-9)
+        offset += spread * min(peak, 5.0)
+    offset += pushes(xy + offset) * 1.001
+    return [x for x in xy + offset]
