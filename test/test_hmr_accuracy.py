@@ -78,10 +78,11 @@ def test_joint_confidence_ranks_errors(scored):
 
 
 # learned causal HMR on the same replayed detections: fixture -> (PA-MPJPE ceiling mm, depth ratio range);
-# measured 42.9 / 1.20 and 49.9 / 1.06 (the landmarks themselves: 52.7 and 64.9)
+# measured 26.0 / 1.13 and 35.2 / 1.02 (the landmarks themselves: 52.7 and 64.9; the checkpoint shipped
+# before, trained on simulated landmarks only: 42.9 / 1.20 and 49.9 / 1.06, so it fails here)
 LEARNED_CASES = {
-    't01': (50.0, (0.95, 1.3)),
-    't06': (58.0, (0.9, 1.2)),
+    't01': (32.0, (0.95, 1.3)),
+    't06': (42.0, (0.9, 1.2)),
 }
 
 
@@ -106,3 +107,6 @@ def test_learned_estimator_against_the_true_bodies(name, open_body_model):
     assert own['pa_mpjpe'] <= ceiling, own['pa_mpjpe']
     assert own['pa_mpjpe'] <= base['pa_mpjpe'] - 5.0, (own['pa_mpjpe'], base['pa_mpjpe'])   # beats its input
     assert lo <= own['depth_ratio'] <= hi, own['depth_ratio']
+    # its output passes through the fit's causal output filter: smooth against the true motion (Accel, m/s^2:
+    # 3.7 / 4.7; without the filter 17.8 / 20.2, the landmarks themselves 66.0 / 71.2)
+    assert own['accel'] <= 0.15 * base['accel'], (own['accel'], base['accel'])

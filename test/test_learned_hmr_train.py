@@ -13,7 +13,8 @@ from onlinehmr_ros.training.train import TrainConfig, main, train
 def test_train_command_writes_a_strictly_loadable_checkpoint(tmp_path, capsys):
     npz = tiny_body_model_npz(tmp_path / 'tiny.npz')
     out = tmp_path / 'm.pt'
-    rc = main(['--out', str(out), '--steps', '3', '--batch-size', '2', '--clip-len', '8', '--seeds', '20000-20001', '--data-cache', str(tmp_path / 'people'),
+    # --stop-after: a run stopped part-way through its schedule (as a wall-time limit stops one) is repeatable
+    rc = main(['--out', str(out), '--steps', '10', '--stop-after', '3', '--batch-size', '2', '--clip-len', '8', '--seeds', '20000-20001', '--data-cache', str(tmp_path / 'people'),
                '--sequence-frames', '20', '--eval-sequences', '1', '--window', '4', '--dim', '16', '--heads', '2',
                '--depth', '1', '--body-model-path', str(npz), '--no-progress'])
     assert rc == 0

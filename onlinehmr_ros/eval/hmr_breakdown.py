@@ -28,6 +28,9 @@ Detections: mediapipe runs once per sequence and its output is cached
 (``--detections DIR``, one ``.npz`` per sequence) so that every condition sees the same
 landmarks; run records of ``onlinehmr eval --save-runs`` hold the same arrays and can seed the
 cache (``--runs DIR``).
+
+``--sequences DIR ...`` scores saved sequence folders instead of a named set (e.g. rendered
+held-out seeds that no setting was tuned on; report-set seeds are refused).
 """
 from __future__ import annotations
 
@@ -425,6 +428,20 @@ def with_changes(config, items: list[str]):
     return config
 
 
+def sequence_folders(folders) -> list:
+    """The rendered sequences saved in ``folders`` (``SyntheticSequence.save``); never the report set's seeds."""
+    from onlinehmr_ros.eval.synthetic.sequence import SequenceError, SyntheticSequence
+    try:
+        seqs = [SyntheticSequence.load(Path(f)) for f in folders]
+    except (SequenceError, OSError) as exc:
+        raise BreakdownError(f'--sequences: {exc}') from exc
+    for seq in seqs:
+        if 7000 <= seq.seed < 8000:
+            raise BreakdownError(f'{seq.name} has seed {seq.seed} of the report set (7000-7999): score it with '
+                                 '--set report, never tune on it')
+    return seqs
+
+
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
@@ -435,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
                     help='sequence set (tune it on `tune`; `report` only to report figures)')
     ap.add_argument('--cache', default='out/sequences', help='sequence cache (the team shares /work/cache/sequences)')
     ap.add_argument('--count', type=int, default=0, help='only the first N sequences')
+    ap.add_argument('--sequences', nargs='*', default=[], metavar='DIR',
+                    help='sequence folders (SyntheticSequence, e.g. rendered held-out seeds) instead of --set; '
+                         'report-set seeds (7000-7999) are refused; detections cached in out/detections/folders')
     ap.add_argument('--detections', default='', help='detection cache (default: out/detections/<set>)')
     ap.add_argument('--runs', default='', help='run records (onlinehmr eval --save-runs) to take detections from')
     ap.add_argument('--conditions', nargs='*', default=list(CONDITIONS), choices=list(CONDITIONS))
@@ -448,10 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     try:
-        seqs = load_set(args.set, args.cache, args.count or None)
-    except SetError as exc:
+        seqs = sequence_folders(args.sequences) if args.sequences else load_set(args.set, args.cache,
+                                                                                args.count or None)
+    except (SetError, BreakdownError) as exc:
         print(f'hmr_breakdown: error: {exc}', file=sys.stderr)
         return 1
+    set_name = 'folders' if args.sequences else args.set
     base = HMRConfig(max_people=args.max_people, learned_checkpoint=args.learned_checkpoint)
     try:
         base = dataclasses.replace(base, fitter=with_changes(base.fitter, args.fitter))
@@ -459,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'hmr_breakdown: error: --fitter {args.fitter}: {exc}', file=sys.stderr)
         return 1
     body_model = load_body_model(base.body_model)
-    det_dir = Path(args.detections) if args.detections else Path('out/detections') / args.set
+    det_dir = Path(args.detections) if args.detections else Path('out/detections') / set_name
     runs = [(c, e, c if len(args.estimators) == 1 else f'{c}[{e}]') for e in args.estimators for c in args.conditions]
     results: dict[str, list[dict]] = {label: [] for _, _, label in runs}
     baseline: list[dict] = []
@@ -473,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             r = evaluate_record(seq, rec)
             results[label].append(r)
         baseline.append(r)
-    print(f'{args.set} set, {len(seqs)} sequences; estimators {", ".join(args.estimators)}; gt_camera rows '
+    print(f'{set_name} set, {len(seqs)} sequences; estimators {", ".join(args.estimators)}; gt_camera rows '
           '(people placed by the true camera), means over sequences')
     print(format_breakdown(results, baseline))
     if args.json:

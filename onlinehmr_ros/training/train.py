@@ -51,6 +51,7 @@ class TrainConfig:
 
     steps: int = 2000
     max_minutes: float = 12.0          # stop earlier when this wall time is reached
+    stop_after: int = 0                # > 0: stop after this many steps (the schedule still spans ``steps``)
     batch_size: int = 12               # clips per step
     clip_len: int = 24                 # frames per clip (velocity/acceleration losses run across its windows)
     lr: float = 1e-3
@@ -101,10 +102,9 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
     skipped = 0
     for step in bar:
         n_real = int(rng.binomial(cfg.batch_size, cfg.rendered_fraction)) if rendered is not None else 0
-        batch = pool.sample_batch(rng, cfg.batch_size - n_real, cfg.clip_len)
-        if n_real:
-            real = rendered.sample_batch(rng, n_real, cfg.clip_len)
-            batch = {k: torch.cat([batch[k], real[k].to(batch[k].dtype)]) for k in batch}
+        parts = [p.sample_batch(rng, n, cfg.clip_len) for p, n in ((pool, cfg.batch_size - n_real),
+                                                                    (rendered, n_real)) if n]
+        batch = {k: torch.cat([part[k].to(parts[0][k].dtype) for part in parts]) for k in parts[0]}
         pred = net.forward_windows({'landmarks': batch['landmarks'], 'box': batch['box']}, batch['frame_valid'])
         joints, verts = posed_for_loss(pred, tbm)
         total, terms = hmr_losses(
@@ -128,7 +128,7 @@ def train(cfg: TrainConfig, body_model, pool: SequencePool, progress: bool = Tru
         history.append(row)
         if step % 10 == 0:
             bar.set_postfix(loss=f'{row["total"]:.3f}', l3d=f'{row["l_3d"]:.3f}', acc=f'{row["l_acc"]:.4f}')
-        if time.monotonic() - t0 > cfg.max_minutes * 60:
+        if time.monotonic() - t0 > cfg.max_minutes * 60 or step + 1 == cfg.stop_after:
             break
     net.eval()
     last = {k: float(np.mean([h[k] for h in history[-50:]])) for k in history[-1]}
@@ -142,6 +142,9 @@ def _parse(argv):
     ap.add_argument('--out', required=True, help='checkpoint path to write (.pt)')
     ap.add_argument('--steps', type=int, default=TrainConfig.steps)
     ap.add_argument('--minutes', type=float, default=TrainConfig.max_minutes, help='wall-time limit')
+    ap.add_argument('--stop-after', type=int, default=0,
+                    help='stop after N steps (the learning-rate schedule still spans --steps): repeats a run that '
+                         'the wall-time limit stopped (its steps_done) without depending on the machine\'s speed')
     ap.add_argument('--batch-size', type=int, default=TrainConfig.batch_size)
     ap.add_argument('--clip-len', type=int, default=TrainConfig.clip_len)
     ap.add_argument('--lr', type=float, default=TrainConfig.lr)
@@ -180,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     model = LearnedHMRModelConfig(temporal=TemporalConfig(window=args.window, depth=args.depth, dim=args.dim,
                                                           num_heads=args.heads))
     seeds = tuple(check_training_seeds(parse_seed_ranges(args.seeds)))
-    cfg = TrainConfig(steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
+    cfg = TrainConfig(steps=args.steps, max_minutes=args.minutes, stop_after=args.stop_after,
+                      batch_size=args.batch_size,
                       clip_len=args.clip_len, lr=args.lr, seed=args.seed, seeds=seeds,
                       sequence_frames=args.sequence_frames, eval_sequences=args.eval_sequences,
                       threads=args.threads, model=model, weights=weights,

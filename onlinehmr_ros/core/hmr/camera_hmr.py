@@ -40,6 +40,7 @@ from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
 from onlinehmr_ros.core.hmr.perception.appearance import Appearance, AppearanceConfig, describe, occluder_polygons
 from onlinehmr_ros.core.hmr.perception.follow import FollowConfig, FollowingPoseBackend, check_people_settings
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, union_mask
+from onlinehmr_ros.core.hmr.smoothing import ParameterSmoother
 
 #: Horizontal field of view (degrees) assumed when the camera gives no intrinsics: a typical
 #: webcam / phone main camera (60-70 degrees). See the module docstring for its effect on depth.
@@ -73,7 +74,8 @@ class HMRConfig:
         tracker: tracking settings.
         compute_vertices: evaluate the full mesh for the output (else ``vertices`` is (0, 3)).
         estimator: ``'fitting'`` (causal per-track fitting, the CPU default), ``'learned'`` (the
-            learned causal HMR with a per-track KV cache, :mod:`~onlinehmr_ros.core.hmr.learned`)
+            learned causal HMR with a per-track KV cache, :mod:`~onlinehmr_ros.core.hmr.learned`; its
+            output passes through the fit's causal output filter, ``fitter.smoothing``, when enabled)
             or ``'learned+refine'`` (the network's estimate refined by ``refine_iterations`` fitting
             iterations against the 2D/3D landmarks: GenHMR's keypoint-guided refinement).
         learned_checkpoint: landmark-token checkpoint for the learned estimators ('' = the packaged one).
@@ -213,6 +215,11 @@ class CameraHMR:
             self.learned = LearnedHMR(LearnedHMRConfig(checkpoint_path=config.learned_checkpoint or None,
                                                        body_model=BodyModelConfig(type=self.body_model.name)),
                                       body_model=self.body_model)
+        # 'learned': the network's output passes through the fit's causal output filter (fitter.smoothing),
+        # its shape is the track's running mean (as the fitter's, over fitter.shape_window frames)
+        self._learned_smoother = (ParameterSmoother(config.fitter.smoothing)
+                                  if config.estimator == 'learned' and config.fitter.smoothing.enabled else None)
+        self._learned_shape: dict[int, tuple[np.ndarray, int]] = {}
         self._frame_counter = 0
 
     def reset(self) -> None:
@@ -220,6 +227,11 @@ class CameraHMR:
         self.backend.reset()
         self.tracker.reset()
         self.fitter.reset()
+        if self.learned is not None:
+            self.learned.reset()
+        if self._learned_smoother is not None:
+            self._learned_smoother.reset()
+        self._learned_shape.clear()
         self._frame_counter = 0
 
     def close(self) -> None:
@@ -244,6 +256,10 @@ class CameraHMR:
         if self.learned is not None:
             for tid in update.ended_track_ids:
                 self.learned.reset(tid)
+        if self._learned_smoother is not None:
+            self._learned_smoother.forget(update.ended_track_ids)
+        for tid in update.ended_track_ids:
+            self._learned_shape.pop(tid, None)
         t2 = time.perf_counter()
         ids, fits, failures, incidents = [], [], [], []
         learned_states = []
@@ -251,6 +267,8 @@ class CameraHMR:
             try:
                 if self.config.estimator == 'learned':
                     est = self.learned.step(person.track_id, person.observation, frame.intrinsics, self._frame_counter)
+                    if self._learned_smoother is not None:
+                        est = self._filtered(person.track_id, est, frame.stamp_ns * 1e-9)
                     learned_states.append(est.to_human_state(self.body_model.name))
                     continue
                 initial = None
@@ -277,6 +295,18 @@ class CameraHMR:
                          person_mask=mask, timings_ms=timings, num_detections=len(people),
                          fit_failures=tuple(failures), fits=tuple(fits), lost_track_ids=update.lost_track_ids,
                          perception_stats=dict(getattr(self.backend, 'last_stats', {})), incidents=tuple(incidents))
+
+    def _filtered(self, track_id: int, est, time_s: float):
+        """The learned estimate through the output filter: shape = the track's running mean of the network's
+        shapes (as the fitter's, over ``fitter.shape_window`` frames); rotations and the pelvis position (the
+        network's output, in the filter's translation slot) = the causal filter's (:class:`ParameterSmoother`)."""
+        mean, n = self._learned_shape.get(track_id, (np.zeros_like(est.betas, dtype=np.float64), 0))
+        a = 1.0 / min(n + 1, self.config.fitter.shape_window)
+        mean = (1 - a) * mean + a * est.betas
+        self._learned_shape[track_id] = (mean, n + 1)
+        go, bp, pelvis = self._learned_smoother.update(track_id, self._frame_counter, time_s, est.global_orient,
+                                                       est.body_pose, est.joints[0])
+        return self.learned.reposed(est, mean, go, bp, pelvis)
 
     def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:
         f = np.float32

@@ -6,10 +6,12 @@
 
 ``step`` runs the network in streaming mode (:meth:`CausalHMRNet.forward_step`)
 on the track's cache, poses the body model and returns the body parameters in
-the camera optical frame with a per-joint confidence.
+the camera optical frame with a per-joint confidence; ``reposed`` poses the same
+body with other parameters (the pipeline's causal output filter, core.hmr.smoothing).
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import pathlib
 from dataclasses import dataclass, field
@@ -145,3 +147,22 @@ class LearnedHMR:
                                    body_pose=aa[1:].reshape(69), transl=f32(posed.transl), joints=f32(posed.joints_cam),
                                    joint_confidence=f32(conf), vertices=verts, keypoints_coco=f32(posed.keypoints_coco),
                                    landmarks_mediapipe=f32(posed.landmarks_cam))
+
+    def reposed(self, est: LearnedBodyEstimate, betas: np.ndarray, global_orient: np.ndarray,
+                body_pose: np.ndarray, pelvis_cam: np.ndarray) -> LearnedBodyEstimate:
+        """``est`` with its shape, pose and pelvis position (joint 0, camera frame) replaced (e.g. by the output
+        filter's) and the body re-posed there: translation, joints, keypoints, landmarks and vertices follow;
+        the confidence is kept."""
+        t = lambda x: torch.as_tensor(np.asarray(x)[None], dtype=self.dtype)  # noqa: E731
+        with torch.no_grad():
+            out = self.body_model(t(betas), t(global_orient), t(body_pose), torch.zeros(1, 3, dtype=self.dtype))
+            shift = t(pelvis_cam) - out.joints[:, 0]
+        s = shift[:, None]
+        f32 = lambda x: x[0].detach().to(torch.float32).numpy()  # noqa: E731
+        verts = f32(out.vertices + s) if self.config.compute_vertices else np.zeros((0, 3), np.float32)
+        return dataclasses.replace(est, betas=np.asarray(betas, np.float32),
+                                   global_orient=np.asarray(global_orient, np.float32),
+                                   body_pose=np.asarray(body_pose, np.float32), transl=f32(shift),
+                                   joints=f32(out.joints + s), vertices=verts,
+                                   keypoints_coco=f32(out.keypoints_coco + s),
+                                   landmarks_mediapipe=f32(out.landmarks_mediapipe + s))
