@@ -282,7 +282,10 @@ def test_two_pipelines_in_two_namespaces_do_not_mix(tmp_path):
                 assert any(name.startswith(f'{ns}/{n}:') for name in listeners['cam1'].diagnostics), \
                     f'no diagnostics named {ns}/{n}: in {sorted(listeners["cam1"].diagnostics)}'
         people = {ns: sum(len(m.humans) for m in li.got['human/world_humans']) for ns, li in listeners.items()}
-        assert people['cam1'] >= 0.8 * frames, people
+        # the woman in every image from her track's confirmation on: min_hits images after the first that finds
+        # her (Megamind's first image often does not; measured 9-10 of 12)
+        from onlinehmr_ros.core.hmr.people_tracker import TrackerConfig
+        assert people['cam1'] >= frames - TrackerConfig().min_hits - 1, people
         want = {f'/{ns}/{n}' for ns in runs for n in ('mask', 'hmr', 'slam', 'fusion')}
         nodes = _node_list(env, want)
         assert want <= nodes, nodes
