@@ -430,13 +430,14 @@ def with_changes(config, items: list[str]):
 
 def sequence_folders(folders) -> list:
     """The rendered sequences saved in ``folders`` (``SyntheticSequence.save``); never the report set's seeds."""
+    from onlinehmr_ros.eval.sets import REPORT_SEEDS
     from onlinehmr_ros.eval.synthetic.sequence import SequenceError, SyntheticSequence
     try:
         seqs = [SyntheticSequence.load(Path(f)) for f in folders]
     except (SequenceError, OSError) as exc:
         raise BreakdownError(f'--sequences: {exc}') from exc
     for seq in seqs:
-        if 7000 <= seq.seed < 8000:
+        if seq.seed in REPORT_SEEDS:
             raise BreakdownError(f'{seq.name} has seed {seq.seed} of the report set (7000-7999): score it with '
                                  '--set report, never tune on it')
     return seqs

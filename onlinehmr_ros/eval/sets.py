@@ -41,6 +41,8 @@ from onlinehmr_ros.eval.synthetic.sequence import META_NAME, SequenceError, Synt
 
 TUNE_BASE_SEED = 0
 REPORT_BASE_SEED = 7000
+#: seeds of the report set: figures are reported on them, nothing is tuned or trained on them
+REPORT_SEEDS = range(REPORT_BASE_SEED, REPORT_BASE_SEED + 1000)
 #: seeds tried per scenario (base + SEED_STRIDE * k ... base + SEED_STRIDE * (k + 1) - 1)
 SEED_STRIDE = 50
 SET_BASE_SEEDS = {'tune': TUNE_BASE_SEED, 'report': REPORT_BASE_SEED}

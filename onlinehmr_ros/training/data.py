@@ -25,6 +25,7 @@ import torch
 
 from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat, project_points, rotmat_from_axis_angle
 from onlinehmr_ros.core.hmr.learned.features import landmark_features
+from onlinehmr_ros.eval.sets import REPORT_SEEDS  # training never uses them
 from onlinehmr_ros.training.observations import LandmarkNoiseModel, SimulatedObservations, simulate_observations
 
 
@@ -92,8 +93,6 @@ def pose_sequence(body_model, betas: np.ndarray, global_orient: np.ndarray, body
         fps=float(fps))
 
 
-#: seeds of the report set (eval/sets.py): training never uses them
-REPORT_SEEDS = range(7000, 8000)
 #: first seed of the training data drawn by :func:`synthetic_sequence` (above the evaluation sets' seeds)
 TRAINING_SEED_BASE = 10_000
 
