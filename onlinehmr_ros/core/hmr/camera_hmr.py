@@ -35,7 +35,8 @@ from onlinehmr_ros.core.body.model import BodyModel
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
 from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import GeometryError, translation_from_2d3d
-from onlinehmr_ros.core.hmr.fitting import BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError
+from onlinehmr_ros.core.hmr.fitting import (BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError,
+                                           running_shape)
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
 from onlinehmr_ros.core.hmr.perception.appearance import Appearance, AppearanceConfig, describe, occluder_polygons
 from onlinehmr_ros.core.hmr.perception.follow import FollowConfig, FollowingPoseBackend, check_people_settings
@@ -301,9 +302,8 @@ class CameraHMR:
         shapes (as the fitter's, over ``fitter.shape_window`` frames); rotations and the pelvis position (the
         network's output, in the filter's translation slot) = the causal filter's (:class:`ParameterSmoother`)."""
         mean, n = self._learned_shape.get(track_id, (np.zeros_like(est.betas, dtype=np.float64), 0))
-        a = 1.0 / min(n + 1, self.config.fitter.shape_window)
-        mean = (1 - a) * mean + a * est.betas
-        self._learned_shape[track_id] = (mean, n + 1)
+        mean, n = running_shape(mean, n, est.betas, self.config.fitter.shape_window)
+        self._learned_shape[track_id] = (mean, n)
         go, bp, pelvis = self._learned_smoother.update(track_id, self._frame_counter, time_s, est.global_orient,
                                                        est.body_pose, est.joints[0])
         return self.learned.reposed(est, mean, go, bp, pelvis)

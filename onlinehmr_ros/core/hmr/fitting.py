@@ -263,6 +263,13 @@ class FitInitialisation:
             raise InputError(f'FitInitialisation.iterations must be >= 1, got {self.iterations}')
 
 
+def running_shape(mean: np.ndarray, n: int, betas: np.ndarray, window: int) -> tuple[np.ndarray, int]:
+    """A track's shape estimate after one more frame's betas: the mean of the first ``window`` frames, then an
+    exponential average with weight ``1 / window`` (returns the new mean and frame count)."""
+    a = 1.0 / min(n + 1, window)
+    return (1.0 - a) * np.asarray(mean, np.float64) + a * np.asarray(betas, np.float64), n + 1
+
+
 @dataclass
 class _TrackState:
     """Per-track memory of the fitter (fixed size)."""
@@ -515,12 +522,11 @@ class BodyFitter:
         res2d_m = res2d_px * np.maximum(L[:, 2], 1e-3) / intrinsics.fx
         conf = self._joint_confidence(vis, w2d > 0, res2d_m, res3d)
 
-        n_new = n_shape + 1
-        a = 1.0 / min(n_new, c.shape_window)
+        betas_new, n_new = running_shape(betas_mean, n_shape, be[0], c.shape_window)
         self._states[track_id] = _TrackState(
             x=x.copy(), joints_rel=(list(prev_rel) + [joints - joints[:1]])[-2:],
             transl_hist=(list(prev_t) + [x[-3:].copy()])[-2:],
-            betas_mean=(1 - a) * betas_mean + a * be[0], n_shape=n_new, last_frame=frame_counter,
+            betas_mean=betas_new, n_shape=n_new, last_frame=frame_counter,
             times_s=(list(prev_times) + [time_s])[-2:])
         if c.smoothing.enabled:   # the output is the filtered body; the solver keeps its own (raw) state
             sgo, sbp, str_ = self._smoother.update(track_id, frame_counter, time_s, go[0], bp[0], tr[0])
