@@ -49,6 +49,7 @@ from scipy.optimize import linear_sum_assignment
 from onlinehmr_ros.core.body.loading import load_body_model
 from onlinehmr_ros.core.body.model import BodyModel
 from onlinehmr_ros.core.common.datatypes import Frame
+from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import (invert_transform, project_points, quat_wxyz_from_rotmat,
                                                 transform_points)
 from onlinehmr_ros.core.hmr.camera_hmr import ESTIMATORS, CameraHMR, HMRConfig, make_backend
@@ -329,8 +330,11 @@ def _hmr_config(base: HMRConfig, cond: Condition) -> HMRConfig:
 
 
 def run_condition(seq, dets: Detections, ids: np.ndarray, truth: CameraTruth, cond: Condition,
-                  base: HMRConfig, body_model: BodyModel) -> RunRecord:
-    """The HMR stage over the sequence under ``cond``, as a run record with the true camera."""
+                  base: HMRConfig, body_model: BodyModel, gate_counts: dict | None = None) -> RunRecord:
+    """The HMR stage over the sequence under ``cond``, as a run record with the true camera.
+
+    ``gate_counts`` (a dict, filled in): the domain gate's person-frames, those on fitting and its switches
+    (estimator ``'learned'``; zeros otherwise)."""
     per_frame: dict[int, list[tuple[PersonObservation, int]]] = {}
     for k in range(len(dets.frame)):
         f, b = int(dets.frame[k]), int(ids[k])
@@ -351,8 +355,13 @@ def run_condition(seq, dets: Detections, ids: np.ndarray, truth: CameraTruth, co
     K = seq.intrinsics.K
     image = np.zeros((seq.intrinsics.height_px, seq.intrinsics.width_px, 3), np.uint8)
     out = {k: [] for k in ('frame', 'track', 'jc', 'cc', 'conf')}
+    gate = gate_counts if gate_counts is not None else {}
+    gate.update(person_frames=0, on_fitting=0, switches=0)
     for i in range(seq.num_frames):
         res = hmr.process(Frame(image, seq.stamp_ns(i), seq.intrinsics, i))
+        gate['person_frames'] += len(res.gate)
+        gate['on_fitting'] += len(res.fallback_tracks)
+        gate['switches'] += sum(d.switched for d in res.gate.values())
         for h in res.humans.humans:
             jc, cc = h.joints.astype(np.float64), h.keypoints_coco[:17].astype(np.float64)
             if cond.true_depth and cond.tracks == 'true':
@@ -422,6 +431,8 @@ def with_changes(config, items: list[str]):
             new = with_changes(cur, [f'{rest}={value}'])
         elif isinstance(cur, bool):
             new = value.lower() in ('1', 'true', 'yes')
+        elif isinstance(cur, tuple):
+            new = tuple(type(c)(v) for c, v in zip(cur, value.split(','), strict=True))
         else:
             new = type(cur)(value)
         config = dataclasses.replace(config, **{head: new})
@@ -465,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--learned-checkpoint', default='', help='HMRConfig.learned_checkpoint (default: packaged)')
     ap.add_argument('--fitter', nargs='*', default=[], metavar='NAME=VALUE',
                     help='FitterConfig changes of every condition (e.g. weight_3d=0.1)')
+    ap.add_argument('--hmr', nargs='*', default=[], metavar='NAME=VALUE',
+                    help='HMRConfig changes of every run (e.g. domain_gate.enabled=false, '
+                         'learned_smoothing.pose_cutoff=1.0,0.5)')
     ap.add_argument('--json', default='', help='write the per-sequence results as JSON')
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -478,8 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     base = HMRConfig(max_people=args.max_people, learned_checkpoint=args.learned_checkpoint)
     try:
         base = dataclasses.replace(base, fitter=with_changes(base.fitter, args.fitter))
-    except (TypeError, ValueError) as exc:
-        print(f'hmr_breakdown: error: --fitter {args.fitter}: {exc}', file=sys.stderr)
+        base = with_changes(base, args.hmr)
+    except (TypeError, ValueError, InputError) as exc:
+        print(f'hmr_breakdown: error: --fitter {args.fitter} / --hmr {args.hmr}: {exc}', file=sys.stderr)
         return 1
     body_model = load_body_model(base.body_model)
     det_dir = Path(args.detections) if args.detections else Path('out/detections') / set_name
@@ -491,14 +506,23 @@ def main(argv: list[str] | None = None) -> int:
         truth = camera_truth(seq, body_model)
         ids = associate(dets, truth)
         for name, est, label in tqdm(runs, desc=seq.name, unit='run'):
+            gate: dict = {}
             rec = run_condition(seq, dets, ids, truth, CONDITIONS[name], dataclasses.replace(base, estimator=est),
-                                body_model)
+                                body_model, gate)
             r = evaluate_record(seq, rec)
+            r['domain_gate'] = gate
             results[label].append(r)
         baseline.append(r)
     print(f'{set_name} set, {len(seqs)} sequences; estimators {", ".join(args.estimators)}; gt_camera rows '
           '(people placed by the true camera), means over sequences')
     print(format_breakdown(results, baseline))
+    for label, rs in results.items():
+        g = [r['domain_gate'] for r in rs]
+        n = sum(x['person_frames'] for x in g)
+        if n:
+            print(f'{label}: domain gate sent {sum(x["on_fitting"] for x in g)} of {n} person-frames to fitting '
+                  f'({sum(x["switches"] for x in g)} switches; per sequence: '
+                  + ', '.join(f'{x["on_fitting"]}/{x["person_frames"]}' for x in g) + ')')
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({'settings': vars(args), 'results': results}, default=float, indent=1))

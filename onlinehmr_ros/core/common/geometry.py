@@ -18,7 +18,7 @@ library) rather than hand-written formulas.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
 
 class GeometryError(ValueError):
@@ -135,9 +135,12 @@ def quat_hemisphere_align(quat: np.ndarray, reference: np.ndarray) -> np.ndarray
 
 
 def slerp_rotmat(R_from: np.ndarray, R_to: np.ndarray, fraction: float) -> np.ndarray:
-    """(3, 3) rotation ``fraction`` of the way from ``R_from`` to ``R_to`` along the shortest arc."""
-    key = Rotation.from_matrix(np.stack([np.asarray(R_from, np.float64), np.asarray(R_to, np.float64)]))
-    return Slerp([0.0, 1.0], key)(float(fraction)).as_matrix()
+    """(..., 3, 3) rotations ``fraction`` of the way from ``R_from`` to ``R_to`` along the shortest arc
+    (``R_from exp(fraction log(R_from^T R_to))``, element-wise over the leading axes)."""
+    A = _check_last(np.asarray(R_from, np.float64), (3, 3), 'R_from')
+    B = _check_last(np.asarray(R_to, np.float64), (3, 3), 'R_to')
+    d = axis_angle_from_rotmat(np.swapaxes(A, -1, -2) @ B)
+    return A @ rotmat_from_axis_angle(float(fraction) * d)
 
 
 def skew_matrix(v: np.ndarray) -> np.ndarray:

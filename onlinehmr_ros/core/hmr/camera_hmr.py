@@ -34,14 +34,16 @@ from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.body.model import BodyModel
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
 from onlinehmr_ros.core.common.errors import InputError
-from onlinehmr_ros.core.common.geometry import GeometryError, translation_from_2d3d
+from onlinehmr_ros.core.common.geometry import (GeometryError, axis_angle_from_rotmat, rotmat_from_axis_angle,
+                                                slerp_rotmat, translation_from_2d3d)
 from onlinehmr_ros.core.hmr.fitting import (BodyFitter, FitInitialisation, FitResult, FitterConfig, FittingError,
                                            running_shape)
+from onlinehmr_ros.core.hmr.learned.domain_gate import DomainGate, DomainGateConfig, GateDecision, normalised_residual
 from onlinehmr_ros.core.hmr.people_tracker import Tracker, TrackerConfig
 from onlinehmr_ros.core.hmr.perception.appearance import Appearance, AppearanceConfig, describe, occluder_polygons
 from onlinehmr_ros.core.hmr.perception.follow import FollowConfig, FollowingPoseBackend, check_people_settings
 from onlinehmr_ros.core.hmr.perception.observation import PersonObservation, PoseBackend, union_mask
-from onlinehmr_ros.core.hmr.smoothing import ParameterSmoother
+from onlinehmr_ros.core.hmr.smoothing import ParameterSmoother, SmoothingConfig
 
 #: Horizontal field of view (degrees) assumed when the camera gives no intrinsics: a typical
 #: webcam / phone main camera (60-70 degrees). See the module docstring for its effect on depth.
@@ -74,13 +76,20 @@ class HMRConfig:
         fitter: fitting weights and iterations (temporal terms included).
         tracker: tracking settings.
         compute_vertices: evaluate the full mesh for the output (else ``vertices`` is (0, 3)).
-        estimator: ``'fitting'`` (causal per-track fitting, the CPU default), ``'learned'`` (the
+        estimator: ``'fitting'`` (causal per-track fitting), ``'learned'`` (the
             learned causal HMR with a per-track KV cache, :mod:`~onlinehmr_ros.core.hmr.learned`; its
-            output passes through the fit's causal output filter, ``fitter.smoothing``, when enabled)
+            output passes through its own causal output filter, ``learned_smoothing``, when enabled, and
+            a track the network is out of its domain for is estimated by fitting: ``domain_gate``)
             or ``'learned+refine'`` (the network's estimate refined by ``refine_iterations`` fitting
             iterations against the 2D/3D landmarks: GenHMR's keypoint-guided refinement).
         learned_checkpoint: landmark-token checkpoint for the learned estimators ('' = the packaged one).
         refine_iterations: fitting iterations after the network in ``'learned+refine'``.
+        learned_smoothing: the causal output filter of estimator ``'learned'`` (the network's rotations and
+            pelvis position; :class:`~onlinehmr_ros.core.hmr.smoothing.SmoothingConfig`); the fitter's is
+            ``fitter.smoothing``.
+        domain_gate: estimator ``'learned'``: the per-track check of the network's body against the person's
+            2D landmarks and the switch to fitting out of the network's domain
+            (:class:`~onlinehmr_ros.core.hmr.learned.domain_gate.DomainGateConfig`).
         torch_threads: PyTorch intra-op threads of this process (body model, learned network), set when
             the stage is built; 0 leaves PyTorch's default (one per core). 1 is faster on a laptop CPU:
             the per-frame tensors are small and mediapipe's threads and the other stages share the cores
@@ -100,6 +109,8 @@ class HMRConfig:
     estimator: str = 'fitting'
     learned_checkpoint: str = ''
     refine_iterations: int = 5
+    learned_smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    domain_gate: DomainGateConfig = field(default_factory=DomainGateConfig)
     torch_threads: int = 1
 
     def __post_init__(self):
@@ -131,7 +142,12 @@ class HMROutput:
         perception_stats: the backend's counters of this frame (followed people, detector calls, ...).
         incidents: ``(kind, reason)`` of what this frame had to work around, for /diagnostics
             (:class:`~onlinehmr_ros.core.common.incidents.IncidentLog`): ``'orientation_fallback'``
-            (a new track started without a visible torso), ``'fit_failure'`` (the FittingError's message).
+            (a new track started without a visible torso), ``'fit_failure'`` (the FittingError's message),
+            ``'learned_out_of_domain'`` (estimator ``'learned'``: a track goes to fitting, ``domain_gate``).
+        estimated_by: per entry of ``humans.humans``, which estimator's body was published: ``'fitting'``,
+            ``'learned'`` or ``'learned>fitting'`` / ``'fitting>learned'`` (a cross-fade after a switch).
+        gate: estimator ``'learned'`` with ``domain_gate.enabled``: track id -> its
+            :class:`~onlinehmr_ros.core.hmr.learned.domain_gate.GateDecision` this frame.
     """
 
     humans: HumansFrame
@@ -143,6 +159,13 @@ class HMROutput:
     lost_track_ids: tuple[int, ...] = ()
     perception_stats: dict = field(default_factory=dict)
     incidents: tuple[tuple[str, str], ...] = ()
+    estimated_by: tuple[str, ...] = ()
+    gate: dict = field(default_factory=dict)
+
+    @property
+    def fallback_tracks(self) -> tuple[int, ...]:
+        """Tracks estimated by fitting this frame although the estimator is ``'learned'`` (domain gate)."""
+        return tuple(t for t, d in self.gate.items() if d.mode == 'fitting')
 
 
 def make_backend(config: HMRConfig) -> PoseBackend:
@@ -216,10 +239,12 @@ class CameraHMR:
             self.learned = LearnedHMR(LearnedHMRConfig(checkpoint_path=config.learned_checkpoint or None,
                                                        body_model=BodyModelConfig(type=self.body_model.name)),
                                       body_model=self.body_model)
-        # 'learned': the network's output passes through the fit's causal output filter (fitter.smoothing),
+        # 'learned': the network's output passes through its causal output filter (learned_smoothing),
         # its shape is the track's running mean (as the fitter's, over fitter.shape_window frames)
-        self._learned_smoother = (ParameterSmoother(config.fitter.smoothing)
-                                  if config.estimator == 'learned' and config.fitter.smoothing.enabled else None)
+        self._learned_smoother = (ParameterSmoother(config.learned_smoothing)
+                                  if config.estimator == 'learned' and config.learned_smoothing.enabled else None)
+        self.gate = (DomainGate(config.domain_gate)
+                     if config.estimator == 'learned' and config.domain_gate.enabled else None)
         self._learned_shape: dict[int, tuple[np.ndarray, int]] = {}
         self._frame_counter = 0
 
@@ -232,6 +257,8 @@ class CameraHMR:
             self.learned.reset()
         if self._learned_smoother is not None:
             self._learned_smoother.reset()
+        if self.gate is not None:
+            self.gate.reset()
         self._learned_shape.clear()
         self._frame_counter = 0
 
@@ -259,18 +286,19 @@ class CameraHMR:
                 self.learned.reset(tid)
         if self._learned_smoother is not None:
             self._learned_smoother.forget(update.ended_track_ids)
+        if self.gate is not None:
+            self.gate.forget(update.ended_track_ids)
         for tid in update.ended_track_ids:
             self._learned_shape.pop(tid, None)
         t2 = time.perf_counter()
         ids, fits, failures, incidents = [], [], [], []
-        learned_states = []
+        learned_states, learned_by, gate = [], [], {}
         for person in update.people:
             try:
                 if self.config.estimator == 'learned':
-                    est = self.learned.step(person.track_id, person.observation, frame.intrinsics, self._frame_counter)
-                    if self._learned_smoother is not None:
-                        est = self._filtered(person.track_id, est, frame.stamp_ns * 1e-9)
-                    learned_states.append(est.to_human_state(self.body_model.name))
+                    state, by = self._learned_person(person, frame, gate, incidents)
+                    learned_states.append(state)
+                    learned_by.append(by)
                     continue
                 initial = None
                 if self.config.estimator == 'learned+refine':
@@ -286,6 +314,7 @@ class CameraHMR:
                 failures.append(person.track_id)
                 incidents.append(('fit_failure', str(exc)))
         humans = self._human_states(ids, fits) + learned_states
+        estimated_by = tuple(['fitting'] * len(fits) + learned_by)
         t3 = time.perf_counter()
         self._frame_counter += 1
         mask = union_mask(people, frame.height_px, frame.width_px)
@@ -295,7 +324,62 @@ class CameraHMR:
                                             ended_track_ids=update.ended_track_ids),
                          person_mask=mask, timings_ms=timings, num_detections=len(people),
                          fit_failures=tuple(failures), fits=tuple(fits), lost_track_ids=update.lost_track_ids,
-                         perception_stats=dict(getattr(self.backend, 'last_stats', {})), incidents=tuple(incidents))
+                         perception_stats=dict(getattr(self.backend, 'last_stats', {})), incidents=tuple(incidents),
+                         estimated_by=estimated_by, gate=gate)
+
+    def _learned_person(self, person, frame: Frame, gate: dict, incidents: list) -> tuple[HumanState, str]:
+        """Estimator ``'learned'`` for one tracked person: the network's body, or the fitter's where the domain gate
+        says the network is out of its domain (a cross-fade between the two after a switch).
+
+        Raises:
+            FittingError: the fitter's body is needed and its fit failed.
+        """
+        tid, obs, intr = person.track_id, person.observation, frame.intrinsics
+        raw = self.learned.step(tid, obs, intr, self._frame_counter)
+        est = self._filtered(tid, raw, frame.stamp_ns * 1e-9) if self._learned_smoother is not None else raw
+        if self.gate is None:
+            return est.to_human_state(self.body_model.name), 'learned'
+        c = self.config.domain_gate
+        r = normalised_residual(raw.landmarks_mediapipe, obs.landmarks_px, obs.visibility, intr.K, intr.width_px,
+                                intr.height_px, c.min_visibility, c.min_landmarks)
+        d: GateDecision = self.gate.update(tid, r)
+        gate[tid] = d
+        if d.switched:
+            where = ('out of its domain: estimated by fitting' if d.mode == 'fitting'
+                     else 'back in its domain: estimated by the network')
+            incidents.append(('learned_out_of_domain' if d.mode == 'fitting' else 'learned_back_in_domain',
+                              f'track {tid}: the network\'s body is {d.median:.3f} of the person\'s 2D size from '
+                              f'its landmarks (median of {c.window} frames; out > {c.out_threshold:g}, back < '
+                              f'{c.in_threshold:g}): {where}'))
+        if not d.needs_fitting:
+            return est.to_human_state(self.body_model.name), 'learned'
+        # the fitter runs on its own (the network's state is what is out of domain); it keeps its per-track
+        # history while the track is on it and starts afresh (shape mean kept) after a time on the network
+        fit = self.fitter.fit(tid, obs, intr, self._frame_counter, stamp_ns=frame.stamp_ns)
+        if fit.fallback:
+            incidents.append(('orientation_fallback', f'track {tid}: {fit.fallback}'))
+        fitted = self._human_states([tid], [fit])[0]
+        if d.fade >= 1.0:
+            return fitted, 'fitting'
+        if d.mode == 'fitting':
+            return self._blend(est, fitted, d.fade), 'learned>fitting'
+        return self._blend(est, fitted, 1.0 - d.fade), 'fitting>learned'
+
+    def _blend(self, learned_est, fitted: HumanState, w_fit: float) -> HumanState:
+        """The body ``w_fit`` of the way from the network's (filtered) body to the fitter's: joint rotations on
+        SO(3), shape and pelvis position linearly, then posed once (one body: mesh, joints and keypoints agree)."""
+        a = 1.0 - w_fit
+        Ra = rotmat_from_axis_angle(np.concatenate([learned_est.global_orient, learned_est.body_pose]).reshape(24, 3))
+        Rb = rotmat_from_axis_angle(np.concatenate([fitted.global_orient, fitted.body_pose]).reshape(24, 3))
+        aa = axis_angle_from_rotmat(slerp_rotmat(Ra, Rb, w_fit)).reshape(-1)
+        n = min(len(learned_est.betas), len(fitted.betas))
+        betas = np.array(learned_est.betas, np.float64)
+        betas[:n] = a * betas[:n] + w_fit * np.asarray(fitted.betas[:n], np.float64)
+        pelvis = a * learned_est.joints[0].astype(np.float64) + w_fit * fitted.joints[0].astype(np.float64)
+        posed = self.learned.reposed(learned_est, betas, aa[:3], aa[3:], pelvis)
+        state = posed.to_human_state(self.body_model.name)
+        conf = (a * learned_est.joint_confidence + w_fit * fitted.joint_confidence).astype(np.float32)
+        return replace(state, joint_confidence=conf, confidence=float(conf.mean()))
 
     def _filtered(self, track_id: int, est, time_s: float):
         """The learned estimate through the output filter: shape = the track's running mean of the network's
