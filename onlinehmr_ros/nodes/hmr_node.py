@@ -5,7 +5,8 @@ Publishes:   human/camera_humans (HumanMeshArray in the image's optical frame, s
                                   an empty array when nobody is seen)
              human/body_model    (BodyModelInfo: faces, joint names and parents; latched)
              human/debug_image   (rgb8 overlay of the fitted meshes, while publish_debug_image and subscribed)
-             /diagnostics        per-stage ms, people tracked, images lost before this node
+             /diagnostics        per-stage ms, people tracked, images lost before this node; with estimator
+                                 learned: the tracks / person-frames the domain gate estimated by fitting
 The algorithm is core.hmr.camera_hmr.CameraHMR (perception -> tracking -> causal fitting);
 its settings are parameters (max_people, small_people, perception.*, appearance.*, tracker.*,
 fitter.*, body_model.*; `ros2 param describe /hmr <name>`). Tracks that end (unseen for
@@ -60,6 +61,10 @@ class HmrNode(Node):
         self.lost = 0
         self.perception: dict = {}
         self.incidents = IncidentLog()      # fitting fallbacks and failures (core.hmr.camera_hmr.HMROutput)
+        self.gated = self.hmr.gate is not None   # estimator learned: the domain gate's fallback to fitting
+        self.fallback_tracks = 0            # tracks on fitting in the last image
+        self.fallback_person_frames = 0     # person-frames on fitting since the start
+        self.learned_person_frames = 0      # person-frames the domain gate decided since the start
         self.stage_ms: dict[str, list[float]] = {}
         self.subs = Subscriptions.with_parameters(self, p)
         depth = p.declare('image_queue_depth', NEWEST_IMAGE_QUEUE_DEPTH, 'Images queued for this node (keep last '
@@ -92,6 +97,9 @@ class HmrNode(Node):
         self.people = len(humans.humans)
         self.lost = len(out.lost_track_ids)
         self.perception = out.perception_stats
+        self.fallback_tracks = len(out.fallback_tracks)
+        self.fallback_person_frames += self.fallback_tracks
+        self.learned_person_frames += len(out.gate)
         for k, v in out.timings_ms.items():
             self.stage_ms.setdefault(k, []).append(v)
             del self.stage_ms[k][:-300]
@@ -108,10 +116,17 @@ class HmrNode(Node):
                   'rejected_images': cam.rejected, 'intrinsics': cam.source, **self.incidents.values(),
                   **cam.incidents.values(), **self.subs.loss_values(), **liveness}
         values.update({f'perception_{k}': v for k, v in self.perception.items()})
+        values['estimator'] = self.hmr.config.estimator
+        if self.gated:
+            values.update({'learned_fallback_tracks': self.fallback_tracks,
+                           'learned_fallback_person_frames': self.fallback_person_frames,
+                           'learned_gated_person_frames': self.learned_person_frames})
         values.update({f'ms_{k}_p50': float(np.median(v)) for k, v in self.stage_ms.items()})
         lost = self.subs.lost
         new = self.incidents.pending() + cam.incidents.pending()
-        self.diagnostics.publish(WARN if lost or stale or new else OK, f'{self.people} people' +
+        fallback = (f'; {self.fallback_tracks} of them estimated by fitting (out of the learned model\'s domain)'
+                    if self.fallback_tracks else '')
+        self.diagnostics.publish(WARN if lost or stale or new else OK, f'{self.people} people{fallback}' +
                                  (f' ({lost} messages lost before this node)' if lost else '') +
                                  (f'; {stale}' if stale else '') + ''.join(f'; {n}' for n in new), values)
 

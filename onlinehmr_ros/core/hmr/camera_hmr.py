@@ -344,17 +344,19 @@ class CameraHMR:
                                 intr.height_px, c.min_visibility, c.min_landmarks)
         d: GateDecision = self.gate.update(tid, r)
         gate[tid] = d
-        if d.switched:
-            where = ('out of its domain: estimated by fitting' if d.mode == 'fitting'
-                     else 'back in its domain: estimated by the network')
-            incidents.append(('learned_out_of_domain' if d.mode == 'fitting' else 'learned_back_in_domain',
+        if d.mode == 'fitting' and (d.switched or d.new_track):   # (the way back: the node's fallback counts)
+            why = (f'median of up to {c.window} frames > {c.out_threshold:g}' if d.switched
+                   else f'first frame > {c.in_threshold:g}')
+            incidents.append(('learned_out_of_domain',
                               f'track {tid}: the network\'s body is {d.median:.3f} of the person\'s 2D size from '
-                              f'its landmarks (median of {c.window} frames; out > {c.out_threshold:g}, back < '
-                              f'{c.in_threshold:g}): {where}'))
+                              f'its landmarks ({why}): estimated by fitting until it is back below {c.in_threshold:g}'))
         if not d.needs_fitting:
             return est.to_human_state(self.body_model.name), 'learned'
-        # the fitter runs on its own (the network's state is what is out of domain); it keeps its per-track
-        # history while the track is on it and starts afresh (shape mean kept) after a time on the network
+        # at a switch to fitting the fitter continues from the published body (the network's, filtered: it was in
+        # its domain until now; a fresh fit guesses shape and depth); a track that starts on fitting (out of the
+        # network's domain from its first frame) is fitted from scratch
+        if d.switched and d.mode == 'fitting':
+            self.fitter.warm_start(tid, est.global_orient, est.body_pose, est.betas, est.transl, self._frame_counter)
         fit = self.fitter.fit(tid, obs, intr, self._frame_counter, stamp_ns=frame.stamp_ns)
         if fit.fallback:
             incidents.append(('orientation_fallback', f'track {tid}: {fit.fallback}'))

@@ -325,6 +325,19 @@ class BodyFitter:
         self._states = {}
         self._smoother.reset()
 
+    def warm_start(self, track_id: int, global_orient: np.ndarray, body_pose: np.ndarray, betas: np.ndarray,
+                   transl: np.ndarray, frame_counter: int) -> None:
+        """Continue a track from another estimator's body (camera optical frame) instead of a fresh start: the
+        next fit (``frame_counter``) starts from these parameters as if they were this fitter's previous solution,
+        with ``betas`` as the track's settled shape (``shape_window`` frames' weight); no temporal terms until
+        the fitter has two fits of its own; its output filter restarts at that fit. (A fresh start guesses the
+        shape and so the depth: on a rendered person 6.3 m away from a network's 4.7 m, truth ~4.5 m.)"""
+        t = int(track_id)
+        x = np.concatenate([global_orient, body_pose, np.asarray(betas, np.float64)[:self._B], transl]).astype(np.float64)
+        self._states[t] = _TrackState(x=x, joints_rel=[], transl_hist=[], betas_mean=x[72:72 + self._B].copy(),
+                                      n_shape=self.config.shape_window, last_frame=int(frame_counter) - 1, times_s=[])
+        self._smoother.forget([t])
+
     def set_known_shape(self, track_id: int, betas: np.ndarray) -> None:
         """Fix the shape of a track to ``betas`` (B,) (e.g. a person whose shape is known; experiments)."""
         self._known_shape[int(track_id)] = np.asarray(betas, np.float64)[:self._B].copy()

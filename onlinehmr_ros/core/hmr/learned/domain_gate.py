@@ -62,10 +62,10 @@ class DomainGateConfig:
     enabled: bool = True
     min_visibility: float = 0.5
     min_landmarks: int = 6
-    window: int = 5
+    window: int = 15
     out_threshold: float = 0.08
     in_threshold: float = 0.05
-    crossfade_frames: int = 8
+    crossfade_frames: int = 10
 
     def __post_init__(self):
         if not 0.0 <= self.min_visibility <= 1.0:
@@ -125,6 +125,7 @@ class GateDecision:
         mode: the estimator the track is on (``'learned'`` or ``'fitting'``).
         residual: this frame's normalised residual; median: the running median the decision used.
         switched: the mode changed with this frame.
+        new_track: this was the track's first frame (its start mode decided by this frame's residual).
         fade: weight of ``mode``'s body in the published one (1: no cross-fade running); the rest is the
             other estimator's.
     """
@@ -134,6 +135,7 @@ class GateDecision:
     median: float
     switched: bool
     fade: float
+    new_track: bool = False
 
     @property
     def needs_fitting(self) -> bool:
@@ -169,7 +171,8 @@ class DomainGate:
         """Add this frame's residual of the track and decide its mode (see the module docstring)."""
         c = self.config
         s = self._tracks.get(int(track_id))
-        if s is None:
+        new = s is None
+        if new:
             mode = 'learned' if residual < c.in_threshold else 'fitting'
             s = self._tracks[int(track_id)] = _Track(deque(maxlen=c.window), mode)
         s.residuals.append(residual)
@@ -186,7 +189,8 @@ class DomainGate:
         else:
             s.since_switch += 1
         fade = crossfade_weight(s.since_switch, c.crossfade_frames) if s.switches else 1.0
-        return GateDecision(mode=s.mode, residual=float(residual), median=med, switched=switched, fade=fade)
+        return GateDecision(mode=s.mode, residual=float(residual), median=med, switched=switched, fade=fade,
+                            new_track=new)
 
 
 __all__ = ['DomainGate', 'DomainGateConfig', 'GATE_MODES', 'GateDecision', 'crossfade_weight', 'normalised_residual']
