@@ -7,7 +7,8 @@ visibilities, metric 3D landmarks), the true camera path and the true people (no
 were written by :func:`onlinehmr_ros.eval.hmr_breakdown.save_replay_fixture` from the detection
 cache of ``python -m onlinehmr_ros.eval.hmr_breakdown --set tune --cache /work/cache/sequences``.
 
-The HMR stage (default :class:`HMRConfig`, the pipeline's own tracker) replays the detections and is
+The HMR stage (the pipeline's own tracker; the fitter, ``estimator='fitting'``, in ``scored``; the default
+estimator, the learned HMR with its domain gate, in the learned tests) replays the detections and is
 scored by the evaluation harness with people placed by the true camera (``gt_camera`` row of
 ``onlinehmr eval``). Thresholds are the figures measured when the test was written plus a margin,
 so a regression of the fit, the temporal terms or the confidences fails here. The error is against
@@ -37,7 +38,8 @@ def scored(request, open_body_model):
     seq, dets = load_replay_fixture(DATA / f'replay_{request.param}.npz')
     truth = camera_truth(seq, open_body_model)
     ids = associate(dets, truth)
-    rec = run_condition(seq, dets, ids, truth, CONDITIONS['pipeline'], HMRConfig(max_people=4), open_body_model)
+    rec = run_condition(seq, dets, ids, truth, CONDITIONS['pipeline'], HMRConfig(max_people=4, estimator='fitting'),
+                        open_body_model)
     return request.param, evaluate_record(seq, rec)['rows']
 
 

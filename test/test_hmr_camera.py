@@ -40,7 +40,7 @@ def _frames(n):
     return [Frame(img, stamp_ns=int(f * 33_333_333), intrinsics=INTR, index=f) for f in range(n)]
 
 
-def _run(model, per_frame, n, config=HMRConfig()):
+def _run(model, per_frame, n, config=HMRConfig(estimator='fitting')):   # the fitter's behaviour
     hmr = CameraHMR(config, backend=ScriptedBackend(per_frame), body_model=model)
     return [hmr.process(fr) for fr in _frames(n)]
 
