@@ -101,3 +101,48 @@ def test_best_effort_camera_driver_needs_the_documented_qos_override(rclpy_conte
         assert (len(masks) > 0) == bool(expected), f'overrides {overrides}: {len(masks)} masks'
         ex.shutdown()
         node.destroy_node()
+
+
+def test_hmr_node_states_the_learned_estimators_fallback_on_diagnostics(rclpy_context):
+    """Megamind's close-up woman is out of the learned network's domain: the default estimator fits her instead,
+    and /diagnostics says so (a WARN naming the incident, and the counts), the node deciding nothing itself."""
+    import cv2
+
+    from onlinehmr_ros.nodes.hmr_node import HmrNode
+    cap = cv2.VideoCapture('/usr/share/doc/opencv-doc/examples/data/Megamind.avi')
+    frames = []
+    for _ in range(8):
+        ok, bgr = cap.read()
+        assert ok, 'Megamind.avi missing: install opencv-doc (make setup does)'
+        frames.append(np.ascontiguousarray(bgr))
+    node = HmrNode(context=rclpy_context, parameter_overrides=[Parameter('max_people', value=1)])
+    assert node.hmr.config.estimator == 'learned'
+    probe = rclpy.create_node('probe', context=rclpy_context)
+    out, diags = [], []
+    probe.create_subscription(HumanMeshArray, '/human/camera_humans', out.append, 10)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 10)
+    pub = probe.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(probe)
+    for i, bgr in enumerate(frames):
+        pub.publish(convert.array_to_image(bgr, 'bgr8', stamp_ns=(i + 1) * 41_666_667, frame_id='cam'))
+        _spin(ex, lambda: len(out) > i)
+    assert len(out) == len(frames) and len(out[-1].humans) == 1
+
+    def fallback_status():
+        for d in reversed(diags):
+            for s in d.status:
+                values = {kv.key: kv.value for kv in s.values}
+                if 'hmr' in s.name and 'learned_fallback_tracks' in values:
+                    return s, values
+        return None, {}
+    _spin(ex, lambda: fallback_status()[0] is not None and 'learned_out_of_domain' in fallback_status()[0].message, 5)
+    status, values = fallback_status()
+    assert status is not None, 'no /diagnostics with the learned estimator counts'
+    assert values['estimator'] == 'learned' and values['learned_fallback_tracks'] == '1'
+    assert int(values['learned_fallback_person_frames']) >= 4 and values['learned_out_of_domain'] == '1'
+    assert 'learned_out_of_domain' in status.message and 'estimated by fitting' in status.message
+    assert status.level == b'\x01'   # WARN
+    ex.shutdown()
+    node.destroy_node()
