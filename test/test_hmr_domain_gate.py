@@ -163,7 +163,8 @@ def test_a_switch_is_no_jump_in_the_published_body(open_body_model):
         return _largest_switch_jumps(_replay('t01', HMRConfig(max_people=4, estimator='learned', domain_gate=gate),
                                              open_body_model))
     faded, at_once = run(10), run(1)
-    # measured: cross-fade 0.063 m pelvis / 0.110 m largest joint (4 switches); at once 0.143 / 0.335
+    # measured: cross-fade 0.068 m pelvis / 0.111 m largest joint (4 switches); at once 0.138 / 0.329 (t06: 0.063 /
+    # 0.100 and 0.148 / 0.360; on t01 the network alone steps up to 0.23 m at mediapipe glitches)
     assert faded[2] >= 2 and at_once[2] >= 2
     assert faded[0] <= 0.09 and faded[1] <= 0.2, faded
     assert at_once[1] > 1.5 * faded[1], (at_once, faded)
