@@ -49,8 +49,8 @@ Sources (``ScaleConfig.sources``, a comma-separated list):
   uncertainty (e.g. a hand-held camera at 1.5 m +- 10 %). Measured on the
   tune range's 11 hand-held sequences (cameras 1.35-1.65 m high): with
   ``people,camera_height_prior``, 1.5 m +- 8 % and ``people_rel_sigma`` 0.16,
-  the Sim(3) scale was in 0.93-1.07 for 8 of 10 sequences with a map (people
-  alone: 4), ATE-S / ATE 3.5 -> 2.1. Not a default: the pipeline does not know
+  the Sim(3) scale was in 0.93-1.07 for 8 of the 11 (one of them a failed
+  map; people alone: 4), ATE-S / ATE 3.5 -> 2.1. Not a default: the pipeline does not know
   that a camera is hand-held, and for a robot's camera (0.8-1.2 m) the prior
   is 25-90 % off (a robot sets ``camera_height``).
 * ``depth_model`` - a metric monocular depth network (the paper's MoGe-2)
