@@ -93,6 +93,9 @@ def test_gravity_correction_is_blended_without_a_position_jump():
 
 
 def _human(joints_cam):
+    """A stick figure (pelvis and feet): it has no skeleton, so the people rulers of these tests use the size the
+    HMR gave it (``stature_prior=False``); the stature prior is tested on body-model people in
+    test_scale_stature.py."""
     j = np.zeros((24, 3), np.float32)
     j[:] = joints_cam[0]
     j[10], j[11] = joints_cam[1], joints_cam[2]
@@ -124,7 +127,7 @@ def _frame():
 
 def test_people_ruler_measures_the_scale_on_the_ground_plane():
     pts, plane = _floor_scene(4)
-    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5))
+    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5, stature_prior=False))
     for k in range(12):
         T_c_slam, humans = _camera_and_person(k)
         st = est.update(_frame(), T_c_slam, pts, plane, humans)
@@ -142,7 +145,7 @@ def test_the_lower_foot_is_the_ruler_not_the_one_in_the_air():
     """A walking person: one foot 20 cm up (seen from 1.5 m it would put the floor 15 % too far); the scale
     comes from the foot on the floor."""
     pts, plane = _floor_scene(6)
-    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5))
+    est = ScaleEstimator(ScaleConfig(foot_joint_height_m=0.05, min_person_samples=5, stature_prior=False))
     for k in range(8):
         T_c_slam, humans = _camera_and_person(k)
         h = humans.humans[0]
@@ -168,7 +171,7 @@ def test_people_are_pooled_per_person_and_averaged():
     """A short person (HMR puts them 20 % too far) seen for long and a tall one (10 % too near) seen
     briefly count the same: one ruler each, combined in log scale."""
     pts, plane = _floor_scene(7)
-    est = ScaleEstimator(ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05))
+    est = ScaleEstimator(ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05, stature_prior=False))
     for k in range(10):
         T, a = _person_of_height(k, 1, 1.2)
         humans = [a.humans[0]]
@@ -205,7 +208,7 @@ def test_camera_height_sources_and_their_weights():
         ScaleConfig(sources='people,guesswork')
     # a robot's known height (2 %) outweighs a person 20 % off (8 %): 1/0.02^2 vs 1/0.08^2
     both = ScaleEstimator(ScaleConfig(sources='people,camera_height', camera_height_m=1.5, min_person_samples=1,
-                                     foot_joint_height_m=0.05))
+                                     foot_joint_height_m=0.05, stature_prior=False))
     _, far = _person_of_height(3, 1, 1.2)
     st = both.update(_frame(), T_c_slam, pts, plane, far)
     w_h, w_p = 1 / 0.02 ** 2, 1 / 0.08 ** 2
@@ -346,7 +349,7 @@ def test_each_person_is_scaled_onto_the_floor_by_a_known_camera_height():
     from onlinehmr_ros.core.fusion.world import human_to_world
     pts, plane = _floor_scene(11)
     est = ScaleEstimator(ScaleConfig(sources='people,camera_height', camera_height_m=1.5, min_person_samples=3,
-                                     foot_joint_height_m=0.05, person_size=True))
+                                     foot_joint_height_m=0.05, person_size=True, stature_prior=False))
     previous = {}
     for k in range(64):                                       # the last frame is camera 7
         T, a = _person_of_height(k % 8, 1, 1.2)
@@ -380,7 +383,7 @@ def test_people_only_sizes_are_relative_and_one_person_is_left_as_fitted():
     """People as the only ruler: each person's size relative to the group (their product is 1); one person alone
     gets k = 1; a person far outside the size range gets no factor."""
     pts, plane = _floor_scene(12)
-    cfg = ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05, person_size=True)
+    cfg = ScaleConfig(min_person_samples=3, foot_joint_height_m=0.05, person_size=True, stature_prior=False)
     alone, pair, odd = ScaleEstimator(cfg), ScaleEstimator(cfg), ScaleEstimator(cfg)
     for k in range(60):
         T, a = _person_of_height(k % 8, 1, 1.2)

@@ -66,3 +66,32 @@ COCO_KEYPOINT_NAMES: tuple[str, ...] = (
 #: 23/24 eyes, 25-39 left hand, 40-54 right hand; 28/43 = left/right_middle1).
 SMPLX_TO_SMPL24 = np.array(list(range(22)) + [28, 43], dtype=np.int64)
 SMPLX_NUM_JOINTS = 55
+
+#: SMPL-24 chains whose bones span a standing body from the pelvis up to the head joint and down to the
+#: ankles: pelvis-spine1-spine2-spine3-neck-head, and each leg's hip-knee-ankle
+SPINE_CHAIN: tuple[int, ...] = (0, 3, 6, 9, 12, 15)
+LEG_CHAINS: tuple[tuple[int, ...], ...] = ((1, 4, 7), (2, 5, 8))
+
+
+def skeleton_height(joints: np.ndarray) -> np.ndarray:
+    """Length of a body's vertical bone chains from its SMPL-24 joints: the spine chain plus the mean of
+    the two legs (:data:`SPINE_CHAIN`, :data:`LEG_CHAINS`), in the joints' unit.
+
+    A body model poses its joints by rigid motions along the tree, so bone lengths, and this sum, do not
+    depend on the pose: it measures the body's size from posed joints. It is proportional to the
+    stature (head top to sole) within a body model's shape space: the open model's stature is
+    1.144 x this with 0.7 % spread (log-sd over 2000 shapes drawn as the generator draws them).
+
+    Args:
+        joints: (..., 24, 3) SMPL-24 joints.
+    Returns:
+        (...,) the length.
+    """
+    j = np.asarray(joints, dtype=np.float64)
+    if j.shape[-2:] != (NUM_SMPL_JOINTS, 3):
+        raise ValueError(f'skeleton_height needs (..., {NUM_SMPL_JOINTS}, 3) joints, got {j.shape}')
+
+    def chain(idx):
+        return np.linalg.norm(np.diff(j[..., list(idx), :], axis=-2), axis=-1).sum(axis=-1)
+
+    return chain(SPINE_CHAIN) + sum(chain(leg) for leg in LEG_CHAINS) / len(LEG_CHAINS)

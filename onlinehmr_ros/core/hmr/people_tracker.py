@@ -12,8 +12,13 @@ than the stage's limit stays unmatched, so a poor match is never forced):
    appearance distance (``/ appearance_scale``), each clipped to [0, 1] and weighted. An
    observation that continues the track's perception chain (same ``follow_id``: the landmark
    model followed this person's region from the previous frame) costs ``follow_cost``
-   instead, unless its appearance contradicts the track (distance above ``appearance_veto``,
-   e.g. a region that slid onto someone else).
+   instead, unless its appearance contradicts the track (distance above ``appearance_gate``,
+   e.g. a region that slid onto someone else). A track that missed frames and is taken up by an
+   observation that does *not* continue its chain is being re-identified, so that pair must also
+   pass stage 2's appearance limits (``reid_max_distance``, ``reid_max_distance_partial`` for a
+   partly occluded view): a person re-emerging from behind a pillar right where another person
+   just went behind it otherwise took the other's recent track by box and root alone (tune
+   sequence t08: an id switch for one frame, then the appearance gave the right id back).
 2. **Re-identification** of the people left over (and of tentative tracks, which are not
    published yet) against every confirmed track not matched in stage 1: the re-identification
    memory. The cost is the appearance distance alone; a pair is possible only when the
@@ -348,7 +353,14 @@ class Tracker:
         follow_d = np.array([o.follow_id for o in observations])
         continuing = (follow_t[:, None] >= 0) & (follow_t[:, None] == follow_d[None, :])
         cost = np.where(continuing, c.follow_cost, cost)
-        unlike = clean[None, :] & (np.nan_to_num(app_dist, nan=0.0) > c.appearance_gate)
+        d_app = np.nan_to_num(app_dist, nan=0.0)
+        unlike = clean[None, :] & (d_app > c.appearance_gate)
+        # a track that missed frames, taken up by an observation that does not continue its perception chain,
+        # is a re-identification: it must pass the re-identification's appearance test (t08-like: a person
+        # re-emerging from behind a pillar where another just went behind it took the other's id for a frame)
+        resumed = np.array([t.misses > 0 for t in tracks])[:, None] & ~continuing
+        limit = np.where(clean, c.reid_max_distance, c.reid_max_distance_partial)[None, :]
+        unlike |= resumed & (d_app > limit)
         return np.where(unlike, _BIG, cost)
 
     def update(self, observations: list[PersonObservation], roots_cam_m: np.ndarray | None = None,

@@ -16,17 +16,43 @@ Sources (``ScaleConfig.sources``, a comma-separated list):
   two (along the map's up direction) is used: a walking person's other foot is
   in the air half of the time, and a foot ``e`` above the floor seen from a
   camera ``h`` high puts the floor ``h / (h - e)`` too far (10 cm at 1 m: 11 %). What it gives: the HMR's
-  metric depth, i.e. the body-size prior of its fit. A person's depth is off
-  by the ratio of their true to their assumed size, the same for every frame of
-  that person, so measurements are pooled per person (median of the person's
-  samples in the window) and people count as independent rulers of relative
-  uncertainty ``people_rel_sigma`` each (adult stature varies by about 4-5 %;
-  the HMR's depth error adds to it). Several people average out.
+  metric depth, i.e. the body size of its fit: from one image, a body ``k``
+  times larger ``k`` times farther away looks the same, so the HMR's depth is
+  off by the ratio of the size it gave the person to their true size.
+  **Stature prior** (``stature_prior``, ``people_stature_m``): the measurement is converted from
+  the size the HMR gave the person to the prior's stature, ``s = z_m / z_slam *
+  people_stature_m / H_hmr``, ``H_hmr = stature_per_skeleton *
+  skeleton_height(joints)`` (:func:`~onlinehmr_ros.core.body.skeleton.skeleton_height`:
+  pose-invariant). Why: measured on the tune range (20 sequences, 43 people
+  measured, open-model generator), the camera-space HMR's statures were
+  1.47-1.69 m (median 1.65) for people of 1.00-2.16 m, unrelated to the truth,
+  and each person's depth error was the ratio of the HMR's to the true stature
+  within 1-2 % (the ground plane and the foot contact added 0-10 %): the HMR's
+  size carries no stature information, and its 1.65 m sits 5 % below the body
+  model's mean shape (1.74 m, also the mean of the generator's people), so
+  over the generator's people every scale came out 5 % too small on average.
+  With the prior, each person's error is their true stature over the prior's,
+  unbiased over the population. A person's ruler is
+  the same for every frame of that person, so measurements are pooled per
+  person (median of the person's samples in the window) and people count as
+  independent rulers of relative uncertainty ``people_rel_sigma`` each: the
+  spread of the statures of the people filmed (adults: about 4 % within a
+  sex, 5-6 % mixed) plus the ground plane's and the foot contact's error
+  (about 5 %). Physical limit: with people as the only ruler a map's scale is
+  no better than that spread over ``sqrt(n)`` for ``n`` people (the evaluation
+  generator's people, open-model shapes ``N(0, 0.8)``, are 0.9-2.6 m tall: a
+  log-sd of 15.5 %, so one of them is a 15 % ruler and four a 8 % one).
 * ``camera_height`` - a robot with a known camera height above the floor:
   ``s = camera_height_m / h_slam``, ``h_slam`` the camera's distance to the
   map's ground plane; uncertainty ``camera_height_rel_sigma``.
 * ``camera_height_prior`` - the same with a typical height and a loose
-  uncertainty (e.g. a hand-held camera at 1.5 m +- 10 %).
+  uncertainty (e.g. a hand-held camera at 1.5 m +- 10 %). Measured on the
+  tune range's 11 hand-held sequences (cameras 1.35-1.65 m high): with
+  ``people,camera_height_prior``, 1.5 m +- 8 % and ``people_rel_sigma`` 0.16,
+  the Sim(3) scale was in 0.93-1.07 for 8 of the 11 (one of them a failed
+  map; people alone: 4), ATE-S / ATE 3.5 -> 2.1. Not a default: the pipeline does not know
+  that a camera is hand-held, and for a robot's camera (0.8-1.2 m) the prior
+  is 25-90 % off (a robot sets ``camera_height``).
 * ``depth_model`` - a metric monocular depth network (the paper's MoGe-2)
   behind :class:`MetricDepthModel`: ``s = median(depth_m / z_slam)`` over the
   map points visible in the frame, human pixels (``C_soft >=
@@ -69,6 +95,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from onlinehmr_ros.core.body.skeleton import skeleton_height
 from onlinehmr_ros.core.common.datatypes import Frame, HumansFrame
 from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import backproject_pixels, project_points
@@ -100,7 +127,10 @@ class ScaleConfig:
 
     Attributes:
         sources: comma-separated sources: people, camera_height, camera_height_prior, depth_model, fixed.
-        people_rel_sigma: relative uncertainty of one person as a ruler (body size and HMR depth).
+        people_rel_sigma: relative uncertainty of one person as a ruler: the spread of the statures of the people
+            filmed plus the floor's and the foot contact's error. 0.08 suits adults; the evaluation generator's
+            people (statures 0.9-2.6 m, log-sd 15.5 %) are 0.16 rulers: with 0.08 the ``converged`` flag is
+            optimistic on them, and a camera-height prior gets too little weight against them.
         camera_height_m: camera height above the ground (metres), for 'camera_height' (a robot's).
         camera_height_rel_sigma: relative uncertainty of the known camera height.
         camera_height_prior_m: typical camera height (metres), for 'camera_height_prior'.
@@ -110,6 +140,14 @@ class ScaleConfig:
         foot_joints: joint indices of the feet in ``HumanState.joints`` (SMPL-24: 10, 11).
         foot_joint_height_m: height of those joints above the sole (metres; 0.027 for the open model's mean
             body standing flat-footed).
+        stature_prior: convert the people ruler from the size the HMR gave each person to ``people_stature_m``
+            (module docstring). False: the HMR's own size (its statures carried no stature information on the
+            tune range and sat 5 % below the body model's mean: 1.65 m).
+        people_stature_m: stature (metres) every person is taken to have with ``stature_prior``. Default: the
+            open body model's mean shape, 1.74 m, the mean of the evaluation generator's people (adults:
+            about 1.76 m men, 1.63 m women).
+        stature_per_skeleton: stature / ``skeleton_height`` of the HMR's body model (the open model: 1.144,
+            0.7 % spread over its shapes).
         min_joint_confidence, min_human_confidence: feet / people below these are ignored.
         human_mask_threshold: pixels with ``C_soft`` at or above this are human (depth_model).
         window: frames of measurements kept (the map's scale drifts; older ones are forgotten).
@@ -134,6 +172,9 @@ class ScaleConfig:
     fixed_scale: float = 1.0
     foot_joints: tuple = SMPL24_FEET
     foot_joint_height_m: float = 0.027
+    stature_prior: bool = True
+    people_stature_m: float = 1.74
+    stature_per_skeleton: float = 1.144
     min_joint_confidence: float = 0.5
     min_human_confidence: float = 0.3
     human_mask_threshold: float = 0.5
@@ -161,6 +202,10 @@ class ScaleConfig:
                   self.depth_model_rel_sigma, self.converged_rel_sigma)
         if min(sigmas) <= 0 or self.window < 1 or self.min_person_samples < 1:
             raise ScaleError('relative sigmas must be > 0, window and min_person_samples >= 1')
+        if not self.people_stature_m > 0:
+            raise ScaleError(f'people_stature_m must be > 0 metres, got {self.people_stature_m}')
+        if not self.stature_per_skeleton > 0:
+            raise ScaleError(f'stature_per_skeleton must be > 0, got {self.stature_per_skeleton}')
         if not 0 < self.person_size_rate:
             raise ScaleError(f'person_size_rate must be > 0, got {self.person_size_rate}')
         if not 0 < self.person_size_min <= 1.0 <= self.person_size_max:
@@ -207,7 +252,8 @@ class ScaleEstimator:
         self.config = config
         self.depth_model = depth_model
         self._frame = 0
-        self._people: deque[tuple[int, int, float]] = deque()      # (frame, track id, s)
+        # (frame, track id, s, f): s the ruler, f its stature conversion (people_stature_m / H_hmr; 1 without)
+        self._people: deque[tuple[int, int, float, float]] = deque()
         self._per_frame: dict[str, deque] = {s: deque() for s in ('camera_height', 'camera_height_prior',
                                                                   'depth_model')}
         self._sizes: OrderedDict[int, float] = OrderedDict()         # track id -> size factor (kept on reset)
@@ -284,7 +330,7 @@ class ScaleEstimator:
         """Inverse-variance weighted mean of log(s) over the sources: (scale, relative sigma, used, people)."""
         cfg = self.config
         logs, weights, used = [], [], []
-        rulers = list(self._rulers().values())
+        rulers = [s for s, _ in self._rulers().values()]
         for s in rulers:
             logs.append(np.log(s))
             weights.append(1.0 / cfg.people_rel_sigma ** 2)
@@ -302,19 +348,21 @@ class ScaleEstimator:
         w = np.asarray(weights)
         return float(np.exp(np.dot(w, logs) / w.sum())), float(1.0 / np.sqrt(w.sum())), used, len(rulers)
 
-    def _rulers(self) -> dict[int, float]:
-        """{track id: the person's ruler s_i} (median of their samples in the window) for people with enough samples."""
-        by_person: dict[int, list[float]] = {}
-        for _, tid, s in self._people:
-            by_person.setdefault(tid, []).append(s)
-        return {tid: float(np.median(v)) for tid, v in by_person.items() if len(v) >= self.config.min_person_samples}
+    def _rulers(self) -> dict[int, tuple[float, float]]:
+        """{track id: (the person's ruler s_i, its stature conversion f_i)} (medians of their samples in the window)
+        for people with enough samples."""
+        by_person: dict[int, list[tuple[float, float]]] = {}
+        for _, tid, s, f in self._people:
+            by_person.setdefault(tid, []).append((s, f))
+        return {tid: (float(np.median([s for s, _ in v])), float(np.median([f for _, f in v])))
+                for tid, v in by_person.items() if len(v) >= self.config.min_person_samples}
 
     def _update_sizes(self, scale: float) -> str:
         """Size factor ``k_i = s / s_i`` of every person with enough samples in the window; a note for the source."""
         cfg = self.config
         out_of_range = 0
-        for tid, s_i in self._rulers().items():
-            k = scale / s_i
+        for tid, (s_i, f_i) in self._rulers().items():
+            k = f_i * scale / s_i              # relative to the size the HMR gave the person (s_i / f_i its ruler)
             if cfg.person_size_min <= k <= cfg.person_size_max:
                 old = self._sizes.get(tid, 1.0)
                 self._sizes[tid] = old * float(np.exp(np.clip(np.log(k / old), -cfg.person_size_rate,
@@ -361,6 +409,12 @@ class ScaleEstimator:
                     if h.joint_confidence[j] >= cfg.min_joint_confidence]
             if not feet:
                 continue
+            f = 1.0
+            if cfg.stature_prior:                         # the HMR's size -> the prior's stature
+                h_hmr = cfg.stature_per_skeleton * float(skeleton_height(h.joints))
+                if not (np.isfinite(h_hmr) and h_hmr > 0):
+                    continue
+                f = cfg.people_stature_m / h_hmr
             foot = min(feet, key=lambda p: float(up_c @ p))               # the lower foot stands on the floor
             contact = foot - cfg.foot_joint_height_m * up_c
             if contact[2] <= 0:
@@ -372,8 +426,8 @@ class ScaleEstimator:
                 continue
             z_slam = off_c / denom
             if z_slam > 0:
-                s = float(contact[2] / z_slam)
-                self._people.append((self._frame, int(h.track_id), s))
+                s = float(f * contact[2] / z_slam)
+                self._people.append((self._frame, int(h.track_id), s, f))
                 ratios.append(s)
         if not ratios:
             return np.nan, 'people: no usable foot (confidence or visibility)'
