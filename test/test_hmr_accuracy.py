@@ -7,8 +7,8 @@ visibilities, metric 3D landmarks), the true camera path and the true people (no
 were written by :func:`onlinehmr_ros.eval.hmr_breakdown.save_replay_fixture` from the detection
 cache of ``python -m onlinehmr_ros.eval.hmr_breakdown --set tune --cache /work/cache/sequences``.
 
-The HMR stage (the pipeline's own tracker; the fitter, ``estimator='fitting'``, in ``scored``; the default
-estimator, the learned HMR with its domain gate, in the learned tests) replays the detections and is
+The HMR stage (the pipeline's own tracker; the fitter, ``estimator='fitting'``, in ``scored``; the learned HMR
+with its domain gate in the learned tests) replays the detections and is
 scored by the evaluation harness with people placed by the true camera (``gt_camera`` row of
 ``onlinehmr eval``). Thresholds are the figures measured when the test was written plus a margin,
 so a regression of the fit, the temporal terms or the confidences fails here. The error is against
@@ -79,7 +79,7 @@ def test_joint_confidence_ranks_errors(scored):
     assert own['conf_err_least_confident_third'] >= 1.5 * own['conf_err_most_confident_third']
 
 
-# the default estimator (learned causal HMR, domain-gated, its own output filter) on the same replayed detections:
+# the learned estimator (learned causal HMR, domain-gated, its own output filter) on the same replayed detections:
 # fixture -> (PA-MPJPE ceiling mm, depth ratio range); measured 26.0 / 1.13 and 35.4 / 1.02, every person-frame on
 # the network (fitting: 46.8 and 61.8 mm; the landmarks themselves: 52.7 and 64.9; the checkpoint shipped before,
 # trained on simulated landmarks only: 42.9 / 1.20 and 49.9 / 1.06, so it fails here)
@@ -92,7 +92,7 @@ LEARNED_CASES = {
 @pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(LEARNED_CASES))
 def test_learned_estimator_against_the_true_bodies(name, open_body_model):
-    """The default estimator (HMRConfig.estimator='learned', packaged checkpoint) on rendered frames' real detections:
+    """The learned estimator (HMRConfig.estimator='learned', packaged checkpoint) on rendered frames' real detections:
     its error against the true bodies, not its shape or a depth range (issue 16: the old test only
     checked shapes and 0.3 < z < 10 m)."""
     from onlinehmr_ros.core.hmr.camera_hmr import HMRConfig
@@ -102,7 +102,7 @@ def test_learned_estimator_against_the_true_bodies(name, open_body_model):
     seq, dets = load_replay_fixture(DATA / f'replay_{name}.npz')
     truth = camera_truth(seq, open_body_model)
     rec = run_condition(seq, dets, associate(dets, truth), truth, CONDITIONS['pipeline'],
-                        HMRConfig(max_people=4), open_body_model)
+                        HMRConfig(max_people=4, estimator='learned'), open_body_model)
     rows = evaluate_record(seq, rec)['rows']
     own, base = rows['gt_camera'], rows['baseline']
     ceiling, (lo, hi) = LEARNED_CASES[name]

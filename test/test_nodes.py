@@ -104,7 +104,7 @@ def test_best_effort_camera_driver_needs_the_documented_qos_override(rclpy_conte
 
 
 def test_hmr_node_states_the_learned_estimators_fallback_on_diagnostics(rclpy_context):
-    """Megamind's close-up woman is out of the learned network's domain: the default estimator fits her instead,
+    """Megamind's close-up woman is out of the learned network's domain: estimator learned fits her instead,
     and /diagnostics says so (a WARN naming the incident, and the counts), the node deciding nothing itself."""
     import cv2
 
@@ -115,7 +115,8 @@ def test_hmr_node_states_the_learned_estimators_fallback_on_diagnostics(rclpy_co
         ok, bgr = cap.read()
         assert ok, 'Megamind.avi missing: install opencv-doc (make setup does)'
         frames.append(np.ascontiguousarray(bgr))
-    node = HmrNode(context=rclpy_context, parameter_overrides=[Parameter('max_people', value=1)])
+    node = HmrNode(context=rclpy_context, parameter_overrides=[Parameter('max_people', value=1),
+                                                               Parameter('estimator', value='learned')])
     assert node.hmr.config.estimator == 'learned'
     probe = rclpy.create_node('probe', context=rclpy_context)
     out, diags = [], []
