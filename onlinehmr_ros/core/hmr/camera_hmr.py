@@ -79,13 +79,10 @@ class HMRConfig:
         fitter: fitting weights and iterations (temporal terms included).
         tracker: tracking settings.
         compute_vertices: evaluate the full mesh for the output (else ``vertices`` is (0, 3)).
-        estimator: ``'fitting'`` (the default: causal per-track fitting), ``'learned'`` (the learned causal
-            HMR with a per-track KV cache, :mod:`~onlinehmr_ros.core.hmr.learned`; its output passes through its
-            own causal output filter, ``learned_smoothing``, when enabled, and a track the network is out of its
-            domain for is estimated by fitting: ``domain_gate``; not the default yet: its per-joint confidences
-            are far below the fitter's (feet ~0.04 vs ~0.7), so the SLAM scale's people ruler, whose
-            ``min_joint_confidence`` / ``min_human_confidence`` were set for the fitter, ignores every person and
-            the scale never converges: test_world_frame_e2e's hand-held sequence)
+        estimator: ``'learned'`` (the default: the learned causal HMR with a per-track KV cache,
+            :mod:`~onlinehmr_ros.core.hmr.learned`; its output passes through its own causal output filter,
+            ``learned_smoothing``, when enabled, and a track the network is out of its domain for is estimated
+            by fitting: ``domain_gate``), ``'fitting'`` (causal per-track fitting to the landmarks)
             or ``'learned+refine'`` (the network's estimate refined by ``refine_iterations`` fitting
             iterations against the 2D/3D landmarks: GenHMR's keypoint-guided refinement).
         learned_checkpoint: landmark-token checkpoint for the learned estimators ('' = the packaged one).
@@ -115,7 +112,7 @@ class HMRConfig:
     fitter: FitterConfig = field(default_factory=FitterConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     compute_vertices: bool = True
-    estimator: str = 'fitting'
+    estimator: str = 'learned'
     learned_checkpoint: str = ''
     refine_iterations: int = 5
     learned_smoothing: SmoothingConfig = field(default_factory=lambda: SmoothingConfig(lateral_cutoff=(0.3, 0.3),
