@@ -7,10 +7,10 @@
 2. appearance (:mod:`~onlinehmr_ros.core.hmr.perception.appearance`) and tracking
    (:mod:`onlinehmr_ros.core.hmr.people_tracker`): identities that hold through crossings,
    occlusions and exits, tracks that end after a stated timeout;
-3. causal per-track body fitting (:mod:`onlinehmr_ros.core.hmr.fitting`; the default), or the learned
-   causal HMR (:mod:`onlinehmr_ros.core.hmr.learned`, ``estimator='learned'``), checked against the
-   person's 2D landmarks and replaced by fitting where it is out of its domain
-   (:mod:`~onlinehmr_ros.core.hmr.learned.domain_gate`),
+3. the learned causal HMR (:mod:`onlinehmr_ros.core.hmr.learned`, ``estimator='learned'``, the default),
+   checked against the person's 2D landmarks and replaced by causal per-track body fitting
+   (:mod:`onlinehmr_ros.core.hmr.fitting`) where it is out of its domain
+   (:mod:`~onlinehmr_ros.core.hmr.learned.domain_gate`); or fitting alone (``estimator='fitting'``),
 
 and returns the people as :class:`~onlinehmr_ros.core.common.datatypes.HumansFrame` in the
 camera optical frame (``frame_id='camera'``), the union person mask for the soft

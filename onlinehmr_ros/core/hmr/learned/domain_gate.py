@@ -117,7 +117,6 @@ class _Track:
     residuals: deque
     mode: str
     since_switch: int = 10 ** 9          # frames since the last switch (large: no cross-fade running)
-    switches: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,10 +143,6 @@ class GateDecision:
     def needs_fitting(self) -> bool:
         """The fitter's body is (part of) the output this frame."""
         return self.mode == 'fitting' or self.fade < 1.0
-
-    @property
-    def needs_learned(self) -> bool:
-        return self.mode == 'learned' or self.fade < 1.0
 
 
 @dataclass
@@ -187,11 +182,8 @@ class DomainGate:
             s.mode, switched = 'fitting', True
         elif s.mode == 'fitting' and med < c.in_threshold:
             s.mode, switched = 'learned', True
-        if switched:
-            s.since_switch, s.switches = 0, s.switches + 1
-        else:
-            s.since_switch += 1
-        fade = crossfade_weight(s.since_switch, c.crossfade_frames) if s.switches else 1.0
+        s.since_switch = 0 if switched else s.since_switch + 1
+        fade = crossfade_weight(s.since_switch, c.crossfade_frames)
         return GateDecision(mode=s.mode, residual=float(residual), median=med, switched=switched, fade=fade,
                             new_track=new)
 
