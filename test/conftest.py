@@ -80,3 +80,27 @@ def slam_static(open_body_model):
 def slam_robot(open_body_model):
     """A robot camera (0.8-1.2 m high, planar motion) filming one person: another view for cut tests."""
     return _sequence(open_body_model, SLAM_ROBOT, SLAM_ROBOT_SEED)
+
+
+MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
+
+
+@pytest.fixture(scope='session')
+def megamind_frames():
+    """``load(n)``: the first ``n`` frames of opencv's Megamind.avi as RGB :class:`Frame` s (24 fps stamps,
+    the default 60-degree intrinsics)."""
+    import cv2
+    import numpy as np
+    from onlinehmr_ros.core.common.datatypes import Frame
+    from onlinehmr_ros.core.hmr.camera_hmr import default_intrinsics
+
+    def load(n: int):
+        cap = cv2.VideoCapture(MEGAMIND)
+        imgs = []
+        for _ in range(n):
+            ok, bgr = cap.read()
+            assert ok, 'Megamind.avi missing: install opencv-doc (make setup does)'
+            imgs.append(np.ascontiguousarray(bgr[:, :, ::-1]))
+        intr = default_intrinsics(imgs[0].shape[1], imgs[0].shape[0])
+        return [Frame(im, i * 41_666_667, intr, i) for i, im in enumerate(imgs)]
+    return load

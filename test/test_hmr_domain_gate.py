@@ -5,18 +5,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from onlinehmr_ros.core.common.datatypes import Frame
 from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import project_points
-from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics
+from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig
 from onlinehmr_ros.core.hmr.learned.domain_gate import DomainGate, DomainGateConfig, normalised_residual
 
 DATA = Path(__file__).parent / 'data'
-MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
 COCO_MP = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]   # COCO-17 -> MediaPipe landmarks
 
 
@@ -55,15 +53,8 @@ def test_gate_hysteresis_window_and_crossfade():
 
 
 @pytest.fixture(scope='module')
-def megamind():
-    cap = cv2.VideoCapture(MEGAMIND)
-    imgs = []
-    for _ in range(20):
-        ok, bgr = cap.read()
-        assert ok, 'Megamind.avi missing: install opencv-doc (make setup does)'
-        imgs.append(np.ascontiguousarray(bgr[:, :, ::-1]))
-    intr = default_intrinsics(imgs[0].shape[1], imgs[0].shape[0])
-    return [Frame(im, i * 41_666_667, intr, i) for i, im in enumerate(imgs)]
+def megamind(megamind_frames):
+    return megamind_frames(20)
 
 
 class _Recording:

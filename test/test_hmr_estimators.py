@@ -1,25 +1,14 @@
 """CameraHMR with the learned causal HMR (issue 8) alone and refined by fitting, on real frames."""
-import cv2
 import numpy as np
 import pytest
 
-from onlinehmr_ros.core.common.datatypes import Frame
 from onlinehmr_ros.core.common.errors import InputError
-from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig, default_intrinsics
-
-MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi'
+from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig
 
 
 @pytest.fixture(scope='module')
-def frames():
-    cap = cv2.VideoCapture(MEGAMIND)
-    imgs = []
-    for _ in range(16):
-        ok, bgr = cap.read()
-        assert ok, 'Megamind.avi missing: install opencv-doc (make setup does)'
-        imgs.append(np.ascontiguousarray(bgr[:, :, ::-1]))
-    intr = default_intrinsics(imgs[0].shape[1], imgs[0].shape[0])
-    return [Frame(im, i * 41_666_667, intr, i) for i, im in enumerate(imgs)]
+def frames(megamind_frames):
+    return megamind_frames(16)
 
 
 def _run(estimator, frames):
