@@ -243,9 +243,12 @@ class CameraHMR:
         self.learned = None
         if config.estimator != 'fitting':
             from onlinehmr_ros.core.hmr.learned.runtime import LearnedHMR, LearnedHMRConfig
+            # the network's bodies are posed at their points only; the published ones get their mesh below
+            # (_with_vertices: one batched body model call for everybody)
             self.learned = LearnedHMR(LearnedHMRConfig(checkpoint_path=config.learned_checkpoint or None,
-                                                       body_model=BodyModelConfig(type=self.body_model.name)),
-                                      body_model=self.body_model)
+                                                       body_model=BodyModelConfig(type=self.body_model.name),
+                                                       compute_vertices=False),
+                                      body_model=self.body_model, kinematics=self.fitter.kinematics)
         # 'learned': the network's output passes through its causal output filter (learned_smoothing),
         # its shape is the track's running mean (as the fitter's, over fitter.shape_window frames)
         self._learned_smoother = (ParameterSmoother(config.learned_smoothing)
@@ -320,7 +323,7 @@ class CameraHMR:
             except FittingError as exc:
                 failures.append(person.track_id)
                 incidents.append(('fit_failure', str(exc)))
-        humans = self._human_states(ids, fits) + learned_states
+        humans = self._with_vertices(self._human_states(ids, fits) + learned_states)
         estimated_by = tuple(['fitting'] * len(fits) + learned_by)
         t3 = time.perf_counter()
         self._frame_counter += 1
@@ -402,18 +405,18 @@ class CameraHMR:
         return self.learned.reposed(est, mean, go, bp, pelvis)
 
     def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:
+        """The fits as people, without their mesh (:meth:`_with_vertices`)."""
         f = np.float32
-        if not fits:
-            return []
-        if self.config.compute_vertices:
-            out = self.fitter.full_output(fits)  # one batched mesh evaluation for everybody
-            vertices = out.vertices.numpy().astype(f)
-            coco = out.keypoints_coco.numpy().astype(f)[:, :17]
-        else:
-            vertices = np.zeros((len(fits), 0, 3), dtype=f)
-            coco = np.stack([fit.keypoints_coco[:17] for fit in fits])
         return [HumanState(track_id=int(tid), model=self.body_model.name, betas=fit.betas,
                            global_orient=fit.global_orient, body_pose=fit.body_pose, transl=fit.transl,
-                           joints=fit.joints, joint_confidence=fit.joint_confidence, vertices=vertices[i],
-                           keypoints_coco=coco[i], confidence=float(fit.joint_confidence.mean()))
-                for i, (tid, fit) in enumerate(zip(track_ids, fits))]
+                           joints=fit.joints, joint_confidence=fit.joint_confidence, vertices=np.zeros((0, 3), f),
+                           keypoints_coco=fit.keypoints_coco[:17].astype(f), confidence=float(fit.joint_confidence.mean()))
+                for tid, fit in zip(track_ids, fits)]
+
+    def _with_vertices(self, humans: list[HumanState]) -> list[HumanState]:
+        """The published people with their mesh (``compute_vertices``): one batched body model call for all of them,
+        whichever estimator gave their parameters (joints and keypoints are already evaluated at their points)."""
+        if not humans or not self.config.compute_vertices:
+            return humans
+        vertices = self.fitter.full_output(humans).vertices.numpy().astype(np.float32)
+        return [replace(h, vertices=v) for h, v in zip(humans, vertices)]

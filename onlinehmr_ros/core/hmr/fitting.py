@@ -634,10 +634,11 @@ class BodyFitter:
 
     # -- output helpers ---------------------------------------------------------------------
     def full_output(self, results) -> BodyModelOutput:
-        """The full body model evaluated at fits, in one batched call.
+        """The full body model evaluated at N bodies, in one batched call.
 
         Args:
-            results: a sequence of N :class:`FitResult`.
+            results: N objects with ``betas``, ``global_orient``, ``body_pose`` and ``transl`` (:class:`FitResult`,
+                :class:`~onlinehmr_ros.core.common.datatypes.HumanState`).
         Returns:
             ``BodyModelOutput`` with leading dim N (vertices (N, V, 3), metres).
         """

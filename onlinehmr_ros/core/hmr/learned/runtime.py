@@ -5,9 +5,16 @@
     hmr.reset(track_id)                                  # track lost / ended
 
 ``step`` runs the network in streaming mode (:meth:`CausalHMRNet.forward_step`)
-on the track's cache, poses the body model and returns the body parameters in
+on the track's cache, poses the body and returns the body parameters in
 the camera optical frame with a per-joint confidence; ``reposed`` poses the same
 body with other parameters (the pipeline's causal output filter, core.hmr.smoothing).
+
+Joints, keypoints and landmarks are evaluated at those points only
+(:class:`~onlinehmr_ros.core.body.kinematics.LandmarkKinematics`, ~0.2 ms); the mesh (13,718
+vertices of the open model, ~3.5 ms per body model call here) only when ``compute_vertices`` is on.
+A caller that publishes some estimates and not others (the camera-space HMR: a track on the
+fitter still runs the network for the domain check) turns it off and poses the published bodies
+in one batched call.
 """
 from __future__ import annotations
 
@@ -19,12 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from onlinehmr_ros.core.body.kinematics import LandmarkKinematics
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumanState
 from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat
 from onlinehmr_ros.core.hmr.learned.encoders import CheckpointError
 from onlinehmr_ros.core.hmr.learned.features import observation_features
-from onlinehmr_ros.core.hmr.learned.model import load_checkpoint, pose_prediction
+from onlinehmr_ros.core.hmr.learned.model import load_checkpoint
 from onlinehmr_ros.core.hmr.learned.temporal import KVCache
 
 
@@ -41,8 +49,8 @@ class LearnedHMRConfig:
         checkpoint_path: a :func:`~.model.save_checkpoint` file; None = the packaged one.
         body_model: must be the body model the checkpoint was trained with (checked).
         dtype: 'float32' or 'float64'.
-        compute_vertices: return the mesh vertices (False: ``vertices`` is (0, 3); the body model
-            still runs, since keypoints and landmarks are regressed from the vertices).
+        compute_vertices: return the mesh vertices (False: ``vertices`` is (0, 3); joints, keypoints and
+            landmarks are evaluated at their points without the mesh).
         confidence_sigma_m: per-joint confidence = exp(-predicted error std / this), metres: 0.5 at a predicted
             3D error std of 0.69 x this (0.17 m). The scale only sets where the confidences sit, not their ranking
             (Spearman with the error unchanged); 0.25 puts them where the consumers' thresholds (0.5: SLAM's
@@ -84,11 +92,18 @@ class LearnedBodyEstimate:
 class LearnedHMR:
     """Streaming learned HMR with one KV cache per track (see module docstring).
 
+    Args:
+        config: :class:`LearnedHMRConfig`.
+        body_model: the loaded body model (None: load ``config.body_model``).
+        kinematics: the body model's :class:`~onlinehmr_ros.core.body.kinematics.LandmarkKinematics`, when the
+            caller has one already (the fitter's); None builds it (~0.3 s).
+
     Raises (constructor):
         CheckpointError: missing/corrupt checkpoint, or one trained for another body model.
     """
 
-    def __init__(self, config: LearnedHMRConfig = LearnedHMRConfig(), body_model=None):
+    def __init__(self, config: LearnedHMRConfig = LearnedHMRConfig(), body_model=None,
+                 kinematics: LandmarkKinematics | None = None):
         self.config = config
         if config.dtype not in ('float32', 'float64'):
             raise ValueError(f"LearnedHMRConfig.dtype must be 'float32' or 'float64', got {config.dtype!r}")
@@ -104,6 +119,7 @@ class LearnedHMR:
                                   f'{config.body_model.type!r}; its shape coefficients mean nothing for another '
                                   'model: use the same body model or retrain (onlinehmr train --body-model-type)')
         self.body_model = (body_model if body_model is not None else load_body_model(config.body_model)).to(self.dtype)
+        self.kinematics = kinematics if kinematics is not None else LandmarkKinematics(self.body_model)
         self._caches: dict[int, KVCache] = {}
         self._next_index: dict[int, int] = {}
 
@@ -140,33 +156,42 @@ class LearnedHMR:
                   'box': torch.as_tensor(box[None], dtype=self.dtype)}
         with torch.no_grad():
             pred = self.net.forward_step(inputs, cache, idx)
-            posed = pose_prediction(pred, self.body_model)
             conf = pred.joint_confidence(self.config.confidence_sigma_m)
         self._next_index[track_id] = idx + 1
-        f32 = lambda x: x[0].detach().to(torch.float32).numpy()  # noqa: E731
-        rot = pred.rotmat[0].double().numpy()
-        aa = axis_angle_from_rotmat(rot).astype(np.float32)
-        verts = f32(posed.vertices_cam) if self.config.compute_vertices else np.zeros((0, 3), np.float32)
-        return LearnedBodyEstimate(track_id=track_id, frame_index=idx, betas=f32(pred.betas), global_orient=aa[0],
-                                   body_pose=aa[1:].reshape(69), transl=f32(posed.transl), joints=f32(posed.joints_cam),
-                                   joint_confidence=f32(conf), vertices=verts, keypoints_coco=f32(posed.keypoints_coco),
-                                   landmarks_mediapipe=f32(posed.landmarks_cam))
+        aa = axis_angle_from_rotmat(pred.rotmat[0].double().numpy())                   # (24, 3)
+        est = LearnedBodyEstimate(track_id=track_id, frame_index=idx, betas=pred.betas[0].to(torch.float32).numpy(),
+                                  global_orient=aa[0].astype(np.float32), body_pose=aa[1:].reshape(69).astype(np.float32),
+                                  transl=np.zeros(3, np.float32), joints=np.zeros((24, 3), np.float32),
+                                  joint_confidence=conf[0].to(torch.float32).numpy(), vertices=np.zeros((0, 3), np.float32),
+                                  keypoints_coco=np.zeros((23, 3), np.float32),
+                                  landmarks_mediapipe=np.zeros((33, 3), np.float32))
+        return self.reposed(est, est.betas, est.global_orient, est.body_pose, pred.pelvis_cam_m[0].double().numpy())
 
     def reposed(self, est: LearnedBodyEstimate, betas: np.ndarray, global_orient: np.ndarray,
                 body_pose: np.ndarray, pelvis_cam: np.ndarray) -> LearnedBodyEstimate:
         """``est`` with its shape, pose and pelvis position (joint 0, camera frame) replaced (e.g. by the output
         filter's) and the body re-posed there: translation, joints, keypoints, landmarks and vertices follow;
         the confidence is kept."""
-        t = lambda x: torch.as_tensor(np.asarray(x)[None], dtype=self.dtype)  # noqa: E731
+        f64 = lambda x: np.asarray(x, np.float64)[None]  # noqa: E731
+        b, go, bp = f64(betas), f64(global_orient), f64(body_pose)
+        out = self.kinematics.evaluate(b, go, bp, np.zeros((1, 3)))       # the body at transl = 0
+        shift = np.asarray(pelvis_cam, np.float64) - out['joints'][0, 0]
+        f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+        verts = self.vertices(betas, global_orient, body_pose, shift)[0] if self.config.compute_vertices \
+            else np.zeros((0, 3), np.float32)
+        return dataclasses.replace(est, betas=f32(betas), global_orient=f32(global_orient), body_pose=f32(body_pose),
+                                   transl=f32(shift), joints=f32(out['joints'][0] + shift), vertices=verts,
+                                   keypoints_coco=f32(out['coco'][0] + shift),
+                                   landmarks_mediapipe=f32(out['mediapipe'][0] + shift))
+
+    def vertices(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
+                 transl: np.ndarray) -> np.ndarray:
+        """(N, V, 3) float32 mesh vertices (camera frame, m) of N bodies, one batched body model call.
+
+        Args:
+            betas (N, B) or (B,), global_orient (N, 3) or (3,), body_pose (N, 69) or (69,), transl (N, 3) or (3,).
+        """
+        t = lambda x: torch.as_tensor(np.atleast_2d(np.asarray(x)), dtype=self.dtype)  # noqa: E731
         with torch.no_grad():
-            out = self.body_model(t(betas), t(global_orient), t(body_pose), torch.zeros(1, 3, dtype=self.dtype))
-            shift = t(pelvis_cam) - out.joints[:, 0]
-        s = shift[:, None]
-        f32 = lambda x: x[0].detach().to(torch.float32).numpy()  # noqa: E731
-        verts = f32(out.vertices + s) if self.config.compute_vertices else np.zeros((0, 3), np.float32)
-        return dataclasses.replace(est, betas=np.asarray(betas, np.float32),
-                                   global_orient=np.asarray(global_orient, np.float32),
-                                   body_pose=np.asarray(body_pose, np.float32), transl=f32(shift),
-                                   joints=f32(out.joints + s), vertices=verts,
-                                   keypoints_coco=f32(out.keypoints_coco + s),
-                                   landmarks_mediapipe=f32(out.landmarks_mediapipe + s))
+            out = self.body_model(t(betas), t(global_orient), t(body_pose), t(transl))
+        return out.vertices.to(torch.float32).numpy()
