@@ -5,6 +5,8 @@ type, round-trip tests that need no running graph (test/test_convert.py).
 """
 from __future__ import annotations
 
+import array
+
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped, Transform, TransformStamped
@@ -158,22 +160,31 @@ def intrinsics_to_camera_info(intr: CameraIntrinsics, stamp_ns: int = 0, frame_i
 # Humans
 # ----------------------------------------------------------------------------
 def _flat32(a: np.ndarray) -> np.ndarray:
+    """A fixed-size ``float32[N]`` field's value (the generated message keeps those as numpy arrays)."""
     return np.ascontiguousarray(np.asarray(a, dtype=np.float32).reshape(-1))
+
+
+def _seq32(a: np.ndarray) -> array.array:
+    """An unbounded ``float32[]`` field's value: the generated message keeps those as ``array.array('f')`` and
+    builds one from anything else element by element (3.2 ms for a 13,718-vertex mesh here, 0.03 ms this way)."""
+    out = array.array('f')
+    out.frombytes(np.ascontiguousarray(a, dtype=np.float32).tobytes())
+    return out
 
 
 def human_to_msg(h: HumanState, root_orientation_xyzw: np.ndarray, send_vertices: bool = True) -> HumanMesh:
     m = HumanMesh(track_id=int(h.track_id), model=h.model, confidence=float(h.confidence))
     m.root_position = _flat32(h.joints[0])
     m.root_orientation = _flat32(root_orientation_xyzw)
-    m.joints = _flat32(h.joints)
-    m.joint_confidence = _flat32(h.joint_confidence)
-    m.keypoints_coco = _flat32(h.keypoints_coco)
-    m.betas = _flat32(h.betas)
+    m.joints = _seq32(h.joints)
+    m.joint_confidence = _seq32(h.joint_confidence)
+    m.keypoints_coco = _seq32(h.keypoints_coco)
+    m.betas = _seq32(h.betas)
     m.global_orient = _flat32(h.global_orient)
     m.body_pose = _flat32(h.body_pose)
     m.transl = _flat32(h.transl)
     m.size_factor = float(h.size_factor)
-    m.vertices = _flat32(h.vertices) if send_vertices else np.zeros(0, np.float32)
+    m.vertices = _seq32(h.vertices) if send_vertices else array.array('f')
     return m
 
 
