@@ -21,8 +21,8 @@ runs only to find people who are not followed yet:
   - ``'off'``: never;
   - ``'auto'`` (default): tiles run at that rate while there is *evidence of small
     people* (a followed person shorter than ``small_height_frac`` of the image,
-    a person found by a tile, or a full-frame pass that found nobody while
-    nobody is followed), for ``evidence_hold_frames`` frames after the last
+    a person that short found by a tile, or, while nobody is followed, a frame whose full-frame
+    pass and tiles found nobody), for ``evidence_hold_frames`` frames after the last
     evidence; otherwise one tile rides along with each full-frame detection
     pass, so a whole sweep of the image still happens now and then at a cost
     of one detector call per pass. The first frame of a stream sweeps every
@@ -253,7 +253,8 @@ class FollowingPoseBackend(PoseBackend):
         self._frame = 0
         self._last_detect = -10 ** 9
         self._redetect_until = -1
-        self._evidence_until = -1
+        self._evidence_until = -1      # small people seen (followed or found by a tile) until then
+        self._empty_until = -1         # nobody found anywhere until then: counts while nobody is followed
         self._tile_cursor = 0
 
     def close(self) -> None:
@@ -304,6 +305,7 @@ class FollowingPoseBackend(PoseBackend):
 
         # 2. decide which detector passes run this frame
         n_full = n_tiles = 0
+        found_nobody = False
         candidates: list[PoseDetection] = []
         from_tiles: list[bool] = []
         first = self._frame == 0
@@ -316,8 +318,7 @@ class FollowingPoseBackend(PoseBackend):
             self._last_detect = self._frame
             candidates += found
             from_tiles += [False] * len(found)
-            if not found and not self._follows:
-                self._evidence_until = self._frame + c.evidence_hold_frames
+            found_nobody = not found and not self._follows      # evidence unless a tile finds a large person below
         if any(f.observation.box_height_px < c.small_height_frac * H for f in self._follows):
             self._evidence_until = self._frame + c.evidence_hold_frames
         tiles: list = []
@@ -325,7 +326,8 @@ class FollowingPoseBackend(PoseBackend):
             all_tiles = self._tiles(W, H)
             if first:
                 tiles = all_tiles
-            elif self.small_people == 'on' or self._frame <= self._evidence_until:
+            elif self.small_people == 'on' or self._frame <= self._evidence_until or \
+                    (not self._follows and self._frame <= self._empty_until):
                 tiles = self._next_tiles(all_tiles, c.tiles_per_frame)
             elif full_due:
                 tiles = self._next_tiles(all_tiles, 1)
@@ -354,9 +356,11 @@ class FollowingPoseBackend(PoseBackend):
             self._follows.append(_Follow(self._next_id, res.roi_next, res.observation))
             self._next_id += 1
             n_new += 1
-            if from_tiles[k]:
+            if from_tiles[k] and res.observation.box_height_px < c.small_height_frac * H:
                 self._evidence_until = self._frame + c.evidence_hold_frames
 
+        if found_nobody and n_new == 0:
+            self._empty_until = self._frame + c.evidence_hold_frames
         self._frame += 1
         self.last_stats = {'followed': len(self._follows), 'new': n_new, 'lost': lost, 'merged': merged,
                            'detector_full': n_full, 'detector_tiles': n_tiles,
