@@ -27,6 +27,8 @@ def main(argv=None) -> int:
         # the graph composed in one process vs one process per node (ros2 launch), lockstep and at the camera's rate
         ('bench.bench_graph', ['--frames', '120' if args.quick else '300']),
         ('bench.bench_hmr', ['--frames', '270']),
+        # perception and estimation of the hmr stage in two threads vs one after the other (ratio, same frames)
+        ('bench.bench_staged_hmr', ['--frames', '100' if args.quick else '150']),
         ('bench.bench_fit_jacobian', ['--frames', '150']),
         ('bench.bench_slam', []),
         ('bench.bench_learned_hmr', ['--frames', frames]),

@@ -175,6 +175,23 @@ class HMROutput:
         return tuple(t for t, d in self.gate.items() if d.mode == 'fitting')
 
 
+@dataclass(frozen=True)
+class Perceived:
+    """:meth:`CameraHMR.perceive`'s result for one frame: the input of :meth:`CameraHMR.estimate`.
+
+    Attributes:
+        stamp_ns: the frame's stamp.
+        people: the backend's observations (landmarks in pixels and metres, visibilities, boxes, masks).
+        stats: the backend's counters of this frame (followed people, detector calls, ...).
+        ms: time spent, milliseconds.
+    """
+
+    stamp_ns: int
+    people: list
+    stats: dict
+    ms: float
+
+
 def make_backend(config: HMRConfig) -> PoseBackend:
     """The perception backend named by ``config``: BlazePose (mediapipe) detect-then-follow."""
     return FollowingPoseBackend(config.perception, config.max_people, config.small_people)
@@ -283,9 +300,28 @@ class CameraHMR:
 
     def process(self, frame: Frame) -> HMROutput:
         """All people in ``frame``, fitted and tracked (empty ``humans`` when nobody is seen)."""
+        return self.estimate(frame, self.perceive(frame))
+
+    def perceive(self, frame: Frame) -> Perceived:
+        """The first stage of :meth:`process`: the perception backend's people in ``frame``.
+
+        Its state (who is followed where) depends only on earlier :meth:`perceive` calls, and :meth:`estimate`'s
+        only on earlier :meth:`estimate` calls, so the perception of the next frame may run while this one is
+        estimated (:class:`~onlinehmr_ros.core.hmr.staged.StagedHMR`) with the same results as :meth:`process`.
+        """
         t0 = time.perf_counter()
         people = self.backend.detect(frame)
+        return Perceived(frame.stamp_ns, list(people), dict(getattr(self.backend, 'last_stats', {})),
+                         1e3 * (time.perf_counter() - t0))
+
+    def estimate(self, frame: Frame, perceived: Perceived) -> HMROutput:
+        """The second stage of :meth:`process`: tracking and body estimation of :meth:`perceive`'s people."""
+        if perceived.stamp_ns != frame.stamp_ns:
+            raise InputError(f'estimate() of the frame stamped {frame.stamp_ns} got the perception of '
+                             f'{perceived.stamp_ns}')
+        people = perceived.people
         t1 = time.perf_counter()
+        t0 = t1 - 1e-3 * perceived.ms
         K = frame.intrinsics.K
         roots = np.stack([root_estimate(p, K) for p in people]) if people else np.zeros((0, 3))
         looks = appearances(frame.image_rgb, people, roots, self.config.appearance)
@@ -334,7 +370,7 @@ class CameraHMR:
                                             ended_track_ids=update.ended_track_ids),
                          person_mask=mask, timings_ms=timings, num_detections=len(people),
                          fit_failures=tuple(failures), fits=tuple(fits), lost_track_ids=update.lost_track_ids,
-                         perception_stats=dict(getattr(self.backend, 'last_stats', {})), incidents=tuple(incidents),
+                         perception_stats=perceived.stats, incidents=tuple(incidents),
                          estimated_by=estimated_by, gate=gate)
 
     def _learned_person(self, person, frame: Frame, gate: dict, incidents: list) -> tuple[HumanState, str]:
