@@ -15,6 +15,7 @@ tracker.track_timeout_s) are listed in the message's ended_track_ids.
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 from rclpy.node import Node
@@ -24,6 +25,7 @@ from onlinehmr_ros.core.common.datatypes import HumansFrame
 from onlinehmr_ros.core.common.incidents import IncidentLog
 from onlinehmr_ros.core.fusion.world import root_orientation_xyzw
 from onlinehmr_ros.core.hmr.camera_hmr import DEFAULT_HFOV_DEG, CameraHMR, HMRConfig
+from onlinehmr_ros.core.hmr.staged import StagedHMR
 from onlinehmr_ros.core.io.visualize import overlay_humans
 from onlinehmr_ros.msg import BodyModelInfo, HumanMeshArray
 from onlinehmr_ros.ros import convert
@@ -72,6 +74,16 @@ class HmrNode(Node):
                           'camera (skipped images count as lost in /diagnostics); a lockstep replay needs more '
                           '(the launch file and onlinehmr_pipeline set 5 with rate_mode lockstep).',
                           min_value=1, max_value=100, read_only='the subscription is made at start-up')
+        self.staged = None
+        self._lock = threading.Lock()           # the output's counters: written by the estimation thread if staged
+        self._frame_ids: dict[int, str] = {}    # image stamp -> its frame id, while a staged image is in flight
+        self._last_frame_id = ''
+        if p.declare('staged', False, 'Perceive each image while the previous one is estimated, in two threads '
+                     '(core.hmr.staged.StagedHMR): more images per second where a second core is free, the same '
+                     'results; images the stages cannot keep up with are dropped oldest first (image_queue_depth '
+                     'wait before each stage) and counted as images_dropped_by_stages in /diagnostics.',
+                     read_only='the stages are started at start-up'):
+            self.staged = StagedHMR(self.hmr, self._publish, self._on_stage_error, depth=depth)
         subscribe_camera_image(p, self.subs, self._on_image, qos=reliable_keep_last(depth))
         self.subs.create(CameraInfo, 'camera/camera_info', self.camera.on_info, IMAGE_SUBSCRIBER_QOS,
                          overridable=True)
@@ -84,27 +96,54 @@ class HmrNode(Node):
         frame = self.camera.frame(msg)
         if frame is None:
             return
+        if self.staged is None:
+            return self._publish(frame, self.hmr.process(frame), msg.header.frame_id)
+        with self._lock:
+            self._frame_ids[frame.stamp_ns] = self._last_frame_id = msg.header.frame_id
+            while len(self._frame_ids) > 100:                # stamps of dropped images
+                del self._frame_ids[next(iter(self._frame_ids))]
+        self.staged.submit(frame)
+
+    def _on_stage_error(self, stamp_ns: int, exc: Exception) -> None:
+        self.get_logger().error(f'image stamped {stamp_ns} ns: {type(exc).__name__}: {exc}')
+        with self._lock:
+            self.incidents.record('stage_error', f'{type(exc).__name__}: {exc}')
+
+    def _publish(self, frame, out, frame_id: str | None = None) -> None:
+        """Publish one image's people (and the debug image) and update the counters of /diagnostics."""
+        if frame_id is None:
+            with self._lock:
+                frame_id = self._frame_ids.pop(frame.stamp_ns, self._last_frame_id)
         rgb, intr = frame.image_rgb, frame.intrinsics
-        out = self.hmr.process(frame)
-        for kind, reason in out.incidents:
-            self.incidents.record(kind, reason)
-        humans = HumansFrame(frame.stamp_ns, msg.header.frame_id, out.humans.humans, out.humans.ended_track_ids)
+        humans = HumansFrame(frame.stamp_ns, frame_id, out.humans.humans, out.humans.ended_track_ids)
         self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],
                                                       self.params['camera_humans.vertices']))
         if self.params['publish_debug_image'] and self.debug_pub.get_subscription_count() > 0:   # costs ms
             overlay = overlay_humans(rgb, humans, intr, self.hmr.body_model.faces)
-            self.debug_pub.publish(convert.array_to_image(overlay, 'rgb8', frame.stamp_ns, msg.header.frame_id))
-        self.people = len(humans.humans)
-        self.lost = len(out.lost_track_ids)
-        self.perception = out.perception_stats
-        self.fallback_tracks = len(out.fallback_tracks)
-        self.fallback_person_frames += self.fallback_tracks
-        self.learned_person_frames += len(out.gate)
-        for k, v in out.timings_ms.items():
-            self.stage_ms.setdefault(k, []).append(v)
-            del self.stage_ms[k][:-300]
+            self.debug_pub.publish(convert.array_to_image(overlay, 'rgb8', frame.stamp_ns, frame_id))
+        with self._lock:
+            for kind, reason in out.incidents:
+                self.incidents.record(kind, reason)
+            self.people = len(humans.humans)
+            self.lost = len(out.lost_track_ids)
+            self.perception = out.perception_stats
+            self.fallback_tracks = len(out.fallback_tracks)
+            self.fallback_person_frames += self.fallback_tracks
+            self.learned_person_frames += len(out.gate)
+            for k, v in out.timings_ms.items():
+                self.stage_ms.setdefault(k, []).append(v)
+                del self.stage_ms[k][:-300]
+
+    def destroy_node(self):
+        if self.staged is not None:
+            self.staged.close()
+        return super().destroy_node()
 
     def _report(self) -> None:
+        with self._lock:
+            self._report_locked()
+
+    def _report_locked(self) -> None:
         cam = self.camera
         if not cam.frames:
             self.diagnostics.publish(ERROR if cam.rejected else WARN, 'waiting for images' +
@@ -117,6 +156,8 @@ class HmrNode(Node):
                   **cam.incidents.values(), **self.subs.loss_values(), **liveness}
         values.update({f'perception_{k}': v for k, v in self.perception.items()})
         values['estimator'] = self.hmr.config.estimator
+        if self.staged is not None:
+            values['images_dropped_by_stages'] = self.staged.dropped
         if self.gated:
             values.update({'learned_fallback_tracks': self.fallback_tracks,
                            'learned_fallback_person_frames': self.fallback_person_frames,
