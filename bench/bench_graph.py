@@ -118,26 +118,32 @@ def main(argv=None) -> int:
                     help="rows per queue depth of hmr's image subscription, its image_queue_depth parameter (0: "
                          "the file's; 1: keep only the newest image, the default since issue 15; 5: the other "
                          "nodes' and lockstep's)")
+    ap.add_argument('--hmr-staged', nargs='+', default=['file'], choices=('file', 'on', 'off'),
+                    help="rows per value of hmr's staged parameter (perception and estimation in two threads; "
+                         "file: the parameter file's)")
     args = ap.parse_args(argv)
     if 'processes' in args.graphs and shutil.which('ros2', path=str(VENV_BIN)) is None:
         print('no ros2 in this venv (make setup with ../shared/ros-wheels): the processes rows are left out')
         args.graphs = [g for g in args.graphs if g != 'processes']
-    print(f'{"graph":<10} {"rate_mode":<9} {"hmr q":>5} {"frames in":>9} {"world out":>9} {"fps":>6} '
+    print(f'{"graph":<10} {"rate_mode":<9} {"hmr q":>5} {"staged":>6} {"frames in":>9} {"world out":>9} {"fps":>6} '
           f'{"lat p50 ms":>10} {"lat p95 ms":>10}')
     for mode in args.modes:
         for graph in args.graphs:
             for depth in args.hmr_image_depth:
-                params = _with_hmr_image_depth(args.params_file, depth) if depth else args.params_file
-                r = run_row(graph, args.video, mode, args.frames, args.timeout, params)
-                print(f'{r["graph"]:<10} {r["rate_mode"]:<9} {depth or "file":>5} {r["frames_in"]:>9} '
-                      f'{r["world_out"]:>9} {r.get("fps", float("nan")):6.1f} '
-                      f'{r.get("latency_p50_ms", float("nan")):10.0f} {r.get("latency_p95_ms", float("nan")):10.0f}',
-                      flush=True)
+                for staged in args.hmr_staged:
+                    hmr = {**({'image_queue_depth': depth} if depth else {}),
+                           **({'staged': staged == 'on'} if staged != 'file' else {})}
+                    params = _with_hmr_params(args.params_file, hmr) if hmr else args.params_file
+                    r = run_row(graph, args.video, mode, args.frames, args.timeout, params)
+                    print(f'{r["graph"]:<10} {r["rate_mode"]:<9} {depth or "file":>5} {staged:>6} {r["frames_in"]:>9} '
+                          f'{r["world_out"]:>9} {r.get("fps", float("nan")):6.1f} '
+                          f'{r.get("latency_p50_ms", float("nan")):10.0f} '
+                          f'{r.get("latency_p95_ms", float("nan")):10.0f}', flush=True)
     return 0
 
 
-def _with_hmr_image_depth(params_file: str | None, depth: int) -> str:
-    """A copy of the parameter file (default: the installed one) whose hmr node keeps ``depth`` images queued."""
+def _with_hmr_params(params_file: str | None, hmr_params: dict) -> str:
+    """A copy of the parameter file (default: the installed one) with these hmr parameters set."""
     import tempfile
 
     import yaml
@@ -145,9 +151,8 @@ def _with_hmr_image_depth(params_file: str | None, depth: int) -> str:
         params_file = os.path.join(sys.prefix, 'share', 'onlinehmr_ros', 'config', 'pipeline.yaml')
     with open(params_file) as f:
         params = yaml.safe_load(f)
-    hmr = params.setdefault('/**/hmr', {}).setdefault('ros__parameters', {})
-    hmr['image_queue_depth'] = depth
-    out = tempfile.NamedTemporaryFile('w', suffix=f'_hmr_depth{depth}.yaml', delete=False)
+    params.setdefault('/**/hmr', {}).setdefault('ros__parameters', {}).update(hmr_params)
+    out = tempfile.NamedTemporaryFile('w', suffix='_hmr.yaml', delete=False)
     with out:
         yaml.safe_dump(params, out)
     return out.name
