@@ -21,7 +21,7 @@ runs only to find people who are not followed yet:
   - ``'off'``: never;
   - ``'auto'`` (default): tiles run at that rate while there is *evidence of small
     people* (a followed person shorter than ``small_height_frac`` of the image,
-    a person that short found by a tile, or, while nobody is followed, a frame whose full-frame
+    a person found by a tile, or, while nobody is followed, a frame whose full-frame
     pass and tiles found nobody), for ``evidence_hold_frames`` frames after the last
     evidence; otherwise one tile rides along with each full-frame detection
     pass, so a whole sweep of the image still happens now and then at a cost
@@ -356,7 +356,7 @@ class FollowingPoseBackend(PoseBackend):
             self._follows.append(_Follow(self._next_id, res.roi_next, res.observation))
             self._next_id += 1
             n_new += 1
-            if from_tiles[k] and res.observation.box_height_px < c.small_height_frac * H:
+            if from_tiles[k]:
                 self._evidence_until = self._frame + c.evidence_hold_frames
 
         if found_nobody and n_new == 0:
