@@ -91,6 +91,10 @@ def test_bad_gains_raise():
         SmoothingConfig(pose_cutoff=(0.0, 0.5))
     with pytest.raises(InputError, match='prediction'):
         SmoothingConfig(translation_prediction=1.5)
+    with pytest.raises(InputError, match='prediction'):
+        SmoothingConfig(depth_prediction=-0.1)
+    with pytest.raises(InputError, match='depth_derivative_cutoff_hz'):
+        SmoothingConfig(depth_derivative_cutoff_hz=0.0)
 
 
 # --- the default One-Euro filter against the truth of a moving body -------------------------------------------
@@ -191,7 +195,8 @@ def test_the_lag_measure_sees_an_over_smoothing_filter(kinematics):
     (go, bp, tr), (ngo, nbp, ntr) = _moving_body(n, np.random.default_rng(3))
     truth = _joints(kinematics, go, bp, tr)
     slow = SmoothingConfig(orient_cutoff=(1.0, 0.0), pose_cutoff=(1.0, 0.0), lateral_cutoff=(1.0, 0.0),
-                           depth_cutoff=(1.0, 0.0), translation_prediction=0.0, rotation_prediction=0.0)
+                           depth_cutoff=(1.0, 0.0), translation_prediction=0.0, depth_prediction=0.0,
+                           rotation_prediction=0.0)
     _, _, lag, _ = _scores(truth, _joints(kinematics, *_filtered(slow, ngo, nbp, ntr)))
     assert lag > 2.0, lag      # fails the bound of the test above
 
@@ -228,3 +233,4 @@ def test_one_euro_follows_a_jump_and_restarts_after_a_gap():
     np.testing.assert_allclose(t, [0.0, 0.0, 3.6])                               # (a stalled stream): restart
     _, _, t = sm.update(0, 53, 52 / 30 + 1.0, go, bp, np.array([0.0, 0.0, 3.2]))  # a stamp that does not advance
     np.testing.assert_allclose(t, [0.0, 0.0, 3.2])
+
