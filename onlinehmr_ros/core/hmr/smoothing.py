@@ -26,9 +26,9 @@ at ``derivative_cutoff_hz``), so a slow joint is smoothed hard and a fast one fo
 rotation is filtered in the tangent space of its previous *filtered* rotation: ``d =
 log(R_prev^T R_fit)``, ``R = R_prev exp(a d)`` with ``a = 1 / (1 + rate / (2 pi f_c))``; speeds in
 rad/s (lateral and depth translation: m/s). A plain low-pass lags by ``(1 - a) / a`` frames; with
-``translation_prediction`` / ``rotation_prediction`` k > 0 the step starts from a constant-velocity
-prediction (the filtered value moved by k times the low-passed speed), which removes that lag for
-steady motion. There are no reset thresholds: they were why the alpha-beta filter raised Jitter
+``translation_prediction`` / ``depth_prediction`` / ``rotation_prediction`` k > 0 the step starts from a
+constant-velocity prediction (the filtered value moved by k times the low-passed speed), which removes that
+lag for steady motion. There are no reset thresholds: they were why the alpha-beta filter raised Jitter
 (tune set, post-hoc replay of the fitter's parameters: alpha-beta with its 0.6 m / 1.2 rad resets
 Jitter 334 -> 362, without them 191 (10 m/s^3); the low-gain depth filter (alpha 0.2) drifts from a
 moving fit, crosses the threshold and snaps to the fit in one frame: a step that the third
@@ -80,10 +80,16 @@ class SmoothingConfig:
             Without prediction on the translation the lag was 1.4 frames (camera-frame velocity is mostly
             the translation's); a derivative cut-off of 1 Hz smoothed a little more (Accel 27) with
             1.0 frame of lag, 2 Hz less (Accel 30) with 0.8.
-        derivative_cutoff_hz: One-Euro cut-off of the speed estimate.
-        rotation_prediction, translation_prediction: in [0, 1]; the One-Euro step starts from the filtered value moved by this fraction
-            of the low-passed speed (a constant-velocity prediction: 1 removes the lag of steady motion,
-            0 is the plain One-Euro filter, which lags by (1 - a) / a frames).
+        derivative_cutoff_hz: One-Euro cut-off of the speed estimate of the rotations and the lateral translation.
+        depth_derivative_cutoff_hz: the same for the depth (z) translation. The depth speed feeds the depth's
+            prediction, so its noise goes straight into the output: monocular depth is the noisiest coordinate
+            (the learned network's pelvis depth: 65-100 mm high-passed noise per frame on the v3 tune set
+            against 10-20 mm laterally), and with the shared 1.5 Hz the depth prediction was most of the
+            learned output's Jitter (HMRConfig.learned_smoothing).
+        rotation_prediction, translation_prediction, depth_prediction: in [0, 1]; the One-Euro step of the
+            rotations, the lateral (x, y) and the depth (z) translation starts from the filtered value moved by
+            this fraction of the low-passed speed (a constant-velocity prediction: 1 removes the lag of steady
+            motion, 0 is the plain One-Euro filter, which lags by (1 - a) / a frames).
         (alpha_beta only:)
         orient_alpha: global orientation.
         pose_alpha: the 23 body joint rotations.
@@ -105,8 +111,10 @@ class SmoothingConfig:
     lateral_cutoff: tuple[float, float] = (1.0, 1.0)
     depth_cutoff: tuple[float, float] = (0.5, 1.0)
     derivative_cutoff_hz: float = 1.5
+    depth_derivative_cutoff_hz: float = 1.5
     rotation_prediction: float = 0.0
     translation_prediction: float = 1.0
+    depth_prediction: float = 1.0
     orient_alpha: float = 0.5
     pose_alpha: float = 0.5
     lateral_alpha: float = 0.5
@@ -124,9 +132,12 @@ class SmoothingConfig:
             v = tuple(getattr(self, name))
             if len(v) != 2 or not v[0] > 0 or v[1] < 0:
                 raise InputError(f'SmoothingConfig.{name} must be (min_cutoff_hz > 0, speed_coefficient >= 0), got {v}')
-        if not self.frame_rate_hz > 0 or not self.derivative_cutoff_hz > 0 \
-                or not 0.0 <= self.rotation_prediction <= 1.0 or not 0.0 <= self.translation_prediction <= 1.0:
-            raise InputError('SmoothingConfig: frame_rate_hz > 0, derivative_cutoff_hz > 0, rotation_prediction and translation_prediction in [0, 1]')
+        if not self.frame_rate_hz > 0 or not self.derivative_cutoff_hz > 0 or not self.depth_derivative_cutoff_hz > 0 \
+                or not all(0.0 <= k <= 1.0 for k in (self.rotation_prediction, self.translation_prediction,
+                                                     self.depth_prediction)):
+            raise InputError('SmoothingConfig: frame_rate_hz > 0, derivative_cutoff_hz > 0, '
+                             'depth_derivative_cutoff_hz > 0, rotation_prediction, translation_prediction and '
+                             'depth_prediction in [0, 1]')
         for name in ('orient_alpha', 'pose_alpha', 'lateral_alpha', 'depth_alpha'):
             a = getattr(self, name)
             if not 0.0 < a <= 1.0:
@@ -167,6 +178,8 @@ class ParameterSmoother:
         self._a_t = np.array([c.lateral_alpha, c.lateral_alpha, c.depth_alpha])
         self._b_t = _beta(self._a_t, c.beta_scale)
         self._f_rot = np.array([c.orient_cutoff] + [c.pose_cutoff] * 23, np.float64)    # (24, 2)
+        self._d_t = np.array([c.derivative_cutoff_hz, c.derivative_cutoff_hz, c.depth_derivative_cutoff_hz])
+        self._k_t = np.array([c.translation_prediction, c.translation_prediction, c.depth_prediction])
         self._states: dict[int, _State] = {}
 
     def reset(self) -> None:
@@ -231,11 +244,11 @@ class ParameterSmoother:
         d_pred = axis_angle_from_rotmat(np.swapaxes(R_pred, -1, -2) @ R_fit) if k > 0 else d_rot
         s.R = R_pred @ rotmat_from_axis_angle(a_rot[:, None] * d_pred)
         d_t = t_fit - s.t
-        s.v = s.v + a_d * (d_t * rate - s.v)
+        s.v = s.v + _one_euro_gain(self._d_t, rate) * (d_t * rate - s.v)
         lat, dep = c.lateral_cutoff, c.depth_cutoff
         a_lat = _one_euro_gain(lat[0] + lat[1] * np.linalg.norm(s.v[:2]), rate)
         a_dep = _one_euro_gain(dep[0] + dep[1] * abs(s.v[2]), rate)
-        t_pred = s.t + c.translation_prediction * s.v / rate
+        t_pred = s.t + self._k_t * s.v / rate
         s.t = t_pred + np.array([a_lat, a_lat, a_dep]) * (t_fit - t_pred)
         s.frame = frame
         out = axis_angle_from_rotmat(s.R)
