@@ -12,42 +12,29 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
 
 from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
-from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS, LOCKSTEP_IMAGE_QUEUE_DEPTH, replay_parameters  # noqa: E402
+from onlinehmr_ros.ros.qos import LOCKSTEP_IMAGE_QUEUE_DEPTH, replay_parameters  # noqa: E402
+from helpers.hmr_rig import diagnostic_value, hmr_rig  # noqa: E402
 from helpers.spin import spin_until  # noqa: E402
 
 S = 1_000_000_000
 
 
 def _lost(diags):
-    for d in reversed(diags):
-        for s in d.status:
-            if s.name.startswith('hmr:'):
-                for kv in s.values:
-                    if kv.key == 'lost /camera/image_raw':
-                        return int(kv.value)
-    return None
+    v = diagnostic_value(diags, 'lost /camera/image_raw')
+    return None if v is None else int(v)
 
 
 @pytest.mark.parametrize('depth', [None, LOCKSTEP_IMAGE_QUEUE_DEPTH])
 def test_hmr_takes_the_newest_image_unless_a_lockstep_depth_keeps_them_all(rclpy_context, depth):
     from onlinehmr_ros.nodes.hmr_node import HmrNode
     overrides = [] if depth is None else [Parameter('image_queue_depth', value=depth)]
-    node = HmrNode(context=rclpy_context, parameter_overrides=overrides)
-    probe = rclpy.create_node('probe', context=rclpy_context)
-    out, diags = [], []
-    probe.create_subscription(HumanMeshArray, '/human/camera_humans', out.append, 50)
-    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 50)
-    pub = probe.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
-    ex = SingleThreadedExecutor(context=rclpy_context)
-    ex.add_node(node)
-    ex.add_node(probe)
+    node, probe, out, diags, pub, ex = hmr_rig(rclpy_context, HmrNode(context=rclpy_context,
+                                                                     parameter_overrides=overrides))
     try:
         spin_until(ex, lambda: pub.get_subscription_count() > 0, 10)
         img = np.zeros((48, 64, 3), np.uint8)
@@ -114,31 +101,14 @@ def test_a_lockstep_replay_waits_for_a_pose_slower_than_the_live_wait(rclpy_cont
     assert got == ([second] if rate_mode == 'recorded' else [first, second]), got
 
 
-def _diag_value(diags, key):
-    for d in reversed(diags):
-        for s in d.status:
-            if s.name.startswith('hmr:'):
-                for kv in s.values:
-                    if kv.key == key:
-                        return kv.value
-    return None
-
 
 def test_staged_hmr_node_publishes_every_image_in_order_with_its_frame_id(megamind_frames, rclpy_context):
     """With ``staged`` (perception and estimation in two threads) the node's callback only queues the image; the
     estimation thread publishes each image's people, in order, stamped and framed as its image."""
     from onlinehmr_ros.nodes.hmr_node import HmrNode
-    node = HmrNode(context=rclpy_context, parameter_overrides=[
+    node, probe, out, diags, pub, ex = hmr_rig(rclpy_context, HmrNode(context=rclpy_context, parameter_overrides=[
         Parameter('staged', value=True), Parameter('max_people', value=1),
-        Parameter('image_queue_depth', value=10)])     # more than the images sent: none dropped, whatever the load
-    probe = rclpy.create_node('probe', context=rclpy_context)
-    out, diags = [], []
-    probe.create_subscription(HumanMeshArray, '/human/camera_humans', out.append, 50)
-    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 50)
-    pub = probe.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
-    ex = SingleThreadedExecutor(context=rclpy_context)
-    ex.add_node(node)
-    ex.add_node(probe)
+        Parameter('image_queue_depth', value=10)]))    # more than the images sent: none dropped, whatever the load
     frames = megamind_frames(8)
     try:
         spin_until(ex, lambda: pub.get_subscription_count() > 0, 10)
@@ -146,7 +116,7 @@ def test_staged_hmr_node_publishes_every_image_in_order_with_its_frame_id(megami
             pub.publish(convert.array_to_image(f.image_rgb, 'rgb8', f.stamp_ns + 100 * S, f'cam_{i % 2}'))
             spin_until(ex, lambda: False, 0.05)
         spin_until(ex, lambda: len(out) == len(frames), 60)
-        spin_until(ex, lambda: _diag_value(diags, 'images_dropped_by_stages') is not None, 5)
+        spin_until(ex, lambda: diagnostic_value(diags, 'images_dropped_by_stages') is not None, 5)
     finally:
         ex.shutdown()
         node.destroy_node()
@@ -154,4 +124,4 @@ def test_staged_hmr_node_publishes_every_image_in_order_with_its_frame_id(megami
     assert [convert.stamp_to_ns(m.header.stamp) for m in out] == [f.stamp_ns + 100 * S for f in frames]
     assert [m.header.frame_id for m in out] == [f'cam_{i % 2}' for i in range(len(frames))]
     assert sum(len(m.humans) == 1 for m in out) >= len(frames) - 3     # the woman, once her track is confirmed
-    assert _diag_value(diags, 'images_dropped_by_stages') == '0'
+    assert diagnostic_value(diags, 'images_dropped_by_stages') == '0'

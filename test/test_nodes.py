@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from onlinehmr_ros.msg import HumanMeshArray  # noqa: E402
 from onlinehmr_ros.ros import convert  # noqa: E402
 from onlinehmr_ros.ros.qos import IMAGE_PUBLISHER_QOS  # noqa: E402
+from helpers.hmr_rig import hmr_rig  # noqa: E402
 
 
 @pytest.mark.parametrize('node', ['hmr_node', 'fusion_node'])
@@ -33,23 +32,9 @@ def _spin(ex, cond, timeout=30.0):
         ex.spin_once(timeout_sec=0.05)
 
 
-def _hmr_rig(rclpy_context, node):
-    """``node`` wired to a probe: (node, probe, camera_humans received, /diagnostics received, image publisher,
-    executor spinning both)."""
-    probe = rclpy.create_node('probe', context=rclpy_context)
-    out, diags = [], []
-    probe.create_subscription(HumanMeshArray, '/human/camera_humans', out.append, 10)
-    probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 10)
-    pub = probe.create_publisher(Image, '/camera/image_raw', IMAGE_PUBLISHER_QOS)
-    ex = SingleThreadedExecutor(context=rclpy_context)
-    ex.add_node(node)
-    ex.add_node(probe)
-    return node, probe, out, diags, pub, ex
-
-
 def test_hmr_node_waits_accepts_encodings_and_rejects_others(rclpy_context):
     from onlinehmr_ros.nodes.hmr_node import HmrNode
-    node, probe, out, diags, pub, ex = _hmr_rig(rclpy_context, HmrNode(context=rclpy_context))
+    node, probe, out, diags, pub, ex = hmr_rig(rclpy_context, HmrNode(context=rclpy_context))
     # started before any image: says it is waiting
     _spin(ex, lambda: any('waiting' in s.message for d in diags for s in d.status if 'hmr' in s.name))
     assert any('waiting for images' in s.message for d in diags for s in d.status)
@@ -124,7 +109,7 @@ def test_hmr_node_states_the_learned_estimators_fallback_on_diagnostics(rclpy_co
     node = HmrNode(context=rclpy_context, parameter_overrides=[Parameter('max_people', value=1),
                                                                Parameter('estimator', value='learned')])
     assert node.hmr.config.estimator == 'learned'
-    node, probe, out, diags, pub, ex = _hmr_rig(rclpy_context, node)
+    node, probe, out, diags, pub, ex = hmr_rig(rclpy_context, node)
     for i, bgr in enumerate(frames):
         pub.publish(convert.array_to_image(bgr, 'bgr8', stamp_ns=(i + 1) * 41_666_667, frame_id='cam'))
         _spin(ex, lambda: len(out) > i)
