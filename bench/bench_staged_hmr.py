@@ -43,7 +43,7 @@ def _staged(config: HMRConfig, frames) -> tuple[float, list]:
     hmr.reset()
     outs, errors, done = [], [], threading.Event()
 
-    def on_output(frame, out):
+    def on_output(frame, out, tag):
         outs.append(out)
         if len(outs) == len(frames):
             done.set()

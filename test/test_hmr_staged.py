@@ -29,7 +29,7 @@ def _staged_run(frames, depth, fail_stamp=None, config=HMRConfig(max_people=1)):
         hmr.perceive = failing
     outs, errors, idle = [], [], threading.Event()
 
-    def on_output(frame, out):
+    def on_output(frame, out, tag):
         outs.append((frame.stamp_ns, out))
 
     staged = StagedHMR(hmr, on_output, lambda stamp, exc: errors.append((stamp, str(exc))), depth=depth)

@@ -76,8 +76,6 @@ class HmrNode(Node):
                           min_value=1, max_value=100, read_only='the subscription is made at start-up')
         self.staged = None
         self._lock = threading.Lock()           # the output's counters: written by the estimation thread if staged
-        self._frame_ids: dict[int, str] = {}    # image stamp -> its frame id, while a staged image is in flight
-        self._last_frame_id = ''
         if p.declare('staged', False, 'Perceive each image while the previous one is estimated, in two threads '
                      '(core.hmr.staged.StagedHMR): more images per second where a second core is free, the same '
                      'results; images the stages cannot keep up with are dropped oldest first (image_queue_depth '
@@ -98,22 +96,15 @@ class HmrNode(Node):
             return
         if self.staged is None:
             return self._publish(frame, self.hmr.process(frame), msg.header.frame_id)
-        with self._lock:
-            self._frame_ids[frame.stamp_ns] = self._last_frame_id = msg.header.frame_id
-            while len(self._frame_ids) > 100:                # stamps of dropped images
-                del self._frame_ids[next(iter(self._frame_ids))]
-        self.staged.submit(frame)
+        self.staged.submit(frame, msg.header.frame_id)
 
     def _on_stage_error(self, stamp_ns: int, exc: Exception) -> None:
         self.get_logger().error(f'image stamped {stamp_ns} ns: {type(exc).__name__}: {exc}')
         with self._lock:
             self.incidents.record('stage_error', f'{type(exc).__name__}: {exc}')
 
-    def _publish(self, frame, out, frame_id: str | None = None) -> None:
+    def _publish(self, frame, out, frame_id: str) -> None:
         """Publish one image's people (and the debug image) and update the counters of /diagnostics."""
-        if frame_id is None:
-            with self._lock:
-                frame_id = self._frame_ids.pop(frame.stamp_ns, self._last_frame_id)
         rgb, intr = frame.image_rgb, frame.intrinsics
         humans = HumansFrame(frame.stamp_ns, frame_id, out.humans.humans, out.humans.ended_track_ids)
         self.humans_pub.publish(convert.humans_to_msg(humans, [root_orientation_xyzw(p) for p in humans.humans],

@@ -63,12 +63,13 @@ class StagedHMR:
 
     Args:
         hmr: the stages' :class:`CameraHMR` (owned: closed by :meth:`close`).
-        on_output: called from the estimation thread with each estimated frame and its result, in image order.
+        on_output: called from the estimation thread with each estimated frame, its result and the ``tag`` it was
+            submitted with, in image order.
         on_error: called from the failing stage's thread with the image's stamp and the exception.
         depth: images kept waiting before each stage (>= 1).
     """
 
-    def __init__(self, hmr: CameraHMR, on_output: Callable[[Frame, HMROutput], None],
+    def __init__(self, hmr: CameraHMR, on_output: Callable[[Frame, HMROutput, object], None],
                  on_error: Callable[[int, Exception], None], depth: int = 1):
         if depth < 1:
             raise InputError(f'depth must be >= 1, got {depth}')
@@ -85,24 +86,25 @@ class StagedHMR:
         """Images dropped so far because a stage was still busy with earlier ones."""
         return self._to_perceive.dropped + self._to_estimate.dropped
 
-    def submit(self, frame: Frame) -> None:
-        """Queue an image (returns at once)."""
+    def submit(self, frame: Frame, tag=None) -> None:
+        """Queue an image (returns at once); ``tag`` (anything, e.g. the image's frame id) comes back with its result."""
         if self._to_perceive.closed:
             raise RuntimeError('StagedHMR is closed')
-        self._to_perceive.push(frame)
+        self._to_perceive.push((frame, tag))
 
     def _perceive_loop(self) -> None:
-        while (frame := self._to_perceive.pop()) is not None:
+        while (item := self._to_perceive.pop()) is not None:
+            frame, tag = item
             try:
-                self._to_estimate.push((frame, self.hmr.perceive(frame)))
+                self._to_estimate.push((frame, tag, self.hmr.perceive(frame)))
             except Exception as exc:       # noqa: BLE001 (reported, the stage goes on)
                 self._on_error(frame.stamp_ns, exc)
 
     def _estimate_loop(self) -> None:
         while (item := self._to_estimate.pop()) is not None:
-            frame, perceived = item
+            frame, tag, perceived = item
             try:
-                self._on_output(frame, self.hmr.estimate(frame, perceived))
+                self._on_output(frame, self.hmr.estimate(frame, perceived), tag)
             except Exception as exc:       # noqa: BLE001 (the estimate or its consumer failed: reported)
                 self._on_error(frame.stamp_ns, exc)
 
