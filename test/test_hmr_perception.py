@@ -1,7 +1,6 @@
 """Perception: observation contract, box helpers, BlazePose's region geometry, the detect-then-follow
 backend (with resolution-limited fakes of the detector and the landmark model), and the real models
 on opencv-doc's videos."""
-import collections
 import math
 import pathlib
 
@@ -272,20 +271,13 @@ def test_megamind_defaults_follow_only_the_two_people():
 
     With the defaults, readings of the woman's face or hand as a smaller body (their landmarks on hers)
     are not followed as extra people, and the man, whose box often lies inside hers, is not taken for a
-    part of her: he is followed in most frames, never on top of her. One reading of the glass in her hand
-    (frame 41: a small body inside her box, its head on the glass, 77 px from her landmarks) is followed
-    for that one frame and merged into her the next: a one-frame follow never becomes a track (the
-    tracker confirms a person after three frames); it may happen once, never for longer."""
+    part of her: he is followed in most frames, never on top of her."""
     pytest.importorskip('mediapipe')
     frames = _video_frames('Megamind.avi', 46)
     with FollowingPoseBackend(FollowConfig()) as backend:   # the defaults: max_people 6, small_people auto
         found = [backend.detect(f) for f in frames]
     counts = [len(f) for f in found]
-    lifetimes = collections.Counter(p.follow_id for f in found for p in f)
-    one_frame = {k for k, n in lifetimes.items() if n == 1}
-    assert len(one_frame) <= 1 and sum(n > 2 for n in counts) <= 1, (counts, lifetimes)
-    found = [[p for p in f if p.follow_id not in one_frame] for f in found]
-    assert max(len(f) for f in found) <= 2, counts
+    assert max(counts) <= 2, counts
     woman = [p for f in found for p in f if hip_centre_px(p)[0] < 360]      # she is on the left, he on the right
     man = [p for f in found for p in f if hip_centre_px(p)[0] >= 360]
     assert len(woman) >= 44 and len({p.follow_id for p in woman}) == 1          # one unbroken chain on her
