@@ -199,6 +199,44 @@ class BodyModel(torch.nn.Module):
                 'transl': torch.zeros(*lead, 3, dtype=self.dtype)}
 
 
+def posed_vertices(model: BodyModel, people) -> np.ndarray:
+    """The meshes of N people from their parameters: the body model posed in one batched call, each mesh
+    scaled by the person's ``size_factor`` about their posed pelvis (``msg/HumanMesh.msg``).
+
+    The one implementation of "mesh from parameters": the HMR's published meshes and the meshes
+    render-bag rebuilds for people recorded without vertices both come from here.
+
+    Args:
+        model: the body model that produced the parameters.
+        people: N objects with ``betas`` (num_betas,), ``global_orient`` (3,), ``body_pose`` (69,),
+            ``transl`` (3,) and ``size_factor`` (float, 1: as fitted), e.g.
+            :class:`~onlinehmr_ros.core.common.datatypes.HumanState`.
+    Returns:
+        (N, V, 3) float32 vertices in metres, in the frame of the parameters; the model runs in its dtype.
+    Raises:
+        BodyModelError: parameters of the wrong length for the model.
+    """
+    people = list(people)
+    if not people:
+        return np.zeros((0, model.num_vertices, 3), np.float32)
+
+    def stack(name: str) -> torch.Tensor:
+        return torch.as_tensor(np.stack([np.asarray(getattr(p, name)) for p in people]), dtype=model.dtype)
+
+    try:
+        params = {name: stack(name) for name in ('betas', 'global_orient', 'body_pose', 'transl')}
+    except ValueError as exc:   # np.stack: people with different parameter lengths
+        raise BodyModelError(f'cannot stack the parameters of {len(people)} people: {exc}') from exc
+    with torch.no_grad():
+        out = model(**params)
+    vertices, pelvis = out.vertices.numpy(), out.joints[:, :1].numpy()   # (N, V, 3), (N, 1, 3)
+    k = np.array([float(p.size_factor) for p in people])
+    scaled = k != 1.0     # people as fitted keep the model's vertices bit for bit
+    if scaled.any():
+        ks = k[scaled, None, None].astype(vertices.dtype)
+        vertices = vertices.copy()
+        vertices[scaled] = pelvis[scaled] + ks * (vertices[scaled] - pelvis[scaled])
+    return vertices.astype(np.float32)
 
 
 def check_array(x, shape: tuple, what: str, where: str = '') -> np.ndarray:
@@ -215,4 +253,4 @@ def check_array(x, shape: tuple, what: str, where: str = '') -> np.ndarray:
     return arr
 
 
-__all__ = ['BodyModel', 'BodyModelError', 'BodyModelOutput', 'check_array']
+__all__ = ['BodyModel', 'BodyModelError', 'BodyModelOutput', 'check_array', 'posed_vertices']

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
-from onlinehmr_ros.core.body.model import BodyModel
+from onlinehmr_ros.core.body.model import BodyModel, posed_vertices
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, Frame, HumansFrame, HumanState
 from onlinehmr_ros.core.common.errors import InputError
 from onlinehmr_ros.core.common.geometry import (GeometryError, axis_angle_from_rotmat, rotmat_from_axis_angle,
@@ -466,5 +466,5 @@ class CameraHMR:
         whichever estimator gave their parameters (joints and keypoints are already evaluated at their points)."""
         if not humans or not self.config.compute_vertices:
             return humans
-        vertices = self.fitter.full_output(humans).vertices.numpy().astype(np.float32)
+        vertices = posed_vertices(self.body_model, humans)
         return [replace(h, vertices=v) for h, v in zip(humans, vertices)]

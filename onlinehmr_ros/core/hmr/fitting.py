@@ -47,7 +47,7 @@ whole batch of parameter vectors at once, and their exact derivatives
 (:meth:`~onlinehmr_ros.core.body.kinematics.LandmarkKinematics.jacobian`): a solver step costs one
 model evaluation with its Jacobian instead of a batched evaluation of 1 + P parameter vectors
 (forward differences, ``FitterConfig.jacobian='forward_difference'``). The full mesh is evaluated
-once per frame for the output (:meth:`BodyFitter.full_output`).
+once per frame for the output (:func:`~onlinehmr_ros.core.body.model.posed_vertices`).
 
 Per-joint confidence (24,) combines the visibility of the landmarks that
 observe each joint with the joint's fit residual: ``c = vis * exp(-(r / r0)^2)``.
@@ -57,10 +57,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 
 from onlinehmr_ros.core.body.kinematics import LandmarkKinematics
-from onlinehmr_ros.core.body.model import BodyModel, BodyModelOutput
+from onlinehmr_ros.core.body.model import BodyModel
 from onlinehmr_ros.core.body.skeleton import (MEDIAPIPE_LEFT_HIP, MEDIAPIPE_RIGHT_HIP, NUM_BODY_POSE,
                                               NUM_MEDIAPIPE_LANDMARKS, NUM_SMPL_JOINTS)
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics
@@ -631,22 +630,6 @@ class BodyFitter:
         with np.errstate(invalid='ignore', divide='ignore'):
             mean_res = np.where(n > 0, total / np.maximum(n, 1), np.inf)
         return np.clip(v * np.exp(-(mean_res / r0) ** 2), 0.0, 1.0)
-
-    # -- output helpers ---------------------------------------------------------------------
-    def full_output(self, results) -> BodyModelOutput:
-        """The full body model evaluated at N bodies, in one batched call.
-
-        Args:
-            results: N objects with ``betas``, ``global_orient``, ``body_pose`` and ``transl`` (:class:`FitResult`,
-                :class:`~onlinehmr_ros.core.common.datatypes.HumanState`).
-        Returns:
-            ``BodyModelOutput`` with leading dim N (vertices (N, V, 3), metres).
-        """
-        dt = self.model.dtype
-        stack = lambda name: torch.as_tensor(np.stack([getattr(r, name) for r in results]), dtype=dt)  # noqa: E731
-        with torch.no_grad():
-            return self.model(betas=stack('betas'), global_orient=stack('global_orient'),
-                              body_pose=stack('body_pose'), transl=stack('transl'))
 
 
 __all__ = ['BodyFitter', 'FitResult', 'FitterConfig', 'FittingError', 'JOINT_LANDMARKS']
