@@ -215,7 +215,7 @@ def cmd_render_bag(args) -> int:
     from onlinehmr_ros.ros.bag_render import render_bag
     if not pathlib.Path(args.bag).exists():
         raise CliError(f'{args.bag} does not exist; give a rosbag2 folder (e.g. out/demo/bag)')
-    counts = render_bag(args.bag, str(_output_folder(args.out)), args.fps)
+    counts = render_bag(args.bag, str(_output_folder(args.out)), args.fps, body_model_path=args.body_model_path)
     print(f"{counts['frames']} frames ({counts['overlaid']} with people), {counts['poses']} camera poses, "
           f"{counts['tracks']} tracks -> {args.out}/overlay.mp4, scene_top.png, scene_oblique.png")
     return 0
@@ -470,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument('bag')
     rb.add_argument('--out', required=True)
     rb.add_argument('--fps', type=float, default=24.0)
+    rb.add_argument('--body-model-path', default=None,
+                    help='folder of your SMPL / SMPL-X model files (its neutral model; give the file itself for '
+                         'another gender), for a bag whose people are recorded without vertices by such a model '
+                         '(meshes as parameters); the open model ships with the package')
     rb.set_defaults(func=cmd_render_bag)
 
     ev = sub.add_parser('eval', help='metrics on synthetic sequences with exact ground truth (+ ablations); '

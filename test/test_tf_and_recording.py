@@ -163,3 +163,130 @@ def test_unknown_codec_is_refused(rclpy_context, tmp_path):
     with pytest.raises(RecordingError, match="unknown image codec 'webp'"):
         BagRecorder(node, ['/x'], str(tmp_path / 'b'), compress_images='webp')
     assert not (tmp_path / 'b').exists()
+
+
+@pytest.fixture(scope='module')
+def hmr_frames(megamind_frames):
+    """(open body model, [(Frame, HumansFrame)]): the HMR's camera people on the first frames of Megamind.avi."""
+    from onlinehmr_ros.core.hmr.camera_hmr import CameraHMR, HMRConfig
+    frames = megamind_frames(7)
+    with CameraHMR(HMRConfig()) as hmr:
+        return hmr.body_model, [(f, hmr.process(f).humans) for f in frames]
+
+
+def test_meshes_as_parameters_render_like_recorded_meshes(rclpy_context, tmp_path, hmr_frames):
+    """A bag recorded with meshes_as_parameters has no vertices on camera_humans (the rest as published), yet
+    render-bag draws the same overlay as from the bag recorded with them: it poses the people from their
+    parameters with the body model named on /human/body_model, size_factor included."""
+    import cv2
+    from dataclasses import replace
+    from rclpy.serialization import deserialize_message
+    from rosbags.highlevel import AnyReader
+    from sensor_msgs.msg import CameraInfo
+
+    from onlinehmr_ros.msg import BodyModelInfo
+    from onlinehmr_ros.ros.bag_render import render_bag
+    from onlinehmr_ros.ros.qos import LATCHED_QOS
+    model, frames = hmr_frames
+    # one person at 1.2 times their fitted size: the vertices scaled about the pelvis, as the fusion does
+    f_scaled, humans = frames[-1]
+    h = humans.humans[0]
+    big = replace(h, size_factor=1.2, vertices=(h.joints[0] + 1.2 * (h.vertices - h.joints[0])).astype(np.float32))
+    frames[-1] = (f_scaled, replace(humans, humans=(big, *humans.humans[1:])))
+    assert sum(len(hf.humans) for _, hf in frames) >= 3
+
+    node = rclpy.create_node('rec_p', context=rclpy_context)
+    pubs = rclpy.create_node('pubs_p', context=rclpy_context)
+    topics = ['/camera/image_raw', '/camera/camera_info', '/human/camera_humans', '/human/body_model']
+    img_pub = pubs.create_publisher(Image, topics[0], 10)
+    info_pub = pubs.create_publisher(CameraInfo, topics[1], 10)
+    hum_pub = pubs.create_publisher(HumanMeshArray, topics[2], 10)
+    model_pub = pubs.create_publisher(BodyModelInfo, topics[3], LATCHED_QOS)
+    model_pub.publish(convert.body_model_info_msg(model.name, model.faces, model.num_vertices, model.joint_names,
+                                                  model.joint_parents))
+    ex = SingleThreadedExecutor(context=rclpy_context)
+    ex.add_node(node)
+    ex.add_node(pubs)
+    with_meshes = BagRecorder(node, topics, str(tmp_path / 'meshes'), poll_period_s=0.05)
+    as_params = BagRecorder(node, topics, str(tmp_path / 'params'), poll_period_s=0.05, meshes_as_parameters=True)
+    _spin_until(ex, lambda: not with_meshes.missing_topics and not as_params.missing_topics)
+    _spin_until(ex, lambda: False, 0.3)
+    for frame, humans in frames:
+        img_pub.publish(convert.array_to_image(frame.image_rgb, 'rgb8', stamp_ns=frame.stamp_ns))
+        info_pub.publish(convert.intrinsics_to_camera_info(frame.intrinsics, frame.stamp_ns))
+        hum_pub.publish(convert.humans_to_msg(humans, [np.array([0, 0, 0, 1.0])] * len(humans.humans)))
+        _spin_until(ex, lambda: False, 0.05)
+    n = len(frames)
+    _spin_until(ex, lambda: all(r.counts['/human/camera_humans'] == n and r.counts['/camera/image_raw'] == n
+                                for r in (with_meshes, as_params)), 10.0)
+    with_meshes.close()
+    as_params.close()
+    ex.shutdown()
+    assert as_params.counts == with_meshes.counts == {topics[0]: n, topics[1]: n, topics[2]: n, topics[3]: 1}
+
+    def recorded(bag):
+        with AnyReader([bag]) as reader:
+            return [deserialize_message(raw, HumanMeshArray) for c, _, raw in reader.messages()
+                    if c.topic == '/human/camera_humans']
+    kept, dropped = recorded(tmp_path / 'meshes'), recorded(tmp_path / 'params')
+    people = [(a, b) for ma, mb in zip(kept, dropped) for a, b in zip(ma.humans, mb.humans)]
+    assert len(people) == sum(len(hf.humans) for _, hf in frames)
+    for a, b in people:
+        assert len(a.vertices) == 3 * model.num_vertices and len(b.vertices) == 0
+        b.vertices = a.vertices
+        assert a == b                                        # every other field as published
+    # the same pictures from both bags, and they show the meshes
+    counts = {}
+    for name in ('meshes', 'params'):
+        counts[name] = render_bag(str(tmp_path / name), str(tmp_path / f'render_{name}'))
+    assert counts['params'] == counts['meshes'] and counts['params']['overlaid'] >= 3
+
+    def video(name):
+        cap, out = cv2.VideoCapture(str(tmp_path / f'render_{name}' / 'overlay.mp4')), []
+        ok, img = cap.read()
+        while ok:
+            out.append(img.astype(np.int16))
+            ok, img = cap.read()
+        return np.array(out)
+    a, b = video('meshes'), video('params')
+    assert a.shape == b.shape and a.shape[0] == n
+    assert np.abs(a - b).max() <= 2, f'the overlays differ by up to {np.abs(a - b).max()}'
+    plain = np.array([f.image_rgb[:, :, ::-1] for f, _ in frames], np.int16)     # drawn meshes change the pictures
+    assert np.abs(b[-1] - plain[-1]).mean() > 3 * np.abs(b[0] - plain[0]).mean() + 1.0, 'no mesh drawn'
+    pa, pb = (cv2.imread(str(tmp_path / f'render_{name}' / 'overlay_frame.png')).astype(np.int16)
+              for name in ('meshes', 'params'))
+    assert np.abs(pa - pb).max() <= 2
+
+
+@pytest.mark.parametrize('model, num_vertices, expect', [
+    ('smpl', 6890, "body model 'smpl' cannot be shipped: pass the folder of your SMPL model files with "
+                   '--body-model-path'),
+    ('open', 6890, "the 'open' body model loaded from the package has 13718 vertices, the bag's "
+                   '/human/body_model 6890'),
+])
+def test_render_bag_says_what_it_needs_to_pose_people_without_vertices(tmp_path, model, num_vertices, expect):
+    """People recorded without vertices by SMPL (which the package cannot ship) need --body-model-path; a model
+    that does not match the bag's vertex count is refused; the CLI reports either in one line."""
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from onlinehmr_ros.cli import main
+    from onlinehmr_ros.core.common.datatypes import HumansFrame, HumanState
+    from onlinehmr_ros.ros.bag_render import BagRenderError, render_bag
+    from onlinehmr_ros.ros.recording import _typestore_with_package_types
+    z = np.zeros
+    person = HumanState(1, model, z(10), z(3), z(69), np.array([0, 0, 3.0]), z((24, 3)), np.ones(24),
+                        z((0, 3)), z((17, 3)))
+    msgs = [('/camera/image_raw', 'sensor_msgs/msg/Image', convert.array_to_image(z((48, 64, 3), np.uint8), 'rgb8')),
+            ('/human/camera_humans', 'onlinehmr_ros/msg/HumanMeshArray',
+             convert.humans_to_msg(HumansFrame(0, 'camera', (person,)), [np.array([0, 0, 0, 1.0])])),
+            ('/human/body_model', 'onlinehmr_ros/msg/BodyModelInfo',
+             convert.body_model_info_msg(model, np.array([[0, 1, 2]]), num_vertices, [], []))]
+    store = _typestore_with_package_types()
+    bag = tmp_path / 'bag'
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        for topic, type_name, msg in msgs:
+            w.write(w.add_connection(topic, type_name, typestore=store), 1, serialize_message(msg))
+    with pytest.raises(BagRenderError, match=expect):
+        render_bag(str(bag), str(tmp_path / 'out'))
+    assert main(['render-bag', str(bag), '--out', str(tmp_path / 'out')]) == 1

@@ -16,9 +16,19 @@ colour/mono8 images with the chosen codec (JPEG by default), float soft masks (3
 values in [0, 1]) as lossless PNG of mono8 = round(255 * value); other encodings (depth)
 stay raw. ``zstd`` compresses the MCAP chunks (what ``ros2 bag record
 --storage-preset-profile zstd_fast`` does); readers decompress them transparently.
+
+Meshes as parameters (``meshes_as_parameters``): ``onlinehmr_ros/msg/HumanMeshArray`` topics are
+written with every person's ``vertices`` emptied, all other fields as published. A mesh is the
+body model posed with the person's parameters (``betas``, ``global_orient``, ``body_pose``,
+``transl``, scaled by ``size_factor`` about the pelvis: ``msg/HumanMesh.msg``), so a reader that
+has the model named on ``/human/body_model`` rebuilds it
+(:func:`onlinehmr_ros.core.body.model.posed_vertices`; ``onlinehmr render-bag`` does). The mesh is
+most of a camera_humans message (13,718 x 3 float32 = 165 kB per person for the open model); the
+recorder deserialises and re-serialises these messages, in its own process, off the pipeline.
 """
 from __future__ import annotations
 
+import array
 import importlib
 import pathlib
 import threading
@@ -29,6 +39,10 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 class RecordingError(RuntimeError):
     """The bag cannot be written (path exists, unknown message type)."""
+
+
+#: the type whose vertices ``meshes_as_parameters`` drops
+HUMAN_MESH_ARRAY = 'onlinehmr_ros/msg/HumanMeshArray'
 
 
 def message_class(type_name: str):
@@ -62,9 +76,11 @@ class BagRecorder:
     """
 
     def __init__(self, node: Node, topics: list[str], path: str, poll_period_s: float = 0.2,
-                 compress_images: str = '', jpeg_quality: int = 85, zstd: bool = False):
+                 compress_images: str = '', jpeg_quality: int = 85, zstd: bool = False,
+                 meshes_as_parameters: bool = False):
         """``compress_images``: '' (record images as published), 'jpeg' or 'png' (the codec of
-        colour images; masks are always PNG); ``zstd``: compress the MCAP chunks."""
+        colour images; masks are always PNG); ``zstd``: compress the MCAP chunks;
+        ``meshes_as_parameters``: write HumanMeshArray topics without vertices (module docstring)."""
         from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
         from onlinehmr_ros.ros.convert import COMPRESSED_CODECS
@@ -78,6 +94,7 @@ class BagRecorder:
             raise RecordingError(f'bag output {self._path} already exists; choose a new path')
         self._codec = compress_images
         self._jpeg_quality = int(jpeg_quality)
+        self._meshes_as_parameters = bool(meshes_as_parameters)
         self._typestore = _typestore_with_package_types()
         self._writer = Writer(self._path, version=9, storage_plugin=StoragePlugin.MCAP)
         if zstd:
@@ -112,6 +129,11 @@ class BagRecorder:
                 raise RecordingError(f"topic '{topic}' has type {type_name}, unknown to the recorder's typestore")
             if self._codec and type_name == 'sensor_msgs/msg/Image':
                 callback, raw = (lambda msg, t=topic: self._write_image(t, msg)), False
+            elif self._meshes_as_parameters and type_name == HUMAN_MESH_ARRAY:
+                with self._lock:
+                    self._connections[topic] = self._writer.add_connection(topic, type_name,
+                                                                           typestore=self._typestore)
+                callback, raw = (lambda msg, t=topic: self._write_without_vertices(t, msg)), False
             else:
                 with self._lock:
                     self._connections[topic] = self._writer.add_connection(topic, type_name,
@@ -128,6 +150,13 @@ class BagRecorder:
                 return
             self._writer.write(self._connections[bag_topic], self._node.get_clock().now().nanoseconds, data)
             self.counts[topic] += 1
+
+    def _write_without_vertices(self, topic: str, msg) -> None:
+        """A HumanMeshArray with every person's ``vertices`` emptied (the rest as published)."""
+        from rclpy.serialization import serialize_message
+        for person in msg.humans:
+            person.vertices = array.array('f')
+        self._write(topic, topic, serialize_message(msg))
 
     def _write_image(self, topic: str, msg) -> None:
         """An Image of ``topic`` -> CompressedImage on ``<topic>/compressed`` (8-bit and unit-float
@@ -198,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                          '(float masks: PNG of mono8)')
     ap.add_argument('--jpeg-quality', type=int, default=85)
     ap.add_argument('--zstd', action='store_true', help='zstd-compress the MCAP chunks')
+    ap.add_argument('--meshes-as-parameters', action='store_true',
+                    help='write HumanMeshArray topics without vertices (the body-model parameters pose them: '
+                         'onlinehmr render-bag rebuilds the meshes)')
     args, ros_args = ap.parse_known_args(argv)
     ensure_ament_prefix_path()
     rclpy.init(args=['recording', *ros_args])
@@ -207,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
         recorder = BagRecorder(node, args.topics, args.bag, compress_images=args.compress_images,
-                               jpeg_quality=args.jpeg_quality, zstd=args.zstd)
+                               jpeg_quality=args.jpeg_quality, zstd=args.zstd,
+                               meshes_as_parameters=args.meshes_as_parameters)
     except RecordingError as exc:
         print(f'recording: error: {exc}', file=sys.stderr)
         return 1
