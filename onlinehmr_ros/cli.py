@@ -246,9 +246,11 @@ def cmd_demo(args) -> int:
     def progress(n):
         bar.update(n - bar.n)
 
-    # a bag a user can keep: images JPEG, masks PNG mono8, zstd chunks; meshes only in camera space
-    # (/human/world_humans without vertices, no /human/world_mesh markers: render-bag places the camera
-    # meshes in the world with the similarity that maps each person's camera joints onto the world joints)
+    # a bag a user can keep: images JPEG, masks PNG mono8, zstd chunks; no meshes: people as their body-model
+    # parameters (the recorder empties the vertices of /human/camera_humans, the fusion publishes
+    # /human/world_humans without them, no /human/world_mesh markers). render-bag poses each camera person
+    # from their parameters and places the mesh in the world with the similarity that maps the person's
+    # camera joints onto their world joints
     ros_args = ['--params-file', args.params_file or default_params_file(), '-p', 'fusion:world_humans.vertices:=false']
     topics = [t for t in OUTPUT_TOPICS if t != '/human/world_mesh']
     run = run_graph(ros_args, overrides, True, str(bag), record_topics=topics, progress=progress,

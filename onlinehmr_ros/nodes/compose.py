@@ -60,8 +60,9 @@ OUTPUT_TOPICS = ['/camera/image_raw', '/camera/camera_info', '/human/soft_mask',
                  '/human/body_model', '/slam/camera_pose', '/slam/camera_pose_state', '/slam/path', '/slam/map',
                  '/slam/scale', '/human/world_mesh', '/human/world_humans', '/tf', '/tf_static', '/diagnostics']
 
-#: recorder options of a bag a user can keep (images JPEG, masks PNG mono8, zstd chunks)
-DEMO_RECORD_OPTIONS = ('--compress-images', 'jpeg', '--zstd')
+#: recorder options of a bag a user can keep (images JPEG, masks PNG mono8, zstd chunks, people without their
+#: meshes: render-bag poses them from their parameters)
+DEMO_RECORD_OPTIONS = ('--compress-images', 'jpeg', '--zstd', '--meshes-as-parameters')
 
 
 def default_params_file() -> str:
@@ -291,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--record', metavar='BAG', help='record the output topics to this MCAP rosbag2 folder')
     ap.add_argument('--record-compressed', action='store_true',
                     help='record images as JPEG and soft masks as PNG mono8 (CompressedImage on '
-                         '<topic>/compressed) in zstd-compressed chunks: about 20x smaller bags')
+                         '<topic>/compressed) and people without their meshes (the parameters pose them), in '
+                         'zstd-compressed chunks: a bag a user can keep')
     ap.add_argument('--executor', choices=('per-node', 'multi'), default='per-node',
                     help='per-node: a SingleThreadedExecutor thread per node (default); multi: one '
                     'MultiThreadedExecutor (see the module docstring)')
