@@ -101,9 +101,22 @@ class HMRConfig:
             0.03 % (0.08 -> 0.02), PA-MPJPE 37.2 -> 34.2 mm (32.6 -> 30.5; lower on every sequence), Accel 4.5 ->
             4.6 m/s^2 (3.8 -> 3.8), lag 0.85 -> 0.95 frames, median 1.26 -> 1.33 (1.20 -> 1.26); cost: WA-MPJPE100
             155 -> 158 mm (154 -> 159; W-MPJPE100 409 -> 397). A depth speed at 0.3 Hz with full prediction (1)
-            jittered about as little but WA-MPJPE100 rose to ~173; a second, predicted One-Euro stage (3-5 Hz) on
-            the rotations took Jitter ~2-3 lower for ~0.1 frame more lag (not adopted); a slower lateral speed
-            (1 Hz) 2 lower for 0.3 frame more; the tune set's frontier is in the s27 notes (helper_jitter.md).
+            jittered about as little but WA-MPJPE100 rose to ~173; a slower lateral speed (1 Hz) 2 lower for 0.3
+            frame more; the tune set's frontier is in the s27 notes (helper_jitter.md).
+            Then (issue 13, s28) a second predicted One-Euro stage at 1.5 Hz on the rotations and the translation
+            (``rotation_stage2_hz``, ``translation_stage2_hz``, speed at 5 Hz) behind a faster first stage (pose
+            (2, 0.5) instead of (1, 0.5), orientation (0.5, 0.3) instead of (0.3, 0.3), lateral (0.8, 0.5) instead of
+            (0.3, 0.3)): two first-order stages cut the fast noise that Jitter counts far more than one stage of the
+            same lag. And the gains follow the network's predicted joint errors (``sigma_reference_m`` 0.5 for the
+            pelvis path, ``rotation_sigma_reference_m`` 0.3 for each joint's rotation, the global orientation's by
+            the pelvis: the predicted pelvis error is 0.26-0.40 m on 80 % of the tune set's frames, its rare
+            high values flag the network's big outliers). Real ``onlinehmr eval`` runs, 12 tune sequences, gt_camera
+            rows (t00-t03 in brackets): Jitter 31.0 -> 25.4 (23.3 -> 19.0; lower on every sequence), HF 0.028 ->
+            0.008 % (0.020 -> 0.007), PA-MPJPE 34.1 -> 34.0 mm (30.5 -> 30.5), Accel 4.58 -> 4.47 m/s^2 (3.82 ->
+            3.75), lag 0.95 -> 0.99 frames, median 1.38 -> 1.37 (1.26 -> 1.29; 1.24 -> 1.26); cost: WA-MPJPE100 160
+            -> 162 mm. Post-hoc replay of the same setting: the predicted-error gains alone -0.6 Jitter and -0.12
+            Accel at the same lag; the second stages with the old first stage -6 Jitter for 0.3 frame more lag;
+            slower or faster settings trade along a line of ~1 Jitter per 0.1 frame of lag (s28 notes).
         domain_gate: estimator ``'learned'``: the per-track check of the network's body against the person's
             2D landmarks and the switch to fitting out of the network's domain
             (:class:`~onlinehmr_ros.core.hmr.learned.domain_gate.DomainGateConfig`).
@@ -127,8 +140,10 @@ class HMRConfig:
     learned_checkpoint: str = ''
     refine_iterations: int = 5
     learned_smoothing: SmoothingConfig = field(default_factory=lambda: SmoothingConfig(
-        orient_cutoff=(0.3, 0.3), lateral_cutoff=(0.3, 0.3), depth_cutoff=(0.1, 0.0), depth_derivative_cutoff_hz=0.3,
-        rotation_prediction=0.5, depth_prediction=0.3))
+        orient_cutoff=(0.5, 0.3), pose_cutoff=(2.0, 0.5), lateral_cutoff=(0.8, 0.5), depth_cutoff=(0.1, 0.0),
+        depth_derivative_cutoff_hz=0.3, rotation_prediction=0.5, depth_prediction=0.3, rotation_stage2_hz=1.5,
+        translation_stage2_hz=1.5, stage2_derivative_cutoff_hz=5.0, sigma_reference_m=0.5,
+        rotation_sigma_reference_m=0.3))
     domain_gate: DomainGateConfig = field(default_factory=DomainGateConfig)
     torch_threads: int = 1
 
@@ -448,8 +463,12 @@ class CameraHMR:
         mean, n = self._learned_shape.get(track_id, (np.zeros_like(est.betas, dtype=np.float64), 0))
         mean, n = running_shape(mean, n, est.betas, self.config.fitter.shape_window)
         self._learned_shape[track_id] = (mean, n)
+        # the network's predicted error std of each joint (its confidence is exp(-sigma / confidence_sigma_m)):
+        # the filter trusts a joint's measurement less where the network says it is uncertain
+        conf = np.clip(np.asarray(est.joint_confidence, np.float64), 1e-12, 1.0)
+        sigma_m = -self.learned.config.confidence_sigma_m * np.log(conf)
         go, bp, pelvis = self._learned_smoother.update(track_id, self._frame_counter, time_s, est.global_orient,
-                                                       est.body_pose, est.joints[0])
+                                                       est.body_pose, est.joints[0], sigma_m)
         return self.learned.reposed(est, mean, go, bp, pelvis)
 
     def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:

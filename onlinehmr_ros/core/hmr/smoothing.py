@@ -34,6 +34,10 @@ Jitter 334 -> 362, without them 191 (10 m/s^3); the low-gain depth filter (alpha
 moving fit, crosses the threshold and snaps to the fit in one frame: a step that the third
 difference multiplies by fps^3).
 
+Optional (One-Euro): a second predicted stage (``rotation_stage2_hz``, ``translation_stage2_hz``), and gains that
+follow the measurement's predicted error (``sigma_reference_m``, ``rotation_sigma_reference_m``: the learned network
+predicts each joint's error std; a measurement it calls uncertain moves the filter less).
+
 ``'alpha_beta'``: prediction ``R_pred = R exp(w)``, innovation ``r = log(R_pred^T R_fit)``, update
 ``R = R_pred exp(alpha r)``, ``w = w + beta r`` (``w``: rotation per frame in the joint's own frame),
 the same in R^3 for the translation. It tracks a constant velocity without lag; it lags only where
@@ -102,6 +106,20 @@ class SmoothingConfig:
             trusted longer).
         max_gap_s: a track whose previous fit is older than this (s) restarts, however few frames were
             processed in between (a stalled stream).
+        rotation_stage2_hz, translation_stage2_hz: One-Euro only; 0 (default) turns each off. A second One-Euro
+            stage on the first one's rotations / translation (x, y, z): a fixed cut-off (Hz), its speed low-passed at
+            ``stage2_derivative_cutoff_hz`` and a full constant-velocity prediction (1). Two first-order stages in a
+            row attenuate the fast noise (which the third difference of Jitter weighs by the frequency cubed) much
+            more than one stage of the same lag at the motion's frequencies, so the first stage can be faster
+            (HMRConfig.learned_smoothing).
+        stage2_derivative_cutoff_hz: the speed cut-off of the second stage.
+        sigma_reference_m, rotation_sigma_reference_m: One-Euro only; 0 turns each off. Measurement-adaptive
+            gains: where :meth:`ParameterSmoother.update` is given the measurement's predicted error std per joint
+            (``joint_sigma_m``, e.g. the learned network's), every gain of the translation step (position and
+            speed) is multiplied by ``min(1, (sigma_reference_m / sigma_pelvis)^2)``, and those of joint j's rotation
+            by ``min(1, (rotation_sigma_reference_m / sigma_j)^2)`` (the 1 / variance scaling of a Kalman gain
+            at low gain). A measurement the network calls uncertain moves the filter less; one below the reference
+            is filtered as without it, so the lag where the data is good does not change.
     """
     enabled: bool = True
     method: str = 'one_euro'
@@ -124,6 +142,11 @@ class SmoothingConfig:
     reset_rotation_rad: float = 1.2
     max_gap_frames: int = 2
     max_gap_s: float = 0.5
+    sigma_reference_m: float = 0.0
+    rotation_sigma_reference_m: float = 0.0
+    rotation_stage2_hz: float = 0.0
+    translation_stage2_hz: float = 0.0
+    stage2_derivative_cutoff_hz: float = 5.0
 
     def __post_init__(self):
         if self.method not in SMOOTHING_METHODS:
@@ -142,6 +165,13 @@ class SmoothingConfig:
             a = getattr(self, name)
             if not 0.0 < a <= 1.0:
                 raise InputError(f'SmoothingConfig.{name} must be in (0, 1], got {a}')
+        if self.rotation_stage2_hz < 0 or self.translation_stage2_hz < 0 or not self.stage2_derivative_cutoff_hz > 0:
+            raise InputError('SmoothingConfig: rotation_stage2_hz and translation_stage2_hz must be >= 0 (0: no second '
+                             'stage) and stage2_derivative_cutoff_hz > 0, got '
+                             f'{self.rotation_stage2_hz}, {self.translation_stage2_hz}, {self.stage2_derivative_cutoff_hz}')
+        if self.sigma_reference_m < 0 or self.rotation_sigma_reference_m < 0:
+            raise InputError('SmoothingConfig: sigma_reference_m and rotation_sigma_reference_m must be >= 0 (0: off), '
+                             f'got {self.sigma_reference_m}, {self.rotation_sigma_reference_m}')
         if self.beta_scale < 0 or self.reset_translation_m <= 0 or self.reset_rotation_rad <= 0 \
                 or self.max_gap_frames < 0 or not self.max_gap_s > 0:
             raise InputError('SmoothingConfig: beta_scale >= 0, reset_translation_m > 0, reset_rotation_rad > 0, '
@@ -165,6 +195,10 @@ class _State:
     v: np.ndarray          # (3,) translation velocity (alpha_beta: per frame; one_euro: per second)
     frame: int             # processed-frame counter of the last fit
     time_s: float          # stamp of the last fit (s)
+    R2: np.ndarray | None = None   # (24, 3, 3) second One-Euro stage (SmoothingConfig.rotation_stage2_hz)
+    w2: np.ndarray | None = None   # (24, 3) its low-passed speed (rad/s)
+    t2: np.ndarray | None = None   # (3,) second stage of the translation
+    v2: np.ndarray | None = None   # (3,) its speed (m/s)
 
 
 class ParameterSmoother:
@@ -190,12 +224,14 @@ class ParameterSmoother:
             self._states.pop(int(t), None)
 
     def update(self, track_id: int, frame: int, time_s: float, global_orient: np.ndarray, body_pose: np.ndarray,
-               transl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               transl: np.ndarray, joint_sigma_m: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Filtered (global_orient (3,), body_pose (69,), transl (3,)) of a track after this frame's fit.
 
         Args:
             frame: running counter of the processed frames (gaps: frames without this track).
             time_s: the image's stamp (s); the filter steps by the time since the track's last fit.
+            joint_sigma_m: (24,) predicted error std of each joint's position (m), joint 0 the pelvis, or None:
+                scales the One-Euro gains (``SmoothingConfig.sigma_reference_m``).
         """
         aa = np.concatenate([np.asarray(global_orient, np.float64), np.asarray(body_pose, np.float64)]).reshape(24, 3)
         R_fit = rotmat_from_axis_angle(aa)
@@ -207,12 +243,13 @@ class ParameterSmoother:
         time_s = float(time_s)
         if s is None or frame - s.frame > c.max_gap_frames + 1 or frame <= s.frame or not time_s > s.time_s \
                 or time_s - s.time_s > c.max_gap_s:
-            self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame, time_s)
+            self._states[int(track_id)] = _State(R_fit, np.zeros((24, 3)), t_fit.copy(), np.zeros(3), frame, time_s,
+                                                 R_fit.copy(), np.zeros((24, 3)), t_fit.copy(), np.zeros(3))
             return aa[0].copy(), aa[1:].reshape(-1), t_fit.copy()
         dt = time_s - s.time_s
         s.time_s = time_s
         if c.method == 'one_euro':
-            return self._one_euro(s, R_fit, t_fit, dt, frame)
+            return self._one_euro(s, R_fit, t_fit, dt, frame, joint_sigma_m)
         steps = dt * c.frame_rate_hz
         R_pred = s.R @ rotmat_from_axis_angle(s.w * steps)
         t_pred = s.t + s.v * steps
@@ -230,29 +267,56 @@ class ParameterSmoother:
         return out[0], out[1:].reshape(-1), s.t.copy()
 
 
-    def _one_euro(self, s: _State, R_fit: np.ndarray, t_fit: np.ndarray, dt: float, frame: int):
+    def _trust(self, joint_sigma_m: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """(translation, (24,) rotation) gain factors in (0, 1] from the measurement's predicted error std."""
+        c = self.config
+        if joint_sigma_m is None:
+            return 1.0, np.ones(24)
+        sig = np.maximum(np.asarray(joint_sigma_m, np.float64), 1e-6)
+        k_t = min(1.0, (c.sigma_reference_m / sig[0]) ** 2) if c.sigma_reference_m > 0 else 1.0
+        k_r = np.minimum(1.0, (c.rotation_sigma_reference_m / sig) ** 2) if c.rotation_sigma_reference_m > 0 \
+            else np.ones(24)
+        return k_t, k_r
+
+    def _one_euro(self, s: _State, R_fit: np.ndarray, t_fit: np.ndarray, dt: float, frame: int,
+                  joint_sigma_m: np.ndarray | None = None):
         """One-Euro step of ``dt`` seconds (module docstring); ``s.w`` / ``s.v`` hold the low-passed speeds
         (per second)."""
         c = self.config
         rate = 1.0 / dt
-        a_d = _one_euro_gain(np.float64(c.derivative_cutoff_hz), rate)
+        k_t, k_r = self._trust(joint_sigma_m)
+        a_d = _one_euro_gain(np.float64(c.derivative_cutoff_hz), rate) * k_r[:, None]
         k = c.rotation_prediction
         d_rot = axis_angle_from_rotmat(np.swapaxes(s.R, -1, -2) @ R_fit)       # (24, 3) tangent at the filtered
         s.w = s.w + a_d * (d_rot * rate - s.w)
-        a_rot = _one_euro_gain(self._f_rot[:, 0] + self._f_rot[:, 1] * np.linalg.norm(s.w, axis=1), rate)
+        a_rot = _one_euro_gain(self._f_rot[:, 0] + self._f_rot[:, 1] * np.linalg.norm(s.w, axis=1), rate) * k_r
         R_pred = s.R @ rotmat_from_axis_angle(k * s.w / rate) if k > 0 else s.R
         d_pred = axis_angle_from_rotmat(np.swapaxes(R_pred, -1, -2) @ R_fit) if k > 0 else d_rot
         s.R = R_pred @ rotmat_from_axis_angle(a_rot[:, None] * d_pred)
         d_t = t_fit - s.t
-        s.v = s.v + _one_euro_gain(self._d_t, rate) * (d_t * rate - s.v)
+        s.v = s.v + k_t * _one_euro_gain(self._d_t, rate) * (d_t * rate - s.v)
         lat, dep = c.lateral_cutoff, c.depth_cutoff
         a_lat = _one_euro_gain(lat[0] + lat[1] * np.linalg.norm(s.v[:2]), rate)
         a_dep = _one_euro_gain(dep[0] + dep[1] * abs(s.v[2]), rate)
         t_pred = s.t + self._k_t * s.v / rate
-        s.t = t_pred + np.array([a_lat, a_lat, a_dep]) * (t_fit - t_pred)
+        s.t = t_pred + k_t * np.array([a_lat, a_lat, a_dep]) * (t_fit - t_pred)
         s.frame = frame
-        out = axis_angle_from_rotmat(s.R)
-        return out[0], out[1:].reshape(-1), s.t.copy()
+        R_out, t_out = s.R, s.t.copy()
+        a_d2 = _one_euro_gain(np.float64(c.stage2_derivative_cutoff_hz), rate)
+        if c.rotation_stage2_hz > 0:       # second stage: fixed cut-off, full constant-velocity prediction
+            d2 = axis_angle_from_rotmat(np.swapaxes(s.R2, -1, -2) @ s.R)
+            s.w2 = s.w2 + a_d2 * (d2 * rate - s.w2)
+            R_pred2 = s.R2 @ rotmat_from_axis_angle(s.w2 / rate)
+            d_pred2 = axis_angle_from_rotmat(np.swapaxes(R_pred2, -1, -2) @ s.R)
+            s.R2 = R_pred2 @ rotmat_from_axis_angle(_one_euro_gain(np.float64(c.rotation_stage2_hz), rate) * d_pred2)
+            R_out = s.R2
+        if c.translation_stage2_hz > 0:
+            s.v2 = s.v2 + a_d2 * ((s.t - s.t2) * rate - s.v2)
+            t_pred2 = s.t2 + s.v2 / rate
+            s.t2 = t_pred2 + _one_euro_gain(np.float64(c.translation_stage2_hz), rate) * (s.t - t_pred2)
+            t_out = s.t2.copy()
+        out = axis_angle_from_rotmat(R_out)
+        return out[0], out[1:].reshape(-1), t_out
 
 
 __all__ = ['SMOOTHING_METHODS', 'ParameterSmoother', 'SmoothingConfig']
