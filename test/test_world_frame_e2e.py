@@ -78,9 +78,10 @@ def test_handheld_camera_world_frame(handheld):
     ate = camera_ate(T[trk, :3, 3], seq.T_world_cam[trk, :3, 3], with_scale=True)
     path = float(np.sum(np.linalg.norm(np.diff(seq.T_world_cam[trk, :3, 3], axis=0), axis=1)))
     assert ate.mean < 0.03 * path
-    # the scale comes from this person as a ruler: the HMR's depth, off by the ratio of the person's true
-    # stature to the fit's (measured 1.13 here; exact rulers give 1 +- 0.06, test_slam_branch.py)
-    assert 0.8 < ate.scale < 1.25
+    # the scale comes from this person as a ruler: the HMR's depth, i.e. the size the HMR gave them (issue 12's
+    # range for every sequence; measured 1.04 here, 1.13 with the old 1.74 m stature prior for this 1.68 m
+    # person; exact rulers give 1 +- 0.06, test_slam_branch.py)
+    assert 0.93 < ate.scale < 1.07
     assert outs[-1].camera_pose.scale_converged and outs[-1].camera_pose.gravity_aligned
 
 
