@@ -256,6 +256,13 @@ def _network_like_body(n, rng, depth_sd=0.1, depth_corr=0.5):
     return (go, bp, tr), (ngo, nbp, ntr)
 
 
+def _scores_on_network_like_body(kinematics, seed, *configs):
+    """:func:`_scores` of each config's filter on the network-like walking body of ``seed`` (300 frames)."""
+    (go, bp, tr), (ngo, nbp, ntr) = _network_like_body(300, np.random.default_rng(seed))
+    truth = _joints(kinematics, go, bp, tr)
+    return [_scores(truth, _joints(kinematics, *_filtered(c, ngo, nbp, ntr))) for c in configs]
+
+
 def test_learned_filter_smooths_a_noisy_depth_without_lag(kinematics):
     """HMRConfig().learned_smoothing (the learned estimator's output filter) on a walking body with the network's
     kind of noise: its depth speed, low-passed at 0.3 Hz instead of the rotations' 1.5 Hz
@@ -274,11 +281,7 @@ def test_learned_filter_smooths_a_noisy_depth_without_lag(kinematics):
     fast_depth_speed = dataclasses.replace(cfg, depth_derivative_cutoff_hz=cfg.derivative_cutoff_hz)
     assert cfg.enabled and cfg.method == 'one_euro' and cfg.depth_derivative_cutoff_hz < cfg.derivative_cutoff_hz
     for seed in (3, 4, 5):
-        (go, bp, tr), (ngo, nbp, ntr) = _network_like_body(300, np.random.default_rng(seed))
-        truth = _joints(kinematics, go, bp, tr)
-        before = _scores(truth, _joints(kinematics, *_filtered(old, ngo, nbp, ntr)))
-        got = _scores(truth, _joints(kinematics, *_filtered(cfg, ngo, nbp, ntr)))
-        fast = _scores(truth, _joints(kinematics, *_filtered(fast_depth_speed, ngo, nbp, ntr)))
+        before, got, fast = _scores_on_network_like_body(kinematics, seed, old, cfg, fast_depth_speed)
         _, jit, lag, err = got
         assert jit < 0.4 * before[1] and lag <= 1.5 and err < before[3], (seed, before, got)
         assert jit < 0.9 * fast[1], (seed, fast, got)
@@ -304,11 +307,7 @@ def test_learned_filter_second_stage_cuts_jitter_without_more_lag(kinematics):
                                depth_derivative_cutoff_hz=0.3, rotation_prediction=0.5, depth_prediction=0.3)
     first_only = dataclasses.replace(cfg, rotation_stage2_hz=0.0, translation_stage2_hz=0.0)
     for seed in (3, 4, 5):
-        (go, bp, tr), (ngo, nbp, ntr) = _network_like_body(300, np.random.default_rng(seed))
-        truth = _joints(kinematics, go, bp, tr)
-        before = _scores(truth, _joints(kinematics, *_filtered(previous, ngo, nbp, ntr)))
-        got = _scores(truth, _joints(kinematics, *_filtered(cfg, ngo, nbp, ntr)))
-        one = _scores(truth, _joints(kinematics, *_filtered(first_only, ngo, nbp, ntr)))
+        before, got, one = _scores_on_network_like_body(kinematics, seed, previous, cfg, first_only)
         acc, jit, lag, err = got
         assert jit < 0.75 * before[1] and lag <= before[2] + 0.05 and acc < before[0], (seed, before, got)
         assert err < 1.05 * before[3], (seed, before, got)
