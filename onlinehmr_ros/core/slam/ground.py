@@ -48,6 +48,11 @@ class GroundConfig:
         floor_keep_searches: once found, a floor is replaced at once by a lower floor-like peak (the
             floor is the lowest surface), by a higher one only after this many searches in a row that
             did not find it at its height.
+        floor_min_height_ratio: ... and only if the cameras are at least this share of their height above
+            the current floor above the higher one: the floor seen again after the map's scale drifted is
+            a few % off, a table top or a band of wall points is 30-60 % of a standing camera's height
+            (tune t10: with the floor gone from the map for 6 searches, a surface at 33 % replaced it at
+            frame 242, and every people ruler after was measured against it).
         floor_bin_share: height bin of the floor search, in inlier distances (map points on a floor
             spread over a few of them).
         floor_peak_ratio: the floor's height bin must hold this many times the median count of the
@@ -82,6 +87,7 @@ class GroundConfig:
     min_inliers: int = 80
     floor_min_points: int = 30
     floor_keep_searches: int = 6
+    floor_min_height_ratio: float = 0.7
     floor_bin_share: float = 3.0
     floor_peak_ratio: float = 2.0
     floor_min_spread_ratio: float = 0.05
@@ -333,9 +339,10 @@ class FloorTracker:
 
     The floor is the lowest surface: a lower floor-like peak replaces the
     current floor at once; a higher one only after the current floor was not
-    found at its height ``floor_keep_searches`` searches in a row (a wrong,
-    too high early guess goes as soon as the real floor shows; a floor that
-    drops out of view for a moment is kept).
+    found at its height ``floor_keep_searches`` searches in a row, and only if
+    it is no more than a scale drift higher (``floor_min_height_ratio``): a
+    wrong, too high early guess goes as soon as the real floor shows; a floor
+    that drops out of view is kept against a table top.
     """
 
     def __init__(self, config: GroundConfig = GroundConfig()):
@@ -367,6 +374,8 @@ class FloorTracker:
         if self.misses < cfg.floor_keep_searches:
             return None, False
         self.misses = 0
+        if found[0].signed_height(c) < cfg.floor_min_height_ratio * current.signed_height(c):
+            return None, False                   # far above the floor: a table, not the floor after drift
         return found
 
 
