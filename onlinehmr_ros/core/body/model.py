@@ -209,7 +209,7 @@ def posed_vertices(model: BodyModel, people) -> np.ndarray:
     Args:
         model: the body model that produced the parameters.
         people: N objects with ``betas`` (num_betas,), ``global_orient`` (3,), ``body_pose`` (69,),
-            ``transl`` (3,) and ``size_factor`` (float, 1: as fitted), e.g.
+            ``transl`` (3,) and optionally ``size_factor`` (float; 1, as fitted, where absent), e.g.
             :class:`~onlinehmr_ros.core.common.datatypes.HumanState`.
     Returns:
         (N, V, 3) float32 vertices in metres, in the frame of the parameters; the model runs in its dtype.
@@ -230,7 +230,7 @@ def posed_vertices(model: BodyModel, people) -> np.ndarray:
     with torch.no_grad():
         out = model(**params)
     vertices, pelvis = out.vertices.numpy(), out.joints[:, :1].numpy()   # (N, V, 3), (N, 1, 3)
-    k = np.array([float(p.size_factor) for p in people])
+    k = np.array([float(getattr(p, 'size_factor', 1.0)) for p in people])
     scaled = k != 1.0     # people as fitted keep the model's vertices bit for bit
     if scaled.any():
         ks = k[scaled, None, None].astype(vertices.dtype)

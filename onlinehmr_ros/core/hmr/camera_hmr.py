@@ -497,12 +497,9 @@ class CameraHMR:
         mean, n = self._learned_shape.get(track_id, (np.zeros_like(est.betas, dtype=np.float64), 0))
         mean, n = running_shape(mean, n, est.betas, self.config.fitter.shape_window)
         self._learned_shape[track_id] = (mean, n)
-        # the network's predicted error std of each joint (its confidence is exp(-sigma / confidence_sigma_m)):
-        # the filter trusts a joint's measurement less where the network says it is uncertain
-        conf = np.clip(np.asarray(est.joint_confidence, np.float64), 1e-12, 1.0)
-        sigma_m = -self.learned.config.confidence_sigma_m * np.log(conf)
+        # the filter trusts a joint's measurement less where the network predicts a larger error
         go, bp, pelvis = self._learned_smoother.update(track_id, self._frame_counter, time_s, est.global_orient,
-                                                       est.body_pose, est.joints[0], sigma_m)
+                                                       est.body_pose, est.joints[0], est.joint_sigma_m)
         return self.learned.reposed(est, mean, go, bp, pelvis)
 
     def _human_states(self, track_ids: list[int], fits: list[FitResult]) -> list[HumanState]:

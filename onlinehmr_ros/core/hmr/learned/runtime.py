@@ -28,6 +28,7 @@ import torch
 
 from onlinehmr_ros.core.body.kinematics import LandmarkKinematics
 from onlinehmr_ros.core.body.loading import BodyModelConfig, load_body_model
+from onlinehmr_ros.core.body.model import posed_vertices
 from onlinehmr_ros.core.common.datatypes import CameraIntrinsics, HumanState
 from onlinehmr_ros.core.common.geometry import axis_angle_from_rotmat
 from onlinehmr_ros.core.hmr.learned.encoders import CheckpointError
@@ -76,7 +77,8 @@ class LearnedBodyEstimate:
     body_pose: np.ndarray          # (69,) axis-angle, parent-relative
     transl: np.ndarray             # (3,) body-model translation
     joints: np.ndarray             # (24, 3) SMPL-24 joints
-    joint_confidence: np.ndarray   # (24,) in (0, 1]
+    joint_confidence: np.ndarray   # (24,) in (0, 1]: exp(-joint_sigma_m / LearnedHMRConfig.confidence_sigma_m)
+    joint_sigma_m: np.ndarray      # (24,) the network's predicted std of each joint's 3D error, metres
     vertices: np.ndarray           # (V, 3), (0, 3) when not computed
     keypoints_coco: np.ndarray     # (23, 3) COCO-17 + 6 foot keypoints
     landmarks_mediapipe: np.ndarray  # (33, 3) the body model's MediaPipe landmarks (for refinement)
@@ -157,12 +159,14 @@ class LearnedHMR:
         with torch.no_grad():
             pred = self.net.forward_step(inputs, cache, idx)
             conf = pred.joint_confidence(self.config.confidence_sigma_m)
+            sigma = torch.exp(pred.joint_log_sigma)
         self._next_index[track_id] = idx + 1
         aa = axis_angle_from_rotmat(pred.rotmat[0].double().numpy())                   # (24, 3)
         est = LearnedBodyEstimate(track_id=track_id, frame_index=idx, betas=pred.betas[0].to(torch.float32).numpy(),
                                   global_orient=aa[0].astype(np.float32), body_pose=aa[1:].reshape(69).astype(np.float32),
                                   transl=np.zeros(3, np.float32), joints=np.zeros((24, 3), np.float32),
-                                  joint_confidence=conf[0].to(torch.float32).numpy(), vertices=np.zeros((0, 3), np.float32),
+                                  joint_confidence=conf[0].to(torch.float32).numpy(),
+                                  joint_sigma_m=sigma[0].to(torch.float32).numpy(), vertices=np.zeros((0, 3), np.float32),
                                   keypoints_coco=np.zeros((23, 3), np.float32),
                                   landmarks_mediapipe=np.zeros((33, 3), np.float32))
         return self.reposed(est, est.betas, est.global_orient, est.body_pose, pred.pelvis_cam_m[0].double().numpy())
@@ -177,21 +181,10 @@ class LearnedHMR:
         out = self.kinematics.evaluate(b, go, bp, np.zeros((1, 3)))       # the body at transl = 0
         shift = np.asarray(pelvis_cam, np.float64) - out['joints'][0, 0]
         f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
-        verts = self.vertices(betas, global_orient, body_pose, shift)[0] if self.config.compute_vertices \
-            else np.zeros((0, 3), np.float32)
-        return dataclasses.replace(est, betas=f32(betas), global_orient=f32(global_orient), body_pose=f32(body_pose),
-                                   transl=f32(shift), joints=f32(out['joints'][0] + shift), vertices=verts,
-                                   keypoints_coco=f32(out['coco'][0] + shift),
-                                   landmarks_mediapipe=f32(out['mediapipe'][0] + shift))
-
-    def vertices(self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
-                 transl: np.ndarray) -> np.ndarray:
-        """(N, V, 3) float32 mesh vertices (camera frame, m) of N bodies, one batched body model call.
-
-        Args:
-            betas (N, B) or (B,), global_orient (N, 3) or (3,), body_pose (N, 69) or (69,), transl (N, 3) or (3,).
-        """
-        t = lambda x: torch.as_tensor(np.atleast_2d(np.asarray(x)), dtype=self.dtype)  # noqa: E731
-        with torch.no_grad():
-            out = self.body_model(t(betas), t(global_orient), t(body_pose), t(transl))
-        return out.vertices.to(torch.float32).numpy()
+        posed = dataclasses.replace(est, betas=f32(betas), global_orient=f32(global_orient), body_pose=f32(body_pose),
+                                    transl=f32(shift), joints=f32(out['joints'][0] + shift),
+                                    vertices=np.zeros((0, 3), np.float32), keypoints_coco=f32(out['coco'][0] + shift),
+                                    landmarks_mediapipe=f32(out['mediapipe'][0] + shift))
+        if self.config.compute_vertices:
+            posed = dataclasses.replace(posed, vertices=posed_vertices(self.body_model, [posed])[0])
+        return posed
